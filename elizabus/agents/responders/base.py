@@ -1,0 +1,78 @@
+"""The contract every responder follows, and how one is loaded from its dotted path.
+
+Imports nothing from Django models: a responder sees only the dataclasses below.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """One earlier message of the channel, oldest first in :attr:`ResponderRequest.history`."""
+
+    author_id: str
+    author_name: str
+    text: str
+    from_agent: bool
+
+
+@dataclass(frozen=True)
+class ResponderRequest:
+    """What an agent is asked to answer."""
+
+    agent_id: str
+    agent_name: str
+    system_prompt: str
+    channel_id: str
+    message_id: str
+    author_id: str
+    author_name: str
+    text: str
+    history: tuple[ChatTurn, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResponderReply:
+    """What the agent says. ``text`` is never empty; a responder that has nothing to say
+    returns ``None`` instead (the elizaOS ``IGNORE`` action)."""
+
+    text: str
+    thought: str = ""
+    actions: tuple[str, ...] = ("REPLY",)
+
+
+class ResponderError(Exception):
+    """A responder could not produce an answer; the agent reports it as ``message:error``."""
+
+
+@dataclass
+class Responder(ABC):
+    """Base class. Subclasses take their configuration as keyword options.
+
+    ``respond`` may be called from several threads at once for different channels, so a
+    responder keeps per-conversation state keyed by ``channel_id`` and guards it itself.
+    """
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @abstractmethod
+    def respond(self, request: ResponderRequest) -> ResponderReply | None:
+        """Answer ``request``, or return ``None`` to stay silent. Raise ResponderError on failure."""
+
+
+def load_responder(dotted_path: str, options: Mapping[str, Any] | None = None) -> Responder:
+    """Build the responder class named by ``dotted_path`` with ``options``."""
+    try:
+        responder_class = import_string(dotted_path)
+    except ImportError as exc:
+        raise ResponderError(f"Unknown responder {dotted_path!r}: {exc}") from exc
+    if not (isinstance(responder_class, type) and issubclass(responder_class, Responder)):
+        raise ResponderError(f"{dotted_path!r} is not a Responder")
+    return responder_class(options=dict(options or {}))

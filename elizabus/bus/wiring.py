@@ -1,0 +1,25 @@
+"""Who listens to what: the one table from bus event to receivers, connected once at start-up.
+
+Reading this file tells everything that happens after an event. Besides these fixed receivers,
+each running agent service connects its own handlers when it starts and disconnects them when it
+stops (:mod:`elizabus.agents.service`): ``new_message``, ``message_deleted``, ``channel_cleared``,
+``channel_updated``, ``channel_deleted``, ``participant_update`` and ``server_agent_update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import dispatch
+from .events import BusEvent
+
+RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {}
+
+
+def connect() -> None:
+    """Connects every receiver of :data:`RECEIVERS`; idempotent through ``dispatch_uid``."""
+    for event_type, receivers in RECEIVERS.items():
+        for receiver in receivers:
+            uid = f"wiring:{event_type.name}:{dispatch.receiver_name(receiver)}"
+            dispatch.connect(event_type, receiver, dispatch_uid=uid)

@@ -1,0 +1,59 @@
+"""The app's own settings: ``settings.ELIZABUS`` over the defaults below, read in one place.
+
+Usage: ``from elizabus.conf import app_settings; app_settings.MAX_CONTENT_BYTES``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, Any] = {
+    # Size limits (SPEC A6).
+    "MAX_CONTENT_BYTES": 64 * 1024,
+    "MAX_METADATA_BYTES": 16 * 1024,
+    "MAX_SOCKET_FRAME_BYTES": 1024 * 1024,
+    # The bus: how events travel between processes (a dotted path, like SESSION_ENGINE).
+    "BUS_TRANSPORT": "elizabus.bus.transports.inprocess.InProcessTransport",
+    # Agents.
+    "RUN_AGENTS_IN_PROCESS": True,
+    "AGENT_HOP_LIMIT": 3,
+    "AGENT_HISTORY_LIMIT": 20,
+    "AGENT_REPLY_TIMEOUT_SECONDS": 30.0,
+    "DEFAULT_RESPONDER": "elizabus.agents.responders.eliza.ElizaResponder",
+    # Real time.
+    "SOCKET_PING_INTERVAL_MS": 25000,
+    "SOCKET_PING_TIMEOUT_MS": 20000,
+    "SOCKET_MAX_EVENTS_PER_SECOND": 50,
+    "SOCKET_MAX_CONNECTIONS_PER_ENTITY": 20,
+    "SOCKET_ALLOWED_ORIGINS": [],
+    "SOCKET_RESUME_LIMIT": 500,
+}
+
+
+class AppSettings:
+    """Attribute access to ``settings.ELIZABUS`` with :data:`DEFAULTS` as fallback."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown elizabus setting {name!r}")
+        user = getattr(settings, "ELIZABUS", {}) or {}
+        value = user.get(name, DEFAULTS[name])
+        self.__dict__[name] = value
+        return value
+
+    def reload(self) -> None:
+        self.__dict__.clear()
+
+
+app_settings = AppSettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ELIZABUS":
+        app_settings.reload()
+
+
+setting_changed.connect(_reload, dispatch_uid="elizabus.conf.reload")

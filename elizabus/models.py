@@ -1,0 +1,237 @@
+"""The hierarchical entity model of elizaOS (SPEC A2, B5).
+
+World → message server, Room → channel, Participant → (channel, entity), Entity → user or agent,
+Message → a central message, Memory → an agent's own record of a message. Models hold data and the
+invariants the database can enforce; every write goes through :mod:`elizabus.services`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+DEFAULT_SERVER_ID = uuid.UUID(int=0)
+CENTRAL_CHANNEL_ID = uuid.UUID(int=0)
+
+
+class ChannelType(models.TextChoices):
+    """The elizaOS ``ChannelType`` values (``packages/core/src/types/environment.ts``)."""
+
+    SELF = "SELF"
+    DM = "DM"
+    GROUP = "GROUP"
+    VOICE_DM = "VOICE_DM"
+    VOICE_GROUP = "VOICE_GROUP"
+    FEED = "FEED"
+    THREAD = "THREAD"
+    WORLD = "WORLD"
+    FORUM = "FORUM"
+    API = "API"
+
+
+class EntityKind(models.TextChoices):
+    USER = "user"
+    AGENT = "agent"
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class MessageServer(TimestampedModel):
+    """A world: the platform-level server that owns channels (elizaOS ``message_servers``)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255)
+    source_type = models.CharField(max_length=100)
+    source_id = models.CharField(max_length=255, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name = "message server"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Entity(models.Model):
+    """A user or an agent. Users are created on first sight of their client-chosen UUID."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    kind = models.CharField(max_length=10, choices=EntityKind.choices, default=EntityKind.USER)
+    names = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "entities"
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.names[0] if self.names else f"User-{str(self.id)[:8]}"
+
+
+class Channel(TimestampedModel):
+    """A room: a conversation on a message server (elizaOS ``channels``)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    server = models.ForeignKey(MessageServer, on_delete=models.CASCADE, related_name="channels")
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=20, choices=ChannelType.choices, default=ChannelType.GROUP)
+    source_type = models.CharField(max_length=100, blank=True, default="")
+    source_id = models.CharField(max_length=255, blank=True, default="")
+    topic = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    participants = models.ManyToManyField(
+        Entity, through="Participant", related_name="channels", blank=True
+    )
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["server", "type", "name"], name="channel_server_type_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Participant(models.Model):
+    """An entity's membership of a channel; unique per pair, as elizaOS' ON CONFLICT DO NOTHING."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="memberships")
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "entity"], name="participant_unique_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_id} in {self.channel_id}"
+
+
+class Message(TimestampedModel):
+    """A central message of a channel (elizaOS ``central_messages``)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="messages")
+    content = models.TextField()
+    raw_message = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # A plain id, not a foreign key: a reply keeps pointing at what it answered after that
+    # message is deleted (as elizaOS clients expect), and clearing a channel stays one DELETE.
+    in_reply_to_id = models.UUIDField(null=True, blank=True)
+    source_type = models.CharField(max_length=100, blank=True, default="")
+    source_id = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Newest-first listing per channel, and the resume query for a reconnecting client.
+            models.Index(fields=["channel", "-created_at"], name="message_channel_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return self.content[:60]
+
+
+class Agent(models.Model):
+    """An agent's configuration. Its identity is an Entity of kind agent with the same id."""
+
+    entity = models.OneToOneField(
+        Entity, primary_key=True, on_delete=models.CASCADE, related_name="agent"
+    )
+    name = models.CharField(max_length=255)
+    bio = models.TextField(blank=True, default="")
+    system_prompt = models.TextField(blank=True, default="")
+    responder = models.CharField(
+        max_length=255, default="elizabus.agents.responders.eliza.ElizaResponder"
+    )
+    responder_options = models.JSONField(default=dict, blank=True)
+    character = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ServerAgent(models.Model):
+    """An agent's subscription to a message server (elizaOS ``message_server_agents``)."""
+
+    server = models.ForeignKey(MessageServer, on_delete=models.CASCADE, related_name="agent_links")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="server_links")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "server subscription"
+        constraints = [
+            models.UniqueConstraint(fields=["server", "agent"], name="server_agent_unique_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} on {self.server_id}"
+
+
+class Memory(models.Model):
+    """An agent's own record of a message it saw or wrote.
+
+    It refers to the message and channel by id, not by foreign key: the memory belongs to the
+    agent, which forgets it when the bus says the message was deleted or the channel cleared.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="memories")
+    message_id = models.UUIDField()
+    channel_id = models.UUIDField()
+    server_id = models.UUIDField()
+    author_id = models.UUIDField()
+    content = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "memories"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "message_id"], name="memory_unique_per_agent")
+        ]
+        indexes = [
+            models.Index(fields=["agent", "channel_id", "-created_at"], name="memory_agent_room"),
+            models.Index(fields=["message_id"], name="memory_message"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.content.get("text", ""))[:60]
+
+
+__all__ = [
+    "CENTRAL_CHANNEL_ID",
+    "DEFAULT_SERVER_ID",
+    "Agent",
+    "Channel",
+    "ChannelType",
+    "Entity",
+    "EntityKind",
+    "Memory",
+    "Message",
+    "MessageServer",
+    "Participant",
+    "ServerAgent",
+]
+

@@ -1,0 +1,115 @@
+"""Reads. Each returns a queryset or plain values with its joins already chosen.
+
+May import models only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.db.models import QuerySet
+
+from elizabus.models import (
+    CENTRAL_CHANNEL_ID,
+    Agent,
+    Channel,
+    Entity,
+    Message,
+    MessageServer,
+    Participant,
+    ServerAgent,
+)
+
+
+def server_list() -> QuerySet[MessageServer]:
+    return MessageServer.objects.order_by("created_at")
+
+
+def server_get(server_id: uuid.UUID) -> MessageServer | None:
+    return MessageServer.objects.filter(id=server_id).first()
+
+
+def server_agent_ids(server_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        ServerAgent.objects.filter(server_id=server_id)
+        .order_by("created_at")
+        .values_list("agent_id", flat=True)
+    )
+
+
+def agent_server_ids(agent_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        ServerAgent.objects.filter(agent_id=agent_id)
+        .order_by("created_at")
+        .values_list("server_id", flat=True)
+    )
+
+
+def channel_get(channel_id: uuid.UUID) -> Channel | None:
+    return Channel.objects.filter(id=channel_id).first()
+
+
+def channel_list(server_id: uuid.UUID) -> QuerySet[Channel]:
+    return Channel.objects.filter(server_id=server_id).order_by("created_at")
+
+
+def channel_participants(channel_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        Participant.objects.filter(channel_id=channel_id)
+        .order_by("created_at", "id")
+        .values_list("entity_id", flat=True)
+    )
+
+
+def channel_is_participant(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
+    return Participant.objects.filter(channel_id=channel_id, entity_id=entity_id).exists()
+
+
+def channel_may_join(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
+    """A socket may join the central channel, and any channel its entity participates in."""
+    return channel_id == CENTRAL_CHANNEL_ID or channel_is_participant(
+        channel_id=channel_id, entity_id=entity_id
+    )
+
+
+def message_list(
+    *, channel_id: uuid.UUID, limit: int = 50, before: dt.datetime | None = None
+) -> QuerySet[Message]:
+    """The newest ``limit`` messages of a channel, newest first; ``before`` is exclusive."""
+    queryset = Message.objects.filter(channel_id=channel_id)
+    if before is not None:
+        queryset = queryset.filter(created_at__lt=before)
+    return queryset.order_by("-created_at", "-id")[:limit]
+
+
+def messages_after(*, channel_id: uuid.UUID, message_id: uuid.UUID, limit: int) -> list[Message]:
+    """What a client that last saw ``message_id`` missed, oldest first (at most ``limit``).
+
+    An unknown ``message_id`` (deleted, or from another channel) yields nothing rather than the
+    whole history: the client then reloads the history over REST as usual.
+    """
+    last_seen = (
+        Message.objects.filter(id=message_id, channel_id=channel_id)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if last_seen is None:
+        return []
+    newer = Message.objects.filter(channel_id=channel_id, created_at__gt=last_seen)
+    return list(newer.order_by("created_at", "id")[:limit])
+
+
+def entity_names(entity_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    return {
+        entity.id: entity.display_name
+        for entity in Entity.objects.filter(id__in=entity_ids).only("id", "names")
+    }
+
+
+def agent_list() -> QuerySet[Agent]:
+    return Agent.objects.select_related("entity").order_by("created_at")
+
+
+def agent_get(agent_id: uuid.UUID) -> Agent | None:
+    return Agent.objects.select_related("entity").filter(entity_id=agent_id).first()

@@ -1,0 +1,40 @@
+"""The services layer: the only code that writes domain rows, and so the only code that publishes
+bus events. Functions are ``<entity>_<verb>(*, ...)``, keyword-only, and atomic.
+
+May import models, selectors, the bus and exceptions; never the API, agents or real time.
+"""
+
+from .channels import (
+    channel_clear,
+    channel_create,
+    channel_delete,
+    channel_ensure_for_post,
+    channel_participant_add,
+    channel_participant_remove,
+    channel_update,
+    dm_channel_get_or_create,
+    dm_channel_name,
+)
+from .entities import entity_ensure
+from .messages import message_create, message_delete, message_event, message_update
+from .servers import server_agent_add, server_agent_remove, server_create
+
+__all__ = [
+    "channel_clear",
+    "channel_create",
+    "channel_delete",
+    "channel_ensure_for_post",
+    "channel_participant_add",
+    "channel_participant_remove",
+    "channel_update",
+    "dm_channel_get_or_create",
+    "dm_channel_name",
+    "entity_ensure",
+    "message_create",
+    "message_delete",
+    "message_event",
+    "message_update",
+    "server_agent_add",
+    "server_agent_remove",
+    "server_create",
+]

@@ -1,0 +1,252 @@
+"""Channels (rooms) and their participants."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from elizabus.bus.events import ChannelCleared, ChannelDeleted, ChannelUpdated, ParticipantUpdate
+from elizabus.bus.publish import publish
+from elizabus.exceptions import InvalidInput, NotFound
+from elizabus.models import Channel, ChannelType, Message, MessageServer, Participant
+
+from .entities import entity_ensure
+
+
+def dm_channel_name(first: uuid.UUID, second: uuid.UUID) -> str:
+    """The one naming rule for direct-message channels, whoever creates them (SPEC A6)."""
+    low, high = sorted((str(first), str(second)))
+    return f"DM-{low}-{high}"
+
+
+def _channel(channel_id: uuid.UUID, *, for_update: bool = False) -> Channel:
+    queryset = Channel.objects.select_for_update() if for_update else Channel.objects
+    channel = queryset.filter(id=channel_id).first()
+    if channel is None:
+        raise NotFound(f"Channel {channel_id} not found", code="CHANNEL_NOT_FOUND")
+    return channel
+
+
+def _server(server_id: uuid.UUID) -> MessageServer:
+    server = MessageServer.objects.filter(id=server_id).first()
+    if server is None:
+        raise NotFound(f"Message server {server_id} not found", code="SERVER_NOT_FOUND")
+    return server
+
+
+def _add_participants(channel: Channel, entity_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """Adds the entities that are not members yet; returns the ones added, in order."""
+    wanted = list(dict.fromkeys(entity_ids))
+    present = set(
+        Participant.objects.filter(channel=channel, entity_id__in=wanted).values_list(
+            "entity_id", flat=True
+        )
+    )
+    added = [entity_id for entity_id in wanted if entity_id not in present]
+    for entity_id in added:
+        entity_ensure(entity_id=entity_id)
+    Participant.objects.bulk_create(
+        [Participant(channel=channel, entity_id=entity_id) for entity_id in added],
+        ignore_conflicts=True,
+    )
+    for entity_id in added:
+        publish(
+            ParticipantUpdate(type="added", channel_id=str(channel.id), entity_id=str(entity_id))
+        )
+    return added
+
+
+@transaction.atomic
+def channel_create(
+    *,
+    server_id: uuid.UUID,
+    name: str,
+    type: str = ChannelType.GROUP,
+    participant_ids: Iterable[uuid.UUID] = (),
+    metadata: dict[str, Any] | None = None,
+    channel_id: uuid.UUID | None = None,
+    source_type: str = "",
+    source_id: str = "",
+    topic: str = "",
+) -> Channel:
+    """Creates a channel on ``server_id`` with its first participants."""
+    server = _server(server_id)
+    if channel_id is not None and Channel.objects.filter(id=channel_id).exists():
+        raise InvalidInput(f"Channel {channel_id} already exists", code="CHANNEL_EXISTS")
+    channel = Channel.objects.create(
+        id=channel_id or uuid.uuid4(),
+        server=server,
+        name=name,
+        type=type.upper(),
+        metadata=metadata or {},
+        source_type=source_type,
+        source_id=source_id,
+        topic=topic,
+    )
+    _add_participants(channel, participant_ids)
+    return channel
+
+
+@transaction.atomic
+def channel_ensure_for_post(
+    *,
+    channel_id: uuid.UUID,
+    server_id: uuid.UUID,
+    author_id: uuid.UUID,
+    metadata: dict[str, Any],
+    created_by: str,
+) -> Channel:
+    """The channel a message is posted to, auto-created when the client chose a new id (B1.2).
+
+    A DM (``metadata.isDm`` or a ``DM`` channel type) with a known counterpart is named by the
+    one DM rule so that ``/dm-channel`` finds it again.
+    """
+    channel = Channel.objects.filter(id=channel_id).first()
+    if channel is not None:
+        if channel.server_id != server_id:
+            raise InvalidInput(
+                f"Channel {channel_id} does not belong to message server {server_id}",
+                code="SERVER_MISMATCH",
+            )
+        return channel
+    _server(server_id)
+    channel_type = str(metadata.get("channelType") or metadata.get("channel_type") or "").upper()
+    is_dm = metadata.get("isDm") is True or channel_type == ChannelType.DM
+    target = metadata.get("targetUserId") or metadata.get("recipientId")
+    target_id = _optional_uuid(target)
+    participants = [author_id]
+    if is_dm and target_id is not None and target_id != author_id:
+        participants.append(target_id)
+        name = dm_channel_name(author_id, target_id)
+    else:
+        name = f"{'DM' if is_dm else 'Chat'} {str(channel_id)[:8]}"
+    return channel_create(
+        server_id=server_id,
+        channel_id=channel_id,
+        name=name,
+        type=ChannelType.DM if is_dm else ChannelType.GROUP,
+        participant_ids=participants,
+        source_type="auto_created",
+        metadata={
+            "created_by": created_by,
+            "created_for_user": str(author_id),
+            "created_at": timezone.now().isoformat(),
+            "channel_type": ChannelType.DM if is_dm else ChannelType.GROUP,
+            **metadata,
+        },
+    )
+
+
+def _optional_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+@transaction.atomic
+def dm_channel_get_or_create(
+    *, user_id: uuid.UUID, target_id: uuid.UUID, server_id: uuid.UUID
+) -> tuple[Channel, bool]:
+    """The DM channel of two entities on a server, created on first use. Symmetric."""
+    if user_id == target_id:
+        raise InvalidInput("Cannot create DM channel with oneself", code="DM_WITH_SELF")
+    _server(server_id)
+    name = dm_channel_name(user_id, target_id)
+    existing = (
+        Channel.objects.filter(server_id=server_id, type=ChannelType.DM, name=name)
+        .order_by("created_at")
+        .first()
+    )
+    if existing is not None:
+        return existing, False
+    low, high = sorted((str(user_id), str(target_id)))
+    channel = channel_create(
+        server_id=server_id,
+        name=name,
+        type=ChannelType.DM,
+        participant_ids=[user_id, target_id],
+        metadata={"user1": low, "user2": high},
+    )
+    return channel, True
+
+
+@transaction.atomic
+def channel_update(
+    *,
+    channel_id: uuid.UUID,
+    name: str | None = None,
+    participant_ids: list[uuid.UUID] | None = None,
+    metadata: dict[str, Any] | None = None,
+    topic: str | None = None,
+) -> Channel:
+    """Renames, re-describes or re-populates a channel. Metadata is replaced, not merged (B1.2);
+    a participant list replaces the old one."""
+    channel = _channel(channel_id, for_update=True)
+    updates: dict[str, Any] = {}
+    if name is not None:
+        channel.name = updates["name"] = name
+    if metadata is not None:
+        channel.metadata = updates["metadata"] = metadata
+    if topic is not None:
+        channel.topic = updates["topic"] = topic
+    channel.save()
+    if participant_ids is not None:
+        keep = list(dict.fromkeys(participant_ids))
+        removed = list(
+            Participant.objects.filter(channel=channel)
+            .exclude(entity_id__in=keep)
+            .values_list("entity_id", flat=True)
+        )
+        Participant.objects.filter(channel=channel, entity_id__in=removed).delete()
+        for entity_id in removed:
+            publish(
+                ParticipantUpdate(
+                    type="removed", channel_id=str(channel.id), entity_id=str(entity_id)
+                )
+            )
+        _add_participants(channel, keep)
+        updates["participantCentralUserIds"] = [str(entity_id) for entity_id in keep]
+    publish(ChannelUpdated(channel_id=str(channel.id), updates=updates))
+    return channel
+
+
+@transaction.atomic
+def channel_participant_add(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
+    """Adds an entity to a channel; idempotent. Returns whether it was new."""
+    return bool(_add_participants(_channel(channel_id), [entity_id]))
+
+
+@transaction.atomic
+def channel_participant_remove(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -> None:
+    """Removes an entity from a channel; NotFound when it was not a participant."""
+    channel = _channel(channel_id)
+    deleted, _ = Participant.objects.filter(channel=channel, entity_id=entity_id).delete()
+    if not deleted:
+        raise NotFound(
+            "Agent is not a participant in this channel", code="PARTICIPANT_NOT_FOUND"
+        )
+    publish(ParticipantUpdate(type="removed", channel_id=str(channel_id), entity_id=str(entity_id)))
+
+
+@transaction.atomic
+def channel_clear(*, channel_id: uuid.UUID) -> int:
+    """Deletes every message of a channel in one statement. Returns how many."""
+    _channel(channel_id, for_update=True)
+    deleted, _ = Message.objects.filter(channel_id=channel_id).delete()
+    publish(ChannelCleared(channel_id=str(channel_id), message_count=deleted))
+    return deleted
+
+
+@transaction.atomic
+def channel_delete(*, channel_id: uuid.UUID) -> None:
+    """Deletes a channel with its messages and participants."""
+    channel = _channel(channel_id, for_update=True)
+    deleted, _ = Message.objects.filter(channel=channel).delete()
+    channel.delete()
+    publish(ChannelCleared(channel_id=str(channel_id), message_count=deleted, channel_deleted=True))
+    publish(ChannelDeleted(channel_id=str(channel_id)))

@@ -1,0 +1,147 @@
+"""Messages: storing, updating and deleting them, and the ``new_message`` event they produce."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+
+from elizabus.bus.events import MessageDeleted, MessageUpdated, NewMessage
+from elizabus.bus.publish import publish
+from elizabus.exceptions import Conflict, InvalidInput, NotFound
+from elizabus.models import Channel, Message
+
+from .entities import entity_ensure
+
+
+def message_event(
+    message: Message,
+    *,
+    server_id: uuid.UUID,
+    author_display_name: str = "",
+    event_type: type[NewMessage] = NewMessage,
+) -> NewMessage:
+    """The bus form (``MessageServiceStructure``) of a stored message."""
+    return event_type(
+        id=str(message.id),
+        channel_id=str(message.channel_id),
+        message_server_id=str(server_id),
+        author_id=str(message.author_id),
+        author_display_name=author_display_name,
+        content=message.content,
+        raw_message=message.raw_message,
+        source_id=message.source_id,
+        source_type=message.source_type,
+        in_reply_to_message_id=str(message.in_reply_to_id) if message.in_reply_to_id else None,
+        created_at=int(message.created_at.timestamp() * 1000),
+        metadata=message.metadata,
+    )
+
+
+def _same_message(existing: Message, channel_id: uuid.UUID, author_id: uuid.UUID, content: str) -> bool:
+    return (
+        existing.channel_id == channel_id
+        and existing.author_id == author_id
+        and existing.content == content
+    )
+
+
+@transaction.atomic
+def message_create(
+    *,
+    channel_id: uuid.UUID,
+    author_id: uuid.UUID,
+    content: str,
+    server_id: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None,
+    raw_message: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    in_reply_to_message_id: uuid.UUID | None = None,
+    source_type: str = "",
+    source_id: str = "",
+    author_display_name: str = "",
+) -> Message:
+    """Stores a message and puts it on the bus as ``new_message`` after commit.
+
+    A ``message_id`` that is already stored is answered idempotently when it names the same
+    message (same channel, author and content: a client retrying) and nothing is published again;
+    a different message under that id is a Conflict.
+    """
+    channel = Channel.objects.filter(id=channel_id).only("id", "server_id").first()
+    if channel is None:
+        raise NotFound(f"Channel {channel_id} not found", code="CHANNEL_NOT_FOUND")
+    if server_id is not None and channel.server_id != server_id:
+        raise InvalidInput(
+            f"Channel {channel_id} does not belong to message server {server_id}",
+            code="SERVER_MISMATCH",
+        )
+    if message_id is not None:
+        existing = Message.objects.filter(id=message_id).first()
+        if existing is not None:
+            if _same_message(existing, channel_id, author_id, content):
+                return existing
+            raise Conflict(f"Message {message_id} already exists", code="DUPLICATE_MESSAGE_ID")
+    entity_ensure(entity_id=author_id, name=author_display_name)
+    message = Message.objects.create(
+        id=message_id or uuid.uuid4(),
+        channel_id=channel_id,
+        author_id=author_id,
+        content=content,
+        raw_message=raw_message,
+        metadata=metadata or {},
+        in_reply_to_id=in_reply_to_message_id,
+        source_type=source_type,
+        source_id=source_id,
+    )
+    publish(
+        message_event(message, server_id=channel.server_id, author_display_name=author_display_name)
+    )
+    return message
+
+
+@transaction.atomic
+def message_update(
+    *,
+    message_id: uuid.UUID,
+    content: str | None = None,
+    raw_message: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    source_type: str | None = None,
+    in_reply_to_message_id: uuid.UUID | None = None,
+    author_id: uuid.UUID | None = None,
+) -> Message:
+    """Changes the given fields of a message (each omitted field keeps its value) and announces
+    it as ``message_updated``."""
+    message = (
+        Message.objects.select_for_update().select_related("channel").filter(id=message_id).first()
+    )
+    if message is None:
+        raise NotFound("Message not found", code="MESSAGE_NOT_FOUND")
+    changes = {
+        "content": content,
+        "raw_message": raw_message,
+        "metadata": metadata,
+        "source_type": source_type,
+        "in_reply_to_id": in_reply_to_message_id,
+    }
+    for field_name, value in changes.items():
+        if value is not None:
+            setattr(message, field_name, value)
+    if author_id is not None:
+        message.author = entity_ensure(entity_id=author_id)
+    message.save()
+    publish(
+        message_event(message, server_id=message.channel.server_id, event_type=MessageUpdated)
+    )
+    return message
+
+
+@transaction.atomic
+def message_delete(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> None:
+    """Deletes one message of ``channel_id``; a message of another channel is NotFound (the
+    reference deletes it anyway)."""
+    deleted, _ = Message.objects.filter(id=message_id, channel_id=channel_id).delete()
+    if not deleted:
+        raise NotFound("Message not found in this channel", code="MESSAGE_NOT_FOUND")
+    publish(MessageDeleted(message_id=str(message_id), channel_id=str(channel_id)))

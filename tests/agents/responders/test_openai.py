@@ -1,0 +1,423 @@
+"""OpenAIChatResponder against a real HTTP server speaking the chat-completions protocol.
+
+The fake server is stdlib ``http.server`` on an ephemeral 127.0.0.1 port; no database, no
+network beyond loopback. May import the responder package, the stdlib and pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from elizabus.agents.responders import openai as openai_module
+from elizabus.agents.responders.base import (
+    ChatTurn,
+    ResponderError,
+    ResponderReply,
+    ResponderRequest,
+    load_responder,
+)
+from elizabus.agents.responders.openai import OpenAIChatResponder
+
+API_KEY = "sk-test-0123456789abcdef"
+
+
+def completion(content: Any) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: Message  # case-insensitive, as HTTP header names are
+    body: Any
+    client_port: int
+
+
+@dataclass
+class FakeChatServer:
+    """What the next requests get back, and what they carried."""
+
+    base_url: str = ""
+    status: int = 200
+    body: bytes = json.dumps(completion("Hello there.")).encode()
+    delay: float = 0.0
+    echo_authorization: bool = False
+    requests: list[Recorded] = field(default_factory=list)
+    # Set at teardown so a handler sleeping through `delay` wakes up at once.
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def answer(self, payload: Any, status: int = 200) -> None:
+        self.status = status
+        self.body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+
+
+def _handler_for(fake: FakeChatServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, so connection reuse is observable
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            try:
+                body: Any = json.loads(raw)
+            except ValueError:
+                body = raw
+            fake.requests.append(Recorded(self.path, self.headers, body, self.client_address[1]))
+            if fake.delay:
+                fake.released.wait(fake.delay)
+            payload = fake.body
+            if fake.echo_authorization:
+                payload = f"bad credentials: {self.headers.get('Authorization')}".encode()
+            try:
+                self.send_response(fake.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client timed out and hung up; nothing left to answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep pytest output clean
+
+    return Handler
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeChatServer]:
+    fake = FakeChatServer()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
+    # Join handler threads on close so none outlives the test.
+    server.daemon_threads = False
+    server.block_on_close = True
+    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield fake
+    finally:
+        fake.released.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def isolated_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither the developer's shell nor the project's ELIZABUS["OPENAI"] may leak in."""
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(openai_module, "settings", SimpleNamespace(configured=False))
+
+
+@pytest.fixture
+def make_responder(
+    fake_server: FakeChatServer,
+) -> Iterator[Callable[..., OpenAIChatResponder]]:
+    """Builds responders pointed at the fake server; closes them before the server stops,
+    since an idle keep-alive connection would otherwise hold a handler thread open."""
+    built: list[OpenAIChatResponder] = []
+
+    def build(**options: Any) -> OpenAIChatResponder:
+        options.setdefault("base_url", fake_server.base_url)
+        responder = OpenAIChatResponder(options=options)
+        built.append(responder)
+        return responder
+
+    yield build
+    for responder in built:
+        responder.close()
+
+
+def make_request(text: str = "What time is it?", **overrides: Any) -> ResponderRequest:
+    fields: dict[str, Any] = {
+        "agent_id": "agent-1",
+        "agent_name": "Eliza",
+        "system_prompt": "You are Eliza, a helpful assistant.",
+        "channel_id": "channel-1",
+        "message_id": "message-9",
+        "author_id": "user-1",
+        "author_name": "Alice",
+        "text": text,
+    }
+    fields.update(overrides)
+    return ResponderRequest(**fields)
+
+
+def test_sends_the_expected_request_and_returns_the_reply(
+    fake_server: FakeChatServer, make_responder: Callable[..., OpenAIChatResponder]
+) -> None:
+    fake_server.answer(completion("  It is noon.\n"))
+    responder = make_responder(api_key=API_KEY, model="llama-3", temperature=0.2, max_tokens=64)
+    history = (
+        ChatTurn("user-1", "Alice", "Hi Eliza", from_agent=False),
+        ChatTurn("agent-1", "Eliza", "Hello Alice!", from_agent=True),
+    )
+
+    reply = responder.respond(make_request(history=history))
+
+    assert reply == ResponderReply(text="It is noon.", thought="model llama-3", actions=("REPLY",))
+    [sent] = fake_server.requests
+    assert sent.path == "/v1/chat/completions"
+    assert sent.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.body == {
+        "model": "llama-3",
+        "messages": [
+            {"role": "system", "content": "You are Eliza, a helpful assistant."},
+            {"role": "user", "content": "Hi Eliza"},
+            {"role": "assistant", "content": "Hello Alice!"},
+            {"role": "user", "content": "What time is it?"},
+        ],
+        "temperature": 0.2,
+        "max_tokens": 64,
+    }
+
+
+def test_defaults_and_no_authorization_without_a_key(
+    fake_server: FakeChatServer, make_responder: Callable[..., OpenAIChatResponder]
+) -> None:
+    make_responder().respond(make_request(system_prompt=""))
+
+    [sent] = fake_server.requests
+    assert "Authorization" not in sent.headers
+    assert sent.body == {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "You are Eliza."},
+            {"role": "user", "content": "What time is it?"},
+        ],
+        "temperature": 0.7,
+        "max_tokens": 512,
+    }
+
+
+def test_system_prompt_option_overrides_the_request(
+    fake_server: FakeChatServer, make_responder: Callable[..., OpenAIChatResponder]
+) -> None:
+    make_responder(system_prompt="Answer in French.").respond(make_request())
+
+    assert fake_server.requests[0].body["messages"][0] == {
+        "role": "system",
+        "content": "Answer in French.",
+    }
+
+
+def test_names_speakers_when_several_humans_share_the_channel(
+    fake_server: FakeChatServer, make_responder: Callable[..., OpenAIChatResponder]
+) -> None:
+    history = (
+        ChatTurn("user-1", "Alice", "Hi all", from_agent=False),
+        ChatTurn("agent-2", "Bot", "Beep.", from_agent=True),
+        ChatTurn("agent-1", "Eliza", "Hello!", from_agent=True),
+    )
+    make_responder().respond(make_request(author_id="user-2", author_name="Bob", history=history))
+
+    assert fake_server.requests[0].body["messages"][1:] == [
+        {"role": "user", "content": "Alice: Hi all"},
+        {"role": "user", "content": "Bot: Beep."},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Bob: What time is it?"},
+    ]
+
+
+@pytest.mark.parametrize(("limit", "expected"), [(2, ["three", "four"]), (0, [])])
+def test_history_limit_keeps_the_most_recent_turns(
+    fake_server: FakeChatServer,
+    make_responder: Callable[..., OpenAIChatResponder],
+    limit: int,
+    expected: list[str],
+) -> None:
+    history = tuple(
+        ChatTurn("user-1", "Alice", text, from_agent=False)
+        for text in ("one", "two", "three", "four")
+    )
+    make_responder(history_limit=limit).respond(make_request("five", history=history))
+
+    contents = [m["content"] for m in fake_server.requests[0].body["messages"][1:]]
+    assert contents == [*expected, "five"]
+
+
+def test_reuses_one_connection_across_calls_and_threads(
+    fake_server: FakeChatServer, make_responder: Callable[..., OpenAIChatResponder]
+) -> None:
+    responder = make_responder()
+    responder.respond(make_request())
+    responder.respond(make_request())
+    assert fake_server.requests[0].client_port == fake_server.requests[1].client_port
+
+    replies: list[ResponderReply | None] = []
+    threads = [
+        threading.Thread(target=lambda: replies.append(responder.respond(make_request())))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert [reply and reply.text for reply in replies] == ["Hello there."] * 8
+
+
+def test_falls_back_to_environment_variables(
+    fake_server: FakeChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url + "/")
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("OPENAI_MODEL", "env-model")
+    responder = load_responder("elizabus.agents.responders.openai.OpenAIChatResponder")
+    try:
+        reply = responder.respond(make_request())
+    finally:
+        responder.close()
+
+    assert reply is not None and reply.thought == "model env-model"
+    [sent] = fake_server.requests
+    assert sent.path == "/v1/chat/completions"
+    assert sent.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+def test_options_beat_django_settings_which_beat_the_environment(
+    fake_server: FakeChatServer,
+    make_responder: Callable[..., OpenAIChatResponder],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configured = {"model": "settings-model", "max_tokens": 99, "api_key": "sk-from-settings"}
+    monkeypatch.setattr(
+        openai_module,
+        "settings",
+        SimpleNamespace(configured=True, ELIZABUS={"OPENAI": configured}),
+    )
+    monkeypatch.setenv("OPENAI_MODEL", "env-model")
+    make_responder(max_tokens=7).respond(make_request())
+
+    [sent] = fake_server.requests
+    assert (sent.body["model"], sent.body["max_tokens"]) == ("settings-model", 7)
+    assert sent.headers["Authorization"] == "Bearer sk-from-settings"
+
+
+@pytest.mark.parametrize("content", ["", "  \n\t", None])
+def test_empty_content_means_silence(
+    fake_server: FakeChatServer,
+    make_responder: Callable[..., OpenAIChatResponder],
+    content: str | None,
+) -> None:
+    fake_server.answer(completion(content))
+
+    assert make_responder().respond(make_request()) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "expected"),
+    [
+        (500, {"error": {"message": "model crashed"}}, "HTTP 500"),
+        (401, {"error": {"message": "no"}}, "HTTP 401"),
+        (200, b"{not json", "invalid JSON"),
+        (200, {"id": "x", "object": "chat.completion"}, "choices[0].message.content"),
+        (200, {"choices": []}, "choices[0].message.content"),
+        (200, {"choices": [{"message": {"content": ["a", "list"]}}]}, "non-text"),
+    ],
+)
+def test_bad_answers_raise_responder_error(
+    fake_server: FakeChatServer,
+    make_responder: Callable[..., OpenAIChatResponder],
+    status: int,
+    payload: Any,
+    expected: str,
+) -> None:
+    fake_server.answer(payload, status=status)
+
+    with pytest.raises(ResponderError, match=expected.replace("[", r"\[")) as caught:
+        make_responder(api_key=API_KEY).respond(make_request())
+    assert API_KEY not in str(caught.value)
+
+
+def test_error_excerpt_is_short_and_never_shows_the_key(
+    fake_server: FakeChatServer, make_responder: Callable[..., OpenAIChatResponder]
+) -> None:
+    fake_server.echo_authorization = True
+    fake_server.status = 401
+    with pytest.raises(
+        ResponderError, match="HTTP 401: bad credentials: Bearer \\*\\*\\*"
+    ) as caught:
+        make_responder(api_key=API_KEY).respond(make_request())
+    assert API_KEY not in str(caught.value)
+
+    fake_server.echo_authorization = False
+    fake_server.answer(b"x" * 5000, status=502)
+    with pytest.raises(ResponderError) as caught:
+        make_responder().respond(make_request())
+    assert str(caught.value).endswith(": " + "x" * 200)
+
+
+def test_slow_server_times_out(
+    fake_server: FakeChatServer, make_responder: Callable[..., OpenAIChatResponder]
+) -> None:
+    fake_server.delay = 2.0
+    started = time.monotonic()
+
+    with pytest.raises(ResponderError, match=r"timed out after 0\.3s") as caught:
+        make_responder(api_key=API_KEY, timeout=0.3).respond(make_request())
+    assert time.monotonic() - started < 1.5
+    assert API_KEY not in str(caught.value)
+
+
+def test_refused_connection_raises_responder_error() -> None:
+    # A bound socket that never listens: connecting to it is refused, and no other test can
+    # grab the port meanwhile.
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+        responder = OpenAIChatResponder(
+            options={"base_url": f"http://127.0.0.1:{port}/v1", "api_key": API_KEY}
+        )
+        try:
+            with pytest.raises(ResponderError, match="failed") as caught:
+                responder.respond(make_request())
+        finally:
+            responder.close()
+    assert API_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, "needs a base_url"),
+        ({"base_url": ""}, "needs a base_url"),
+        ({"base_url": "localhost:8080/v1"}, "http"),
+        ({"base_url": "http://127.0.0.1:1/v1", "temperature": "warm"}, "'temperature'"),
+        ({"base_url": "http://127.0.0.1:1/v1", "timeout": 0}, "timeout > 0"),
+    ],
+)
+def test_bad_configuration_raises_at_construction(options: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ResponderError, match=expected):
+        OpenAIChatResponder(options=options)
+
+
+def test_repr_hides_the_api_key() -> None:
+    responder = OpenAIChatResponder(
+        options={"base_url": "http://127.0.0.1:1/v1", "api_key": API_KEY}
+    )
+    try:
+        assert API_KEY not in repr(responder)
+    finally:
+        responder.close()
