@@ -113,3 +113,7 @@ def agent_list() -> QuerySet[Agent]:
 
 def agent_get(agent_id: uuid.UUID) -> Agent | None:
     return Agent.objects.select_related("entity").filter(entity_id=agent_id).first()
+
+
+def enabled_agent_count() -> int:
+    return Agent.objects.filter(enabled=True).count()

@@ -1,8 +1,19 @@
-"""URL configuration: the admin, the messaging API, the schema and the chat page."""
+"""URL configuration: the admin, the APIs, the schema, health, metrics and the chat page."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from elizabus.api.errors import api_not_found
+from elizabus.api.views import system
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/messaging/", include("elizabus.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    re_path(r"^api/.*$", api_not_found),
+    path("healthz", system.healthz),
+    path("health", system.health),
+    path("metrics", system.prometheus_metrics),
 ]

@@ -96,12 +96,15 @@ class BusMetrics:
                 ordered = sorted(series.latencies)
                 for quantile in QUANTILES:
                     value = _quantile(ordered, quantile) if ordered else 0.0
-                    lines.append(
-                        f'elizabus_bus_receiver_seconds{{{labels},quantile="{quantile}"}} {value:.6f}'
-                    )
-                lines.append(f"elizabus_bus_receiver_seconds_sum{{{labels}}} {series.total_seconds:.6f}")
+                    series_labels = f'{labels},quantile="{quantile}"'
+                    lines.append(f"elizabus_bus_receiver_seconds{{{series_labels}}} {value:.6f}")
+                lines.append(
+                    f"elizabus_bus_receiver_seconds_sum{{{labels}}} {series.total_seconds:.6f}"
+                )
                 lines.append(f"elizabus_bus_receiver_seconds_count{{{labels}}} {series.count}")
-                failures.append(f"elizabus_bus_receiver_failures_total{{{labels}}} {series.failures}")
+                failures.append(
+                    f"elizabus_bus_receiver_failures_total{{{labels}}} {series.failures}"
+                )
         return "\n".join(lines + failures) + "\n"
 
     def reset(self) -> None:

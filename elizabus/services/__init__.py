@@ -16,7 +16,13 @@ from .channels import (
     dm_channel_name,
 )
 from .entities import entity_ensure
-from .messages import message_create, message_delete, message_event, message_update
+from .messages import (
+    message_complete_announce,
+    message_create,
+    message_delete,
+    message_event,
+    message_update,
+)
 from .servers import server_agent_add, server_agent_remove, server_create
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "dm_channel_get_or_create",
     "dm_channel_name",
     "entity_ensure",
+    "message_complete_announce",
     "message_create",
     "message_delete",
     "message_event",

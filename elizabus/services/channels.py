@@ -227,9 +227,7 @@ def channel_participant_remove(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -
     channel = _channel(channel_id)
     deleted, _ = Participant.objects.filter(channel=channel, entity_id=entity_id).delete()
     if not deleted:
-        raise NotFound(
-            "Agent is not a participant in this channel", code="PARTICIPANT_NOT_FOUND"
-        )
+        raise NotFound("Agent is not a participant in this channel", code="PARTICIPANT_NOT_FOUND")
     publish(ParticipantUpdate(type="removed", channel_id=str(channel_id), entity_id=str(entity_id)))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from elizabus.bus.events import MessageDeleted, MessageUpdated, NewMessage
+from elizabus.bus.events import MessageComplete, MessageDeleted, MessageUpdated, NewMessage
 from elizabus.bus.publish import publish
 from elizabus.exceptions import Conflict, InvalidInput, NotFound
 from elizabus.models import Channel, Message
@@ -39,7 +39,9 @@ def message_event(
     )
 
 
-def _same_message(existing: Message, channel_id: uuid.UUID, author_id: uuid.UUID, content: str) -> bool:
+def _same_message(
+    existing: Message, channel_id: uuid.UUID, author_id: uuid.UUID, content: str
+) -> bool:
     return (
         existing.channel_id == channel_id
         and existing.author_id == author_id
@@ -131,9 +133,7 @@ def message_update(
     if author_id is not None:
         message.author = entity_ensure(entity_id=author_id)
     message.save()
-    publish(
-        message_event(message, server_id=message.channel.server_id, event_type=MessageUpdated)
-    )
+    publish(message_event(message, server_id=message.channel.server_id, event_type=MessageUpdated))
     return message
 
 
@@ -145,3 +145,21 @@ def message_delete(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> None:
     if not deleted:
         raise NotFound("Message not found in this channel", code="MESSAGE_NOT_FOUND")
     publish(MessageDeleted(message_id=str(message_id), channel_id=str(channel_id)))
+
+
+def message_complete_announce(
+    *,
+    channel_id: uuid.UUID,
+    server_id: uuid.UUID,
+    agent_id: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None,
+) -> None:
+    """Announces that an agent is done with a message, replied or not (``message_complete``)."""
+    publish(
+        MessageComplete(
+            channel_id=str(channel_id),
+            message_server_id=str(server_id),
+            agent_id=str(agent_id) if agent_id else "",
+            message_id=str(message_id) if message_id else "",
+        )
+    )

@@ -64,7 +64,7 @@ class Responder(ABC):
 
     @abstractmethod
     def respond(self, request: ResponderRequest) -> ResponderReply | None:
-        """Answer ``request``, or return ``None`` to stay silent. Raise ResponderError on failure."""
+        """Answers ``request``, or returns ``None`` to stay silent; raises ResponderError."""
 
 
 def load_responder(dotted_path: str, options: Mapping[str, Any] | None = None) -> Responder:

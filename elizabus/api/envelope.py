@@ -1,0 +1,37 @@
+"""The ``{success, data}`` envelope, and input validation that raises the one error shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from elizabus.exceptions import InvalidInput
+
+
+def ok(data: Any, status_code: int = status.HTTP_200_OK, **extra: Any) -> Response:
+    return Response({"success": True, "data": data, **extra}, status=status_code)
+
+
+def no_content() -> Response:
+    return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def with_server_alias(data: Any) -> Any:
+    """Bodies may say ``server_id`` (v1.0) for ``message_server_id`` (B1.0)."""
+    if isinstance(data, Mapping) and "message_server_id" not in data and "server_id" in data:
+        return {**data, "message_server_id": data["server_id"]}
+    return data
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """Validates ``data`` or raises InvalidInput with the serializer's ``error_message``."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("Request body must be a JSON object", code="INVALID_BODY")
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        message = getattr(serializer_class, "error_message", "Invalid request")
+        raise InvalidInput(message, details=serializer.errors)
+    return dict(serializer.validated_data)

@@ -1,0 +1,91 @@
+"""Serializer fields stricter than DRF's defaults, because elizaOS clients rely on the types."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from rest_framework import serializers
+
+from elizabus.conf import app_settings
+from elizabus.exceptions import InvalidInput, PayloadTooLarge
+
+UUID_PATTERN = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
+)
+
+
+def parse_uuid(value: Any, name: str) -> uuid.UUID:
+    """``value`` as a UUID in the canonical 8-4-4-4-12 form (the reference's ``validateUuid``)."""
+    if isinstance(value, str) and UUID_PATTERN.match(value):
+        return uuid.UUID(value)
+    raise InvalidInput(f"Invalid {name}", code="INVALID_ID", details={name: "must be a UUID"})
+
+
+class StrictUUIDField(serializers.UUIDField):
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if isinstance(data, uuid.UUID):
+            return data
+        if not (isinstance(data, str) and UUID_PATTERN.match(data)):
+            self.fail("invalid", value=data)
+        return uuid.UUID(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A string and nothing else: DRF would turn ``123`` or ``true`` into text."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class ContentField(StrictCharField):
+    """Message text, at most ``MAX_CONTENT_BYTES`` of UTF-8 (SPEC A6: 413 beyond)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data)
+        limit = app_settings.MAX_CONTENT_BYTES
+        if len(text) > limit // 4 and len(text.encode()) > limit:
+            raise PayloadTooLarge(
+                f"Message content exceeds {limit} bytes", code="CONTENT_TOO_LARGE"
+            )
+        return text
+
+
+class ObjectField(serializers.JSONField):
+    """A JSON object (never a list or a scalar), at most ``MAX_METADATA_BYTES`` serialised."""
+
+    default_error_messages = {"not_an_object": "Must be a JSON object."}
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        limit = app_settings.MAX_METADATA_BYTES
+        if len(json.dumps(data, separators=(",", ":"))) > limit:
+            raise PayloadTooLarge(
+                f"{self.field_name} exceeds {limit} bytes", code="METADATA_TOO_LARGE"
+            )
+        return data
+
+
+class RawMessageField(ObjectField):
+    """``raw_message`` may carry the whole message text again, so it gets the content limit."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        limit = app_settings.MAX_CONTENT_BYTES + app_settings.MAX_METADATA_BYTES
+        if len(json.dumps(data, separators=(",", ":"))) > limit:
+            raise PayloadTooLarge(
+                f"raw_message exceeds {limit} bytes", code="RAW_MESSAGE_TOO_LARGE"
+            )
+        return data

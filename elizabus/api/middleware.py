@@ -1,0 +1,59 @@
+"""Guards in front of every ``/api`` request: the API key and the body size (SPEC A6)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .errors import error_body
+
+UPLOAD_MAX_BYTES = 50 * 1024 * 1024
+
+
+def api_key_matches(given: str | None, expected: str) -> bool:
+    """Constant-time comparison, so the key cannot be guessed byte by byte from timings."""
+    return hmac.compare_digest((given or "").encode(), expected.encode())
+
+
+class ApiGuardMiddleware:
+    """Answers 401 without the configured ``X-API-KEY`` and 413 for an oversized body."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        if path.startswith("/api/") or path == "/metrics":
+            refused = self._refuse(request, path)
+            if refused is not None:
+                return refused
+        return self.get_response(request)
+
+    def _refuse(self, request: HttpRequest, path: str) -> HttpResponse | None:
+        token = settings.ELIZA_SERVER_AUTH_TOKEN
+        if (
+            token
+            and request.method != "OPTIONS"
+            and not api_key_matches(request.headers.get("X-API-KEY"), token)
+        ):
+            return JsonResponse(
+                error_body("UNAUTHORIZED", "Missing or invalid X-API-KEY header"), status=401
+            )
+        limit = (
+            UPLOAD_MAX_BYTES
+            if path.endswith("/upload-media")
+            else (settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        )
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse(error_body("BAD_REQUEST", "Invalid Content-Length"), status=400)
+        if declared > limit or (not declared and len(request.body) > limit):
+            return JsonResponse(
+                error_body("PAYLOAD_TOO_LARGE", f"Request body exceeds {limit} bytes"),
+                status=413,
+            )
+        return None

@@ -1,0 +1,88 @@
+"""How rows look on the wire: the reference's camelCase shapes (SPEC B5, B10)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from elizabus.models import Agent, Channel, Message, MessageServer
+
+
+def iso(moment: dt.datetime) -> str:
+    """As JavaScript's ``Date.toISOString()``: milliseconds and a ``Z``."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def server_data(server: MessageServer) -> dict[str, Any]:
+    return {
+        "id": str(server.id),
+        "name": server.name,
+        "sourceType": server.source_type,
+        "sourceId": server.source_id or None,
+        "metadata": server.metadata,
+        "createdAt": iso(server.created_at),
+        "updatedAt": iso(server.updated_at),
+    }
+
+
+def channel_data(channel: Channel) -> dict[str, Any]:
+    return {
+        "id": str(channel.id),
+        "messageServerId": str(channel.server_id),
+        "name": channel.name,
+        "type": channel.type,
+        "sourceType": channel.source_type or None,
+        "sourceId": channel.source_id or None,
+        "topic": channel.topic or None,
+        "metadata": channel.metadata,
+        "createdAt": iso(channel.created_at),
+        "updatedAt": iso(channel.updated_at),
+    }
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    """``CentralRootMessage`` plus ``created_at``/``updated_at`` in ms; ``metadata`` gains the
+    ``thought``, ``actions`` and ``attachments`` of ``rawMessage`` as the reference's listing."""
+    raw = message.raw_message if isinstance(message.raw_message, dict) else {}
+    metadata = dict(message.metadata)
+    for key in ("thought", "actions", "attachments"):
+        if key in raw and key not in metadata:
+            metadata[key] = raw[key]
+    return {
+        "id": str(message.id),
+        "channelId": str(message.channel_id),
+        "authorId": str(message.author_id),
+        "content": message.content,
+        "rawMessage": message.raw_message,
+        "sourceType": message.source_type or None,
+        "sourceId": message.source_id or None,
+        "metadata": metadata,
+        "inReplyToRootMessageId": str(message.in_reply_to_id) if message.in_reply_to_id else None,
+        "createdAt": iso(message.created_at),
+        "updatedAt": iso(message.updated_at),
+        "created_at": epoch_ms(message.created_at),
+        "updated_at": epoch_ms(message.updated_at),
+    }
+
+
+def agent_data(agent: Agent) -> dict[str, Any]:
+    character = {
+        **agent.character,
+        "id": str(agent.entity_id),
+        "name": agent.name,
+        "bio": agent.character.get("bio", agent.bio),
+    }
+    return {
+        "id": str(agent.entity_id),
+        "name": agent.name,
+        "enabled": agent.enabled,
+        "status": "active" if agent.enabled else "inactive",
+        "responder": agent.responder,
+        "character": character,
+        "createdAt": iso(agent.created_at),
+        "updatedAt": iso(agent.updated_at),
+    }

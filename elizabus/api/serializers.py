@@ -1,0 +1,137 @@
+"""Input serializers: they validate request bodies and nothing else. Each carries the message
+the reference answers when validation fails (``error_message``), with field details beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from elizabus.models import ChannelType
+
+from .fields import ContentField, ObjectField, RawMessageField, StrictCharField, StrictUUIDField
+
+TRANSPORTS = {
+    "http": "http",
+    "sse": "sse",
+    "websocket": "websocket",
+    "sync": "http",
+    "stream": "sse",
+}
+
+
+class SubmitIn(serializers.Serializer):
+    error_message = (
+        "Missing required fields: channel_id, message_server_id, author_id, content, "
+        "source_type, raw_message"
+    )
+    messageId = StrictUUIDField(required=False)
+    channel_id = StrictUUIDField()
+    message_server_id = StrictUUIDField()
+    author_id = StrictUUIDField()
+    content = ContentField()
+    in_reply_to_message_id = StrictUUIDField(required=False, allow_null=True)
+    source_type = StrictCharField(max_length=100)
+    raw_message = RawMessageField()
+    metadata = ObjectField(required=False)
+
+
+class ActionUpdateIn(serializers.Serializer):
+    error_message = "Invalid action update"
+    content = ContentField(required=False, allow_blank=True)
+    raw_message = RawMessageField(required=False)
+    source_type = StrictCharField(required=False, max_length=100)
+    in_reply_to_message_id = StrictUUIDField(required=False, allow_null=True)
+    metadata = ObjectField(required=False)
+    author_id = StrictUUIDField(required=False)
+    server_message_id = StrictUUIDField(required=False)
+
+
+class IngestExternalIn(serializers.Serializer):
+    error_message = "Invalid external message payload"
+    channel_id = StrictUUIDField()
+    message_server_id = StrictUUIDField()
+    author_id = StrictUUIDField()
+    content = ContentField()
+    raw_message = RawMessageField(required=False)
+    source_id = StrictCharField(required=False, max_length=255, allow_blank=True)
+    source_type = StrictCharField(required=False, max_length=100, allow_blank=True)
+    in_reply_to_message_id = StrictUUIDField(required=False, allow_null=True)
+    metadata = ObjectField(required=False)
+    author_display_name = StrictCharField(required=False, max_length=255, allow_blank=True)
+
+
+class CompleteIn(serializers.Serializer):
+    error_message = "Missing or invalid fields: channel_id, server_id"
+    channel_id = StrictUUIDField()
+    message_server_id = StrictUUIDField()
+
+
+class ChannelMessageIn(serializers.Serializer):
+    error_message = "Missing required fields: channelId, message_server_id, author_id, content"
+    author_id = StrictUUIDField()
+    content = ContentField()
+    message_server_id = StrictUUIDField()
+    in_reply_to_message_id = StrictUUIDField(required=False, allow_null=True)
+    raw_message = RawMessageField(required=False)
+    metadata = ObjectField(required=False)
+    source_type = StrictCharField(required=False, max_length=100, allow_blank=True)
+    transport = serializers.JSONField(required=False)
+    mode = serializers.JSONField(required=False)
+
+
+class ChannelCreateIn(serializers.Serializer):
+    error_message = (
+        "Invalid payload. Required: name, message_server_id (UUID), participantCentralUserIds "
+        "(array of UUIDs). Optional: type, metadata."
+    )
+    name = StrictCharField(max_length=255)
+    message_server_id = StrictUUIDField()
+    participantCentralUserIds = serializers.ListField(child=StrictUUIDField(), max_length=1000)
+    type = serializers.ChoiceField(choices=ChannelType.choices, required=False)
+    metadata = ObjectField(required=False)
+    topic = StrictCharField(required=False, max_length=1000, allow_blank=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Channel types arrive in either case from older builds (B5): store upper-case.
+        if isinstance(data, dict) and isinstance(data.get("type"), str):
+            data = {**data, "type": data["type"].upper()}
+        return super().to_internal_value(data)
+
+
+class ChannelUpdateIn(serializers.Serializer):
+    error_message = "Invalid channel update"
+    name = StrictCharField(required=False, max_length=255)
+    participantCentralUserIds = serializers.ListField(
+        child=StrictUUIDField(), required=False, max_length=1000
+    )
+    metadata = ObjectField(required=False)
+    topic = StrictCharField(required=False, max_length=1000, allow_blank=True)
+
+
+class AgentIdIn(serializers.Serializer):
+    error_message = "Invalid channelId or agentId format"
+    agentId = StrictUUIDField()
+
+
+class ServerCreateIn(serializers.Serializer):
+    error_message = "Missing required fields: name, sourceType"
+    name = StrictCharField(max_length=255)
+    sourceType = StrictCharField(max_length=100)
+    sourceId = StrictCharField(required=False, max_length=255, allow_blank=True)
+    metadata = ObjectField(required=False)
+    id = StrictUUIDField(required=False)
+
+
+class MessageListQuery(serializers.Serializer):
+    error_message = "Invalid query: limit must be 1-500, before an epoch time in ms"
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    before = serializers.IntegerField(required=False, min_value=0, max_value=8_640_000_000_000_000)
+
+
+class DmChannelQuery(serializers.Serializer):
+    error_message = "Missing targetUserId or currentUserId"
+    currentUserId = StrictUUIDField()
+    targetUserId = StrictUUIDField()
+    dmServerId = StrictUUIDField(required=False)

@@ -1,0 +1,1 @@
+"""One module per router of the reference: core, channels, message servers, system."""

@@ -1,0 +1,272 @@
+"""The channels router (SPEC B1.2): channels, their messages and their participants."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from elizabus import selectors, services
+from elizabus.api.envelope import no_content, ok, validated, with_server_alias
+from elizabus.api.fields import parse_uuid
+from elizabus.api.representations import channel_data, message_data
+from elizabus.api.serializers import (
+    TRANSPORTS,
+    AgentIdIn,
+    ChannelCreateIn,
+    ChannelMessageIn,
+    ChannelUpdateIn,
+    DmChannelQuery,
+    MessageListQuery,
+)
+from elizabus.exceptions import InvalidInput, NotFound
+from elizabus.models import DEFAULT_SERVER_ID, Channel
+
+ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
+NO_CONTENT = OpenApiResponse(description="Done; empty body")
+
+
+def _channel_or_404(channel_id: str) -> Channel:
+    channel = selectors.channel_get(parse_uuid(channel_id, "channelId"))
+    if channel is None:
+        raise NotFound("Channel not found", code="CHANNEL_NOT_FOUND")
+    return channel
+
+
+def parse_transport(data: dict[str, Any]) -> str:
+    """``transport`` (or the deprecated ``mode``), with the legacy aliases (B1.2 step 1)."""
+    value = data.get("transport", data.get("mode", "websocket"))
+    if not isinstance(value, str):
+        raise InvalidInput(
+            f'Invalid transport type "{_js_typeof(value)}". Transport must be a string.',
+            code="INVALID_TRANSPORT",
+        )
+    if value not in TRANSPORTS:
+        raise InvalidInput(
+            f'Invalid transport "{value[:50]}". Must be one of: http, sse, websocket, sync, stream',
+            code="INVALID_TRANSPORT",
+        )
+    return TRANSPORTS[value]
+
+
+def _js_typeof(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "object"
+
+
+class ChannelMessagesApi(APIView):
+    """``/channels/:id/messages``: post (GET lists newest first, DELETE clears the channel)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description="1-500, default 50"),
+            OpenApiParameter("before", int, description="epoch ms, exclusive"),
+        ],
+        responses={200: ENVELOPE},
+    )
+    def get(self, request: Request, channel_id: str) -> Response:
+        channel_uuid = parse_uuid(channel_id, "channelId")
+        query = validated(MessageListQuery, request.query_params.dict())
+        before = query.get("before")
+        messages = selectors.message_list(
+            channel_id=channel_uuid,
+            limit=query["limit"],
+            before=dt.datetime.fromtimestamp(before / 1000, dt.UTC) if before is not None else None,
+        )
+        return ok({"messages": [message_data(message) for message in messages]})
+
+    @extend_schema(request=ChannelMessageIn, responses={201: ENVELOPE})
+    def post(self, request: Request, channel_id: str) -> Response:
+        channel_uuid = parse_uuid(channel_id, "channelId")
+        body = with_server_alias(request.data)
+        data = validated(ChannelMessageIn, body)
+        transport = parse_transport(data)
+        metadata = data.get("metadata") or {}
+        channel = services.channel_ensure_for_post(
+            channel_id=channel_uuid,
+            server_id=data["message_server_id"],
+            author_id=data["author_id"],
+            metadata=metadata,
+            created_by="gui_auto_creation",
+        )
+        message_fields = {
+            "channel_id": channel.id,
+            "server_id": data["message_server_id"],
+            "author_id": data["author_id"],
+            "content": data["content"],
+            "raw_message": data.get("raw_message"),
+            "metadata": metadata,
+            "in_reply_to_message_id": data.get("in_reply_to_message_id"),
+            "source_type": data.get("source_type") or "eliza_gui",
+            "author_display_name": str(metadata.get("user_display_name") or ""),
+        }
+        if transport != "websocket":
+            raise InvalidInput(
+                f"Transport {transport} needs a running agent service", code="INVALID_TRANSPORT"
+            )
+        message = services.message_create(**message_fields)
+        user_message = services.message_event(
+            message,
+            server_id=channel.server_id,
+            author_display_name=message_fields["author_display_name"],
+        ).payload()
+        return Response(
+            {"success": True, "userMessage": user_message, "data": user_message},
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(responses={204: NO_CONTENT})
+    def delete(self, request: Request, channel_id: str) -> Response:
+        services.channel_clear(channel_id=parse_uuid(channel_id, "channelId"))
+        return no_content()
+
+
+class ChannelMessageApi(APIView):
+    """``DELETE /channels/:id/messages/:messageId``."""
+
+    @extend_schema(responses={204: NO_CONTENT})
+    def delete(self, request: Request, channel_id: str, message_id: str) -> Response:
+        services.message_delete(
+            channel_id=parse_uuid(channel_id, "channelId"),
+            message_id=parse_uuid(message_id, "messageId"),
+        )
+        return no_content()
+
+
+class ServerChannelsApi(APIView):
+    """``GET /message-servers/:id/channels`` (alias ``/central-servers/:id/channels``)."""
+
+    @extend_schema(responses={200: ENVELOPE})
+    def get(self, request: Request, server_id: str) -> Response:
+        server_uuid = parse_uuid(server_id, "messageServerId")
+        if selectors.server_get(server_uuid) is None:
+            raise NotFound("Message server not found", code="SERVER_NOT_FOUND")
+        channels = selectors.channel_list(server_uuid)
+        return ok({"channels": [channel_data(channel) for channel in channels]})
+
+
+class DmChannelApi(APIView):
+    """``GET /dm-channel?currentUserId&targetUserId[&dmServerId]``: find or create, symmetric."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("currentUserId", uuid.UUID, required=True),
+            OpenApiParameter("targetUserId", uuid.UUID, required=True),
+            OpenApiParameter("dmServerId", uuid.UUID),
+        ],
+        responses={200: ENVELOPE},
+    )
+    def get(self, request: Request) -> Response:
+        query = validated(DmChannelQuery, request.query_params.dict())
+        channel, _ = services.dm_channel_get_or_create(
+            user_id=query["currentUserId"],
+            target_id=query["targetUserId"],
+            server_id=query.get("dmServerId") or DEFAULT_SERVER_ID,
+        )
+        return ok(channel_data(channel))
+
+
+class ChannelCreateApi(APIView):
+    """``POST /channels`` (alias ``POST /central-channels``): a group channel."""
+
+    @extend_schema(request=ChannelCreateIn, responses={201: ENVELOPE})
+    def post(self, request: Request) -> Response:
+        data = validated(ChannelCreateIn, with_server_alias(request.data))
+        channel = services.channel_create(
+            server_id=data["message_server_id"],
+            name=data["name"],
+            type=data.get("type") or "GROUP",
+            participant_ids=data["participantCentralUserIds"],
+            metadata=data.get("metadata") or {},
+            topic=data.get("topic") or "",
+        )
+        return ok(channel_data(channel), status.HTTP_201_CREATED)
+
+
+class ChannelApi(APIView):
+    """``PATCH /channels/:id`` and ``DELETE /channels/:id``."""
+
+    @extend_schema(request=ChannelUpdateIn, responses={200: ENVELOPE})
+    def patch(self, request: Request, channel_id: str) -> Response:
+        channel_uuid = parse_uuid(channel_id, "channelId")
+        data = validated(ChannelUpdateIn, request.data)
+        channel = services.channel_update(
+            channel_id=channel_uuid,
+            name=data.get("name"),
+            participant_ids=data.get("participantCentralUserIds"),
+            metadata=data.get("metadata"),
+            topic=data.get("topic"),
+        )
+        return ok(channel_data(channel))
+
+    @extend_schema(responses={204: NO_CONTENT})
+    def delete(self, request: Request, channel_id: str) -> Response:
+        services.channel_delete(channel_id=parse_uuid(channel_id, "channelId"))
+        return no_content()
+
+
+class ChannelDetailsApi(APIView):
+    """``GET /channels/:id/details``."""
+
+    @extend_schema(responses={200: ENVELOPE})
+    def get(self, request: Request, channel_id: str) -> Response:
+        return ok(channel_data(_channel_or_404(channel_id)))
+
+
+class ChannelParticipantsApi(APIView):
+    """``GET /channels/:id/participants``: a bare array of entity ids (agents read this)."""
+
+    @extend_schema(responses={200: ENVELOPE})
+    def get(self, request: Request, channel_id: str) -> Response:
+        channel = _channel_or_404(channel_id)
+        return ok([str(entity_id) for entity_id in selectors.channel_participants(channel.id)])
+
+
+class ChannelAgentsApi(APIView):
+    """``GET /channels/:id/agents`` lists participants; ``POST`` adds one (idempotent)."""
+
+    @extend_schema(responses={200: ENVELOPE})
+    def get(self, request: Request, channel_id: str) -> Response:
+        channel = _channel_or_404(channel_id)
+        participants = [str(entity_id) for entity_id in selectors.channel_participants(channel.id)]
+        return ok({"channelId": str(channel.id), "participants": participants})
+
+    @extend_schema(request=AgentIdIn, responses={201: ENVELOPE})
+    def post(self, request: Request, channel_id: str) -> Response:
+        channel_uuid = parse_uuid(channel_id, "channelId")
+        agent_id = validated(AgentIdIn, request.data)["agentId"]
+        services.channel_participant_add(channel_id=channel_uuid, entity_id=agent_id)
+        return ok(
+            {
+                "channelId": str(channel_uuid),
+                "agentId": str(agent_id),
+                "message": "Agent added to channel successfully",
+            },
+            status.HTTP_201_CREATED,
+        )
+
+
+class ChannelAgentApi(APIView):
+    """``DELETE /channels/:id/agents/:agentId``."""
+
+    @extend_schema(responses={200: ENVELOPE})
+    def delete(self, request: Request, channel_id: str, agent_id: str) -> Response:
+        channel_uuid = parse_uuid(channel_id, "channelId")
+        agent_uuid = parse_uuid(agent_id, "agentId")
+        services.channel_participant_remove(channel_id=channel_uuid, entity_id=agent_uuid)
+        return ok(
+            {
+                "channelId": str(channel_uuid),
+                "agentId": str(agent_uuid),
+                "message": "Agent removed from channel successfully",
+            }
+        )

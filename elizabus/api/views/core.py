@@ -1,0 +1,107 @@
+"""The core router (SPEC B1.1): agent replies, action badges, external ingestion, completion."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from elizabus import services
+from elizabus.api.envelope import ok, validated, with_server_alias
+from elizabus.api.fields import parse_uuid
+from elizabus.api.representations import message_data
+from elizabus.api.serializers import ActionUpdateIn, CompleteIn, IngestExternalIn, SubmitIn
+
+ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
+
+
+def _store_submitted(request: Request) -> Response:
+    data = validated(SubmitIn, with_server_alias(request.data))
+    metadata = data.get("metadata") or {}
+    message = services.message_create(
+        channel_id=data["channel_id"],
+        server_id=data["message_server_id"],
+        author_id=data["author_id"],
+        content=data["content"],
+        message_id=data.get("messageId"),
+        raw_message=data["raw_message"],
+        metadata=metadata,
+        in_reply_to_message_id=data.get("in_reply_to_message_id"),
+        source_type=data["source_type"],
+        author_display_name=str(metadata.get("agentName") or ""),
+    )
+    return ok(message_data(message), status.HTTP_201_CREATED)
+
+
+class SubmitApi(APIView):
+    """``POST /submit``: an agent's reply. Unlike the reference it also goes on the bus (A3)."""
+
+    @extend_schema(request=SubmitIn, responses={201: ENVELOPE})
+    def post(self, request: Request) -> Response:
+        return _store_submitted(request)
+
+
+class ActionCreateApi(APIView):
+    """``POST /action``: an action badge, stored and broadcast like a message."""
+
+    @extend_schema(request=SubmitIn, responses={201: ENVELOPE})
+    def post(self, request: Request) -> Response:
+        return _store_submitted(request)
+
+
+class ActionUpdateApi(APIView):
+    """``PATCH /action/:id``: merge the given fields into an action badge and re-broadcast it."""
+
+    @extend_schema(request=ActionUpdateIn, responses={200: ENVELOPE})
+    def patch(self, request: Request, message_id: str) -> Response:
+        message_uuid = parse_uuid(message_id, "message id")
+        data = validated(ActionUpdateIn, request.data)
+        message = services.message_update(
+            message_id=message_uuid,
+            content=data.get("content"),
+            raw_message=data.get("raw_message"),
+            metadata=data.get("metadata"),
+            source_type=data.get("source_type"),
+            in_reply_to_message_id=data.get("in_reply_to_message_id"),
+            author_id=data.get("author_id"),
+        )
+        return ok(message_data(message))
+
+
+class IngestExternalApi(APIView):
+    """``POST /ingest-external``: a connector's message (Discord, Telegram, ...)."""
+
+    @extend_schema(request=IngestExternalIn, responses={202: ENVELOPE})
+    def post(self, request: Request) -> Response:
+        data = validated(IngestExternalIn, with_server_alias(request.data))
+        message = services.message_create(
+            channel_id=data["channel_id"],
+            server_id=data["message_server_id"],
+            author_id=data["author_id"],
+            content=data["content"],
+            raw_message=data.get("raw_message"),
+            metadata=data.get("metadata") or {},
+            in_reply_to_message_id=data.get("in_reply_to_message_id"),
+            source_type=data.get("source_type") or "external",
+            source_id=data.get("source_id") or "",
+            author_display_name=data.get("author_display_name") or "",
+        )
+        return ok(
+            {"messageId": str(message.id)},
+            status.HTTP_202_ACCEPTED,
+            message="Message ingested and published to bus",
+        )
+
+
+class CompleteApi(APIView):
+    """``POST /complete``: an agent is done with a message; ends the client's "thinking" state."""
+
+    @extend_schema(request=CompleteIn, responses={200: ENVELOPE})
+    def post(self, request: Request) -> Response:
+        data = validated(CompleteIn, with_server_alias(request.data))
+        services.message_complete_announce(
+            channel_id=data["channel_id"], server_id=data["message_server_id"]
+        )
+        return Response({"success": True, "message": "Completion event emitted"})

@@ -1,0 +1,108 @@
+"""The message servers router (SPEC B1.3): servers and agents' subscriptions to them."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from elizabus import selectors, services
+from elizabus.api.envelope import ok, validated
+from elizabus.api.fields import parse_uuid
+from elizabus.api.representations import server_data
+from elizabus.api.serializers import AgentIdIn, ServerCreateIn
+from elizabus.exceptions import NotFound
+from elizabus.models import DEFAULT_SERVER_ID
+
+ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
+
+
+class CurrentServerApi(APIView):
+    """``GET /message-server/current``."""
+
+    @extend_schema(responses={200: ENVELOPE})
+    def get(self, request: Request) -> Response:
+        return ok({"messageServerId": str(DEFAULT_SERVER_ID)})
+
+
+class ServersApi(APIView):
+    """``GET /message-servers`` lists; ``POST /message-servers`` (alias ``/servers``) creates.
+
+    ``data_key`` is ``servers`` on the deprecated ``GET /central-servers``.
+    """
+
+    data_key = "messageServers"
+
+    @extend_schema(responses={200: ENVELOPE})
+    def get(self, request: Request) -> Response:
+        return ok({self.data_key: [server_data(server) for server in selectors.server_list()]})
+
+    @extend_schema(request=ServerCreateIn, responses={201: ENVELOPE})
+    def post(self, request: Request) -> Response:
+        data = validated(ServerCreateIn, request.data)
+        server = services.server_create(
+            name=data["name"],
+            source_type=data["sourceType"],
+            source_id=data.get("sourceId") or "",
+            metadata=data.get("metadata") or {},
+            server_id=data.get("id"),
+        )
+        return ok({"server": server_data(server)}, status.HTTP_201_CREATED)
+
+
+class ServerAgentsApi(APIView):
+    """``GET|POST /message-servers/:id/agents`` (alias ``/servers/:id/agents``)."""
+
+    @extend_schema(responses={200: ENVELOPE})
+    def get(self, request: Request, server_id: str) -> Response:
+        server_uuid = parse_uuid(server_id, "messageServerId")
+        if selectors.server_get(server_uuid) is None:
+            raise NotFound("Message server not found", code="SERVER_NOT_FOUND")
+        agents = [str(agent_id) for agent_id in selectors.server_agent_ids(server_uuid)]
+        return ok({"messageServerId": str(server_uuid), "agents": agents})
+
+    @extend_schema(request=AgentIdIn, responses={201: ENVELOPE})
+    def post(self, request: Request, server_id: str) -> Response:
+        server_uuid = parse_uuid(server_id, "messageServerId")
+        agent_id = validated(AgentIdIn, request.data)["agentId"]
+        services.server_agent_add(server_id=server_uuid, agent_id=agent_id)
+        return ok(
+            {
+                "messageServerId": str(server_uuid),
+                "agentId": str(agent_id),
+                "message": "Agent added to message server successfully",
+            },
+            status.HTTP_201_CREATED,
+        )
+
+
+class ServerAgentApi(APIView):
+    """``DELETE /message-servers/:id/agents/:agentId`` (alias under ``/servers``)."""
+
+    @extend_schema(responses={200: ENVELOPE})
+    def delete(self, request: Request, server_id: str, agent_id: str) -> Response:
+        server_uuid = parse_uuid(server_id, "messageServerId")
+        agent_uuid = parse_uuid(agent_id, "agentId")
+        if not services.server_agent_remove(server_id=server_uuid, agent_id=agent_uuid):
+            raise NotFound("Agent is not subscribed to this message server", code="NOT_SUBSCRIBED")
+        return ok(
+            {
+                "messageServerId": str(server_uuid),
+                "agentId": str(agent_uuid),
+                "message": "Agent removed from message server successfully",
+            }
+        )
+
+
+class AgentServersApi(APIView):
+    """``GET /agents/:agentId/message-servers`` (v1.0: ``/agents/:agentId/servers``)."""
+
+    data_key = "messageServers"
+
+    @extend_schema(responses={200: ENVELOPE})
+    def get(self, request: Request, agent_id: str) -> Response:
+        agent_uuid = parse_uuid(agent_id, "agentId")
+        servers = [str(server_id) for server_id in selectors.agent_server_ids(agent_uuid)]
+        return ok({"agentId": str(agent_uuid), self.data_key: servers})

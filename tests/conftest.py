@@ -1,0 +1,62 @@
+"""Fixtures shared by the whole suite.
+
+Real services only: PostgreSQL and Redis tests connect over the network. When one is not
+reachable its tests skip with the reason, except under CI (``CI`` set), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+from elizabus.bus.metrics import bus_metrics
+from elizabus.conf import app_settings
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str) -> str:
+    """Returns ``url`` if the service answers; otherwise skips, or fails under CI."""
+    if _reachable(url):
+        return url
+    reason = f"{name} is not reachable at {url}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, and CI must run every test")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    return require_service("PostgreSQL", POSTGRES_URL)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return require_service("Redis", REDIS_URL)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_app_settings() -> Iterator[None]:
+    app_settings.reload()
+    yield
+    app_settings.reload()
+
+
+@pytest.fixture
+def metrics() -> Iterator[object]:
+    bus_metrics.reset()
+    yield bus_metrics
