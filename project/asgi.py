@@ -11,4 +11,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from elizabus.agents.asgi import StartAgentsWithServer  # noqa: E402
+
+application = StartAgentsWithServer(ProtocolTypeRouter({"http": django_asgi_app}))

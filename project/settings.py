@@ -130,7 +130,11 @@ else:
 # --- elizaOS compatibility and the app's own settings -------------------------------------------
 ELIZA_SERVER_AUTH_TOKEN = os.environ.get("ELIZA_SERVER_AUTH_TOKEN", "")
 
-ELIZABUS: dict[str, object] = {}
+ELIZABUS: dict[str, object] = {
+    "RUN_AGENTS_IN_PROCESS": env_flag("ELIZABUS_RUN_AGENTS", True),
+}
+if os.environ.get("ELIZABUS_BUS_TRANSPORT"):
+    ELIZABUS["BUS_TRANSPORT"] = os.environ["ELIZABUS_BUS_TRANSPORT"]
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

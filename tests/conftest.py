@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -50,7 +51,9 @@ def redis_url() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_app_settings() -> Iterator[None]:
+def _fresh_app_settings(settings: Any) -> Iterator[None]:
+    # Agents run only where a test starts them; a live server started by a test decides itself.
+    settings.ELIZABUS = {**settings.ELIZABUS, "RUN_AGENTS_IN_PROCESS": False}
     app_settings.reload()
     yield
     app_settings.reload()

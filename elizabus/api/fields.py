@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Any
 
@@ -11,10 +10,7 @@ from rest_framework import serializers
 
 from elizabus.conf import app_settings
 from elizabus.exceptions import InvalidInput, PayloadTooLarge
-
-UUID_PATTERN = re.compile(
-    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
-)
+from elizabus.ids import UUID_PATTERN
 
 
 def parse_uuid(value: Any, name: str) -> uuid.UUID:

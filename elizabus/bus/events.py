@@ -244,6 +244,25 @@ class MessageError(BusEvent):
         }
 
 
+@dataclass(frozen=True)
+class AgentUpdated(BusEvent):
+    """``agent_update``: an agent was registered, reconfigured, started, stopped or deleted.
+
+    ``type`` is ``registered``, ``updated``, ``started``, ``stopped`` or ``deleted``. Emitted by the
+    agent services of :mod:`elizabus.services.agents`. Consumers: the agent runtime of every
+    process that runs agents, which starts, restarts or stops that agent's service.
+    """
+
+    name: ClassVar[str] = "agent_update"
+    signal: ClassVar[Signal] = Signal()
+
+    type: str
+    agent_id: str
+
+    def payload(self) -> dict[str, Any]:
+        return {"type": self.type, "agentId": self.agent_id}
+
+
 EVENT_TYPES: dict[str, type[BusEvent]] = {
     event.name: event
     for event in (
@@ -257,5 +276,6 @@ EVENT_TYPES: dict[str, type[BusEvent]] = {
         ServerAgentUpdate,
         MessageComplete,
         MessageError,
+        AgentUpdated,
     )
 }

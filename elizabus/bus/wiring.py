@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import dispatch
-from .events import BusEvent
+from elizabus.agents.runtime import agent_runtime
 
-RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {}
+from . import dispatch
+from .events import AgentUpdated, BusEvent
+
+RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
+    # Start, restart or stop agent services where this process runs agents.
+    AgentUpdated: [agent_runtime.on_agent_update],
+}
 
 
 def connect() -> None:

@@ -4,6 +4,16 @@ bus events. Functions are ``<entity>_<verb>(*, ...)``, keyword-only, and atomic.
 May import models, selectors, the bus and exceptions; never the API, agents or real time.
 """
 
+from .agents import (
+    agent_delete,
+    agent_register,
+    agent_set_enabled,
+    agent_update,
+    memory_forget_channel,
+    memory_forget_message,
+    memory_record,
+    message_error_report,
+)
 from .channels import (
     channel_clear,
     channel_create,
@@ -26,6 +36,10 @@ from .messages import (
 from .servers import server_agent_add, server_agent_remove, server_create
 
 __all__ = [
+    "agent_delete",
+    "agent_register",
+    "agent_set_enabled",
+    "agent_update",
     "channel_clear",
     "channel_create",
     "channel_delete",
@@ -36,9 +50,13 @@ __all__ = [
     "dm_channel_get_or_create",
     "dm_channel_name",
     "entity_ensure",
+    "memory_forget_channel",
+    "memory_forget_message",
+    "memory_record",
     "message_complete_announce",
     "message_create",
     "message_delete",
+    "message_error_report",
     "message_event",
     "message_update",
     "server_agent_add",

@@ -62,6 +62,15 @@ class Responder(ABC):
 
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def history_limit(self) -> int:
+        """How many earlier messages of the channel ``request.history`` should carry; the agent
+        service reads them only for a responder that wants some."""
+        return 0
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Releases what the responder holds (connections); called when its agent stops."""
+
     @abstractmethod
     def respond(self, request: ResponderRequest) -> ResponderReply | None:
         """Answers ``request``, or returns ``None`` to stay silent; raises ResponderError."""

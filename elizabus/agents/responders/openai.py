@@ -106,6 +106,10 @@ class OpenAIChatResponder(Responder):
         # The inherited dataclass repr would print ``options``, API key included.
         return f"{type(self).__name__}(url={self._url!r}, model={self._model!r})"
 
+    @property
+    def history_limit(self) -> int:
+        return self._history_limit
+
     def close(self) -> None:
         """Close the pooled connections; the responder must not be used afterwards."""
         self._client.close()

@@ -1,0 +1,94 @@
+"""The agent runtime of one process: which agent services run here, started and stopped as the
+bus announces agents (``agent_update``).
+
+A process runs agents once :meth:`AgentRuntime.activate` was called: the server process when
+``ELIZABUS["RUN_AGENTS_IN_PROCESS"]`` is on (the embedded default), or the ``runagents`` worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+from elizabus import selectors
+from elizabus.bus.events import AgentUpdated
+from elizabus.models import Agent
+
+from .responders.base import ResponderError, load_responder
+from .service import AgentProfile, AgentService
+
+logger = logging.getLogger(__name__)
+
+
+class AgentRuntime:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._services: dict[uuid.UUID, AgentService] = {}
+        self._active = False
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def activate(self) -> None:
+        """Starts every enabled agent, and from now on follows ``agent_update`` events."""
+        with self._lock:
+            self._active = True
+            for agent in selectors.agent_list().filter(enabled=True):
+                self._start(agent)
+
+    def deactivate(self) -> None:
+        """Stops every agent service of this process."""
+        with self._lock:
+            self._active = False
+            for agent_id in list(self._services):
+                self._stop(agent_id)
+
+    def running_ids(self) -> list[uuid.UUID]:
+        with self._lock:
+            return list(self._services)
+
+    def service(self, agent_id: uuid.UUID) -> AgentService | None:
+        return self._services.get(agent_id)
+
+    def on_agent_update(self, event: AgentUpdated, **kwargs: Any) -> None:
+        """Bus receiver: (re)start an enabled agent, stop a disabled or deleted one."""
+        if not self._active:
+            return
+        agent_id = uuid.UUID(event.agent_id)
+        with self._lock:
+            self._stop(agent_id)
+            if event.type in {"stopped", "deleted"}:
+                return
+            agent = selectors.agent_get(agent_id)
+            if agent is not None and agent.enabled:
+                self._start(agent)
+
+    def _start(self, agent: Agent) -> None:
+        if agent.entity_id in self._services:
+            return
+        try:
+            responder = load_responder(agent.responder, agent.responder_options)
+        except ResponderError:
+            logger.exception("agent %s not started: its responder cannot be built", agent.name)
+            return
+        profile = AgentProfile(
+            agent_id=agent.entity_id,
+            name=agent.name,
+            system_prompt=agent.system_prompt or agent.bio,
+        )
+        service = AgentService(profile, responder)
+        service.start()
+        self._services[agent.entity_id] = service
+        logger.info("agent %s started", agent.name)
+
+    def _stop(self, agent_id: uuid.UUID) -> None:
+        service = self._services.pop(agent_id, None)
+        if service is not None:
+            service.stop()
+            logger.info("agent %s stopped", service.profile.name)
+
+
+agent_runtime = AgentRuntime()

@@ -1,0 +1,313 @@
+"""The agent service: the seed's MessageBusService for one agent.
+
+It connects to the bus when its agent starts and disconnects every receiver when it stops.
+Receivers run in whichever thread committed the event, so they only do cheap in-memory checks
+and hand the work to the agent's own worker thread, which keeps the agent's events in order:
+check participation, record the memory (once, however often the event arrives), ask the
+responder, write the reply through the services layer, and announce ``message_complete``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import close_old_connections, connections
+
+from elizabus import selectors, services
+from elizabus.bus import dispatch
+from elizabus.bus.events import (
+    BusEvent,
+    ChannelCleared,
+    ChannelDeleted,
+    ChannelUpdated,
+    MessageDeleted,
+    NewMessage,
+    ParticipantUpdate,
+    ServerAgentUpdate,
+)
+from elizabus.conf import app_settings
+from elizabus.ids import UUID_PATTERN
+
+from .responders.base import ChatTurn, Responder, ResponderRequest
+
+logger = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 10_000
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    """What the service needs to know of its agent; read once at start."""
+
+    agent_id: uuid.UUID
+    name: str
+    system_prompt: str
+
+
+def is_well_formed(event: NewMessage) -> bool:
+    """The reference's first filter: ids, non-empty text and a creation time (SPEC B3)."""
+    ids = (event.id, event.channel_id, event.message_server_id, event.author_id)
+    return (
+        all(isinstance(value, str) and UUID_PATTERN.match(value) for value in ids)
+        and isinstance(event.content, str)
+        and bool(event.content.strip())
+        and isinstance(event.created_at, int)
+        and isinstance(event.metadata, dict)
+    )
+
+
+def agent_hops(event: NewMessage) -> int:
+    """How many agent replies led to this message: 0 for a person's message."""
+    hops = event.metadata.get("agentHops") if isinstance(event.metadata, dict) else None
+    if isinstance(hops, int) and not isinstance(hops, bool) and hops >= 0:
+        return hops
+    return 1 if event.source_type == "agent_response" else 0
+
+
+class AgentService:
+    """One agent on the bus. ``start`` and ``stop`` may be called from any thread."""
+
+    def __init__(self, profile: AgentProfile, responder: Responder) -> None:
+        self.profile = profile
+        self.responder = responder
+        self._agent_key = str(profile.agent_id)
+        self._subscriptions: set[str] = set()
+        self._seats: dict[str, bool] = {}
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_LIMIT)
+        self._thread: threading.Thread | None = None
+        self._receivers = {
+            NewMessage: self._on_new_message,
+            MessageDeleted: self._on_message_deleted,
+            ChannelCleared: self._on_channel_cleared,
+            ChannelUpdated: self._on_channel_updated,
+            ChannelDeleted: self._on_channel_deleted,
+            ParticipantUpdate: self._on_participant_update,
+            ServerAgentUpdate: self._on_server_agent_update,
+        }
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._subscriptions = {
+            str(server_id) for server_id in selectors.agent_server_ids(self.profile.agent_id)
+        }
+        self._seats.clear()
+        self._thread = threading.Thread(
+            target=self._work, name=f"agent-{self.profile.name}", daemon=True
+        )
+        self._thread.start()
+        for event_type, receiver in self._receivers.items():
+            dispatch.connect(
+                event_type,
+                receiver,
+                dispatch_uid=self._dispatch_uid(event_type),
+                label=f"agent:{self.profile.name}",
+            )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Disconnects every receiver, lets the worker finish what it holds, closes the
+        responder."""
+        if self._thread is None:
+            return
+        for event_type in self._receivers:
+            dispatch.disconnect(event_type, dispatch_uid=self._dispatch_uid(event_type))
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+        self.responder.close()
+
+    def _dispatch_uid(self, event_type: type[BusEvent]) -> str:
+        return f"agent:{self._agent_key}:{event_type.name}"
+
+    # --- receivers: any thread, cheap -------------------------------------------------------
+    def _on_new_message(self, event: NewMessage, **kwargs: Any) -> None:
+        if not is_well_formed(event):
+            logger.warning("agent %s dropped a malformed new_message", self.profile.name)
+            return
+        if event.author_id == self._agent_key:
+            return
+        if event.message_server_id not in self._subscriptions:
+            return
+        self._enqueue(self._handle_message, event)
+
+    def _on_message_deleted(self, event: MessageDeleted, **kwargs: Any) -> None:
+        self._enqueue(self._forget_message, event)
+
+    def _on_channel_cleared(self, event: ChannelCleared, **kwargs: Any) -> None:
+        if event.channel_deleted:
+            self._seats.pop(event.channel_id, None)
+        self._enqueue(self._forget_channel, event)
+
+    def _on_channel_updated(self, event: ChannelUpdated, **kwargs: Any) -> None:
+        if "participantCentralUserIds" in event.updates:
+            self._seats.pop(event.channel_id, None)
+
+    def _on_channel_deleted(self, event: ChannelDeleted, **kwargs: Any) -> None:
+        self._seats.pop(event.channel_id, None)
+
+    def _on_participant_update(self, event: ParticipantUpdate, **kwargs: Any) -> None:
+        if event.entity_id == self._agent_key:
+            self._seats[event.channel_id] = event.type == "added"
+
+    def _on_server_agent_update(self, event: ServerAgentUpdate, **kwargs: Any) -> None:
+        if event.agent_id != self._agent_key:
+            return
+        if event.type == "agent_added_to_server":
+            self._subscriptions.add(event.message_server_id)
+        elif event.type == "agent_removed_from_server":
+            self._subscriptions.discard(event.message_server_id)
+
+    def _enqueue(self, handler: Any, event: BusEvent) -> None:
+        try:
+            self._queue.put_nowait((handler, event))
+        except queue.Full:
+            logger.error("agent %s is overloaded; dropped %s", self.profile.name, event.name)
+            if isinstance(event, NewMessage):
+                self._report_error(event, "Agent is overloaded; message not processed")
+
+    # --- the worker: the agent's own thread -------------------------------------------------
+    def _work(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                handler, event = item
+                close_old_connections()
+                try:
+                    handler(event)
+                except Exception:
+                    logger.exception("agent %s failed on %s", self.profile.name, event.name)
+        finally:
+            connections.close_all()
+
+    def _seated(self, channel_id: str) -> bool:
+        seated = self._seats.get(channel_id)
+        if seated is None:
+            seated = selectors.channel_is_participant(
+                channel_id=uuid.UUID(channel_id), entity_id=self.profile.agent_id
+            )
+            self._seats[channel_id] = seated
+        return seated
+
+    def _handle_message(self, event: NewMessage) -> None:
+        if not self._seated(event.channel_id):
+            return
+        if not services.memory_record(agent_id=self.profile.agent_id, message=event):
+            return  # delivered before: already handled
+        hops = agent_hops(event)
+        try:
+            if hops < app_settings.AGENT_HOP_LIMIT:
+                self._reply(event, hops)
+        except Exception as exc:
+            logger.exception("agent %s could not answer %s", self.profile.name, event.id)
+            self._report_error(event, f"{type(exc).__name__}: {exc}")
+        finally:
+            services.message_complete_announce(
+                channel_id=uuid.UUID(event.channel_id),
+                server_id=uuid.UUID(event.message_server_id),
+                agent_id=self.profile.agent_id,
+                message_id=uuid.UUID(event.id),
+            )
+
+    def _reply(self, event: NewMessage, hops: int) -> None:
+        reply = self.responder.respond(self._request(event))
+        if reply is None:
+            return
+        message = services.message_create(
+            channel_id=uuid.UUID(event.channel_id),
+            server_id=uuid.UUID(event.message_server_id),
+            author_id=self.profile.agent_id,
+            content=reply.text,
+            raw_message={
+                "text": reply.text,
+                "thought": reply.thought,
+                "actions": list(reply.actions),
+            },
+            metadata={
+                "agent_id": self._agent_key,
+                "agentName": self.profile.name,
+                "agentHops": hops + 1,
+                **_channel_hints(event),
+            },
+            in_reply_to_message_id=uuid.UUID(event.id),
+            source_type="agent_response",
+            author_display_name=self.profile.name,
+        )
+        own = services.message_event(
+            message,
+            server_id=uuid.UUID(event.message_server_id),
+            author_display_name=self.profile.name,
+        )
+        services.memory_record(agent_id=self.profile.agent_id, message=own)
+
+    def _request(self, event: NewMessage) -> ResponderRequest:
+        return ResponderRequest(
+            agent_id=self._agent_key,
+            agent_name=self.profile.name,
+            system_prompt=self.profile.system_prompt,
+            channel_id=event.channel_id,
+            message_id=event.id,
+            author_id=event.author_id,
+            author_name=event.author_display_name or f"User-{event.author_id[:8]}",
+            text=event.content,
+            history=self._history(event),
+        )
+
+    def _history(self, event: NewMessage) -> tuple[ChatTurn, ...]:
+        limit = self.responder.history_limit
+        if limit <= 0:
+            return ()
+        earlier = [
+            message
+            for message in selectors.message_list(
+                channel_id=uuid.UUID(event.channel_id), limit=limit + 1
+            )
+            if str(message.id) != event.id
+        ][:limit]
+        names = selectors.entity_names([message.author_id for message in earlier])
+        return tuple(
+            ChatTurn(
+                author_id=str(message.author_id),
+                author_name=names.get(message.author_id, ""),
+                text=message.content,
+                from_agent=message.source_type == "agent_response",
+            )
+            for message in reversed(earlier)
+        )
+
+    def _forget_message(self, event: MessageDeleted) -> None:
+        services.memory_forget_message(
+            agent_id=self.profile.agent_id, message_id=uuid.UUID(event.message_id)
+        )
+
+    def _forget_channel(self, event: ChannelCleared) -> None:
+        services.memory_forget_channel(
+            agent_id=self.profile.agent_id, channel_id=uuid.UUID(event.channel_id)
+        )
+
+    def _report_error(self, event: NewMessage, error: str) -> None:
+        services.message_error_report(
+            message_id=event.id,
+            channel_id=event.channel_id,
+            agent_id=self.profile.agent_id,
+            error=error,
+        )
+
+
+def _channel_hints(event: NewMessage) -> dict[str, Any]:
+    """The original's channel type and DM flag, so clients render the reply in place."""
+    metadata = event.metadata
+    hints = {key: metadata[key] for key in ("channelType", "isDm") if key in metadata}
+    return hints

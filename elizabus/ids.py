@@ -1,0 +1,39 @@
+"""Identifiers: the canonical UUID form, and the elizaOS id derivations of
+``packages/core/src/utils.ts`` and ``entities.ts``, byte for byte, so that memories get the ids an
+elizaOS agent would give them (SPEC B3). Imports nothing of the project."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from urllib.parse import quote
+
+UUID_PATTERN = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
+)
+# The characters JavaScript's encodeURIComponent leaves alone, besides letters and digits.
+_URI_COMPONENT_SAFE = "-_.!~*'()"
+
+
+def string_to_uuid(value: str) -> uuid.UUID:
+    """``stringToUuid``: a valid UUID unchanged, else the first 16 bytes of SHA-1 of the
+    URI-encoded text with the variant bits set and the version nibble cleared."""
+    if UUID_PATTERN.match(value):
+        return uuid.UUID(value)
+    digest = bytearray(hashlib.sha1(quote(value, safe=_URI_COMPONENT_SAFE).encode()).digest()[:16])
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    digest[6] = digest[6] & 0x0F
+    return uuid.UUID(bytes=bytes(digest))
+
+
+def create_unique_uuid(agent_id: uuid.UUID, base: str) -> uuid.UUID:
+    """``createUniqueUuid(runtime, base)``: the agent's own id for ``base``."""
+    if base == str(agent_id):
+        return agent_id
+    return string_to_uuid(f"{base}:{agent_id}")
+
+
+def memory_id(agent_id: uuid.UUID, message_id: uuid.UUID | str) -> uuid.UUID:
+    """The id of an agent's memory of a message (v1.6+: ``${messageId}-${agentId}``)."""
+    return create_unique_uuid(agent_id, f"{message_id}-{agent_id}")

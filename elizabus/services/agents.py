@@ -1,0 +1,205 @@
+"""Agents: registering and configuring them, and the memories they keep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from elizabus.bus.events import AgentUpdated, MessageError, NewMessage
+from elizabus.bus.publish import publish
+from elizabus.conf import app_settings
+from elizabus.exceptions import InvalidInput, NotFound
+from elizabus.ids import memory_id
+from elizabus.models import (
+    CENTRAL_CHANNEL_ID,
+    DEFAULT_SERVER_ID,
+    Agent,
+    Entity,
+    EntityKind,
+    Memory,
+)
+
+from .channels import channel_participant_add, channel_participant_remove
+from .servers import server_agent_add
+
+
+def _agent(agent_id: uuid.UUID, *, for_update: bool = False) -> Agent:
+    queryset = Agent.objects.select_for_update() if for_update else Agent.objects
+    agent = queryset.filter(entity_id=agent_id).first()
+    if agent is None:
+        raise NotFound("Agent not found", code="AGENT_NOT_FOUND")
+    return agent
+
+
+def _bio_text(bio: Any) -> str:
+    if isinstance(bio, list):
+        return "\n".join(str(line) for line in bio)
+    return str(bio or "")
+
+
+@transaction.atomic
+def agent_register(
+    *,
+    name: str,
+    bio: str | list[str] = "",
+    system_prompt: str = "",
+    responder: str = "",
+    responder_options: dict[str, Any] | None = None,
+    character: dict[str, Any] | None = None,
+    agent_id: uuid.UUID | None = None,
+    enabled: bool = True,
+) -> Agent:
+    """Creates an agent, subscribes it to the default server and seats it in the central
+    channel (SPEC A2), then announces it so the runtime starts it."""
+    agent_id = agent_id or uuid.uuid4()
+    existing = Entity.objects.filter(id=agent_id).first()
+    if existing is not None and (existing.kind == EntityKind.AGENT or existing.messages.exists()):
+        raise InvalidInput(f"Entity {agent_id} already exists", code="AGENT_EXISTS")
+    if existing is None:
+        entity = Entity.objects.create(id=agent_id, kind=EntityKind.AGENT, names=[name])
+    else:
+        # A user id seen once (for example as a participant) may still become an agent.
+        entity = existing
+        entity.kind, entity.names = EntityKind.AGENT, [name]
+        entity.save(update_fields=["kind", "names"])
+    agent = Agent.objects.create(
+        entity=entity,
+        name=name,
+        bio=_bio_text(bio),
+        system_prompt=system_prompt,
+        responder=responder or app_settings.DEFAULT_RESPONDER,
+        responder_options=responder_options or {},
+        character=character or {"name": name, "bio": bio},
+        enabled=enabled,
+    )
+    server_agent_add(server_id=DEFAULT_SERVER_ID, agent_id=agent_id)
+    channel_participant_add(channel_id=CENTRAL_CHANNEL_ID, entity_id=agent_id)
+    publish(AgentUpdated(type="registered", agent_id=str(agent_id)))
+    return agent
+
+
+@transaction.atomic
+def agent_update(
+    *,
+    agent_id: uuid.UUID,
+    name: str | None = None,
+    bio: str | list[str] | None = None,
+    system_prompt: str | None = None,
+    responder: str | None = None,
+    responder_options: dict[str, Any] | None = None,
+    character: dict[str, Any] | None = None,
+) -> Agent:
+    """Changes an agent's configuration; a running agent restarts with it."""
+    agent = _agent(agent_id, for_update=True)
+    if name is not None:
+        agent.name = name
+        agent.entity.names = [name]
+        agent.entity.save(update_fields=["names"])
+    if bio is not None:
+        agent.bio = _bio_text(bio)
+    if system_prompt is not None:
+        agent.system_prompt = system_prompt
+    if responder is not None:
+        agent.responder = responder
+    if responder_options is not None:
+        agent.responder_options = responder_options
+    if character is not None:
+        agent.character = {**agent.character, **character}
+    agent.save()
+    publish(AgentUpdated(type="updated", agent_id=str(agent_id)))
+    return agent
+
+
+@transaction.atomic
+def agent_set_enabled(*, agent_id: uuid.UUID, enabled: bool) -> Agent:
+    """Starts (``enabled``) or stops an agent everywhere it runs."""
+    agent = _agent(agent_id, for_update=True)
+    if agent.enabled != enabled:
+        agent.enabled = enabled
+        agent.save(update_fields=["enabled", "updated_at"])
+    publish(AgentUpdated(type="started" if enabled else "stopped", agent_id=str(agent_id)))
+    return agent
+
+
+@transaction.atomic
+def agent_delete(*, agent_id: uuid.UUID) -> None:
+    """Deletes an agent's configuration, subscriptions, seats and memories. Its messages stay,
+    authored by its entity, which becomes a plain entity."""
+    agent = _agent(agent_id, for_update=True)
+    entity = agent.entity
+    agent.delete()
+    for channel_id in list(entity.memberships.values_list("channel_id", flat=True)):
+        channel_participant_remove(channel_id=channel_id, entity_id=entity.id)
+    publish(AgentUpdated(type="deleted", agent_id=str(agent_id)))
+
+
+@transaction.atomic
+def memory_record(
+    *,
+    agent_id: uuid.UUID,
+    message: NewMessage,
+) -> bool:
+    """Records an agent's memory of a message it saw or wrote. Idempotent: a message delivered
+    twice is remembered once. Returns whether the memory is new."""
+    if Memory.objects.filter(agent_id=agent_id, message_id=message.id).exists():
+        return False
+    content: dict[str, Any] = {
+        "text": message.content,
+        "source": message.source_type or "central-bus",
+    }
+    attachments = (message.metadata or {}).get("attachments")
+    if attachments:
+        content["attachments"] = attachments
+    if message.in_reply_to_message_id:
+        content["inReplyTo"] = message.in_reply_to_message_id
+    try:
+        # A savepoint: another worker may record the same memory between the check and here,
+        # and the unique constraint then refuses the second one without spoiling the caller.
+        with transaction.atomic():
+            Memory.objects.create(
+                id=memory_id(agent_id, message.id),
+                agent_id=agent_id,
+                message_id=message.id,
+                channel_id=message.channel_id,
+                server_id=message.message_server_id,
+                author_id=message.author_id,
+                content=content,
+                metadata={
+                    **(message.metadata or {}),
+                    "type": "message",
+                    "sourceId": message.id,
+                    "senderName": message.author_display_name,
+                },
+                created_at=dt.datetime.fromtimestamp(message.created_at / 1000, dt.UTC),
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+@transaction.atomic
+def memory_forget_message(*, agent_id: uuid.UUID, message_id: uuid.UUID) -> int:
+    """Deletes an agent's memory of one message. Returns how many rows went (0 or 1)."""
+    deleted, _ = Memory.objects.filter(agent_id=agent_id, message_id=message_id).delete()
+    return deleted
+
+
+@transaction.atomic
+def memory_forget_channel(*, agent_id: uuid.UUID, channel_id: uuid.UUID) -> int:
+    """Deletes an agent's memories of one channel. Returns how many."""
+    deleted, _ = Memory.objects.filter(agent_id=agent_id, channel_id=channel_id).delete()
+    return deleted
+
+
+def message_error_report(
+    *, message_id: str, channel_id: str, agent_id: uuid.UUID, error: str
+) -> None:
+    """Announces that an agent failed on a message (``message:error``)."""
+    publish(
+        MessageError(
+            message_id=message_id, channel_id=channel_id, agent_id=str(agent_id), error=error[:500]
+        )
+    )
