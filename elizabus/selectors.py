@@ -15,6 +15,7 @@ from elizabus.models import (
     Agent,
     Channel,
     Entity,
+    Memory,
     Message,
     MessageServer,
     Participant,
@@ -117,3 +118,35 @@ def agent_get(agent_id: uuid.UUID) -> Agent | None:
 
 def enabled_agent_count() -> int:
     return Agent.objects.filter(enabled=True).count()
+
+
+def channel_answering_agent(
+    *, channel_id: uuid.UUID, author_id: uuid.UUID, preferred: uuid.UUID | None = None
+) -> uuid.UUID | None:
+    """The agent that answers ``author_id`` in a channel: ``preferred`` when it is a registered
+    agent, else the first agent to have joined the channel other than the author (B1.2 step 5)."""
+    if preferred is not None and Agent.objects.filter(entity_id=preferred).exists():
+        return preferred
+    return (
+        Participant.objects.filter(channel_id=channel_id, entity__agent__isnull=False)
+        .exclude(entity_id=author_id)
+        .order_by("created_at", "id")
+        .values_list("entity_id", flat=True)
+        .first()
+    )
+
+
+def memory_list(
+    *,
+    agent_id: uuid.UUID,
+    channel_id: uuid.UUID | None = None,
+    limit: int = 50,
+    before: dt.datetime | None = None,
+) -> QuerySet[Memory]:
+    """An agent's memories, newest first, optionally of one channel (room)."""
+    queryset = Memory.objects.filter(agent_id=agent_id)
+    if channel_id is not None:
+        queryset = queryset.filter(channel_id=channel_id)
+    if before is not None:
+        queryset = queryset.filter(created_at__lt=before)
+    return queryset.order_by("-created_at", "-id")[:limit]

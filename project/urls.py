@@ -10,6 +10,7 @@ from elizabus.api.views import system
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/messaging/", include("elizabus.api.urls")),
+    path("api/", include("elizabus.api.agent_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     re_path(r"^api/.*$", api_not_found),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -19,18 +21,35 @@ def api_key_matches(given: str | None, expected: str) -> bool:
 
 
 class ApiGuardMiddleware:
-    """Answers 401 without the configured ``X-API-KEY`` and 413 for an oversized body."""
+    """Answers 401 without the configured ``X-API-KEY`` and 413 for an oversized body.
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    Sync and async capable, so that under ASGI no request is pinned to Django's one sync thread
+    by this middleware (an agent exchange awaits its reply on the event loop).
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Any:
+        refused = self._guard(request)
+        if self.is_async:
+            return self._async_call(request, refused)
+        return refused or self.get_response(request)
+
+    async def _async_call(self, request: HttpRequest, refused: HttpResponse | None) -> HttpResponse:
+        return refused or await self.get_response(request)
+
+    def _guard(self, request: HttpRequest) -> HttpResponse | None:
         path = request.path
         if path.startswith("/api/") or path == "/metrics":
-            refused = self._refuse(request, path)
-            if refused is not None:
-                return refused
-        return self.get_response(request)
+            return self._refuse(request, path)
+        return None
 
     def _refuse(self, request: HttpRequest, path: str) -> HttpResponse | None:
         token = settings.ELIZA_SERVER_AUTH_TOKEN

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from elizabus.models import Agent, Channel, Message, MessageServer
+from elizabus.models import Agent, Channel, Memory, Message, MessageServer
 
 
 def iso(moment: dt.datetime) -> str:
@@ -85,4 +85,20 @@ def agent_data(agent: Agent) -> dict[str, Any]:
         "character": character,
         "createdAt": iso(agent.created_at),
         "updatedAt": iso(agent.updated_at),
+    }
+
+
+def memory_data(memory: Memory) -> dict[str, Any]:
+    """As an elizaOS ``Memory``: ``roomId`` is the channel, ``entityId`` the author."""
+    return {
+        "id": str(memory.id),
+        "agentId": str(memory.agent_id),
+        "entityId": str(memory.author_id),
+        "roomId": str(memory.channel_id),
+        "channelId": str(memory.channel_id),
+        "messageServerId": str(memory.server_id),
+        "messageId": str(memory.message_id),
+        "content": memory.content,
+        "metadata": memory.metadata,
+        "createdAt": epoch_ms(memory.created_at),
     }

@@ -135,3 +135,44 @@ class DmChannelQuery(serializers.Serializer):
     currentUserId = StrictUUIDField()
     targetUserId = StrictUUIDField()
     dmServerId = StrictUUIDField(required=False)
+
+
+class CharacterIn(serializers.Serializer):
+    """The elizaOS character file, as much of it as an elizabus agent uses; the rest is kept."""
+
+    error_message = "Invalid character: a name is required"
+    id = StrictUUIDField(required=False)
+    name = StrictCharField(max_length=255)
+    bio = serializers.JSONField(required=False)
+    system = StrictCharField(required=False, allow_blank=True, max_length=20_000)
+
+    def validate_bio(self, value: Any) -> Any:
+        if isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(line, str) for line in value)
+        ):
+            return value
+        raise serializers.ValidationError("Must be a string or a list of strings.")
+
+
+class AgentCreateIn(serializers.Serializer):
+    error_message = "Invalid agent: characterJson with a name is required"
+    characterJson = ObjectField()
+    responder = StrictCharField(required=False, max_length=255)
+    responderOptions = ObjectField(required=False)
+    enabled = serializers.BooleanField(required=False, default=True)
+
+
+class AgentUpdateIn(serializers.Serializer):
+    error_message = "Invalid agent update"
+    name = StrictCharField(required=False, max_length=255)
+    bio = serializers.JSONField(required=False)
+    system = StrictCharField(required=False, allow_blank=True, max_length=20_000)
+    responder = StrictCharField(required=False, max_length=255)
+    responderOptions = ObjectField(required=False)
+    characterJson = ObjectField(required=False)
+
+
+class MemoryListQuery(serializers.Serializer):
+    error_message = "Invalid query: limit must be 1-500, before an epoch time in ms"
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    before = serializers.IntegerField(required=False, min_value=0, max_value=8_640_000_000_000_000)

@@ -27,6 +27,7 @@ from .channels import (
 )
 from .entities import entity_ensure
 from .messages import (
+    channel_message_post,
     message_complete_announce,
     message_create,
     message_delete,
@@ -44,6 +45,7 @@ __all__ = [
     "channel_create",
     "channel_delete",
     "channel_ensure_for_post",
+    "channel_message_post",
     "channel_participant_add",
     "channel_participant_remove",
     "channel_update",

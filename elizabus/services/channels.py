@@ -117,7 +117,7 @@ def channel_ensure_for_post(
     channel_type = str(metadata.get("channelType") or metadata.get("channel_type") or "").upper()
     is_dm = metadata.get("isDm") is True or channel_type == ChannelType.DM
     target = metadata.get("targetUserId") or metadata.get("recipientId")
-    target_id = _optional_uuid(target)
+    target_id = optional_uuid(target)
     participants = [author_id]
     if is_dm and target_id is not None and target_id != author_id:
         participants.append(target_id)
@@ -141,7 +141,7 @@ def channel_ensure_for_post(
     )
 
 
-def _optional_uuid(value: Any) -> uuid.UUID | None:
+def optional_uuid(value: Any) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value)) if value else None
     except ValueError:

@@ -7,11 +7,13 @@ from typing import Any
 
 from django.db import transaction
 
+from elizabus import selectors
 from elizabus.bus.events import MessageComplete, MessageDeleted, MessageUpdated, NewMessage
 from elizabus.bus.publish import publish
 from elizabus.exceptions import Conflict, InvalidInput, NotFound
 from elizabus.models import Channel, Message
 
+from .channels import channel_ensure_for_post, optional_uuid
 from .entities import entity_ensure
 
 
@@ -100,6 +102,49 @@ def message_create(
         message_event(message, server_id=channel.server_id, author_display_name=author_display_name)
     )
     return message
+
+
+@transaction.atomic
+def channel_message_post(
+    *,
+    channel_id: uuid.UUID,
+    server_id: uuid.UUID,
+    author_id: uuid.UUID,
+    content: str,
+    metadata: dict[str, Any],
+    needs_agent: bool,
+    message_id: uuid.UUID | None = None,
+    **message_fields: Any,
+) -> tuple[Message, uuid.UUID | None]:
+    """A client's post to a channel (``POST /channels/:id/messages``): the channel is created on
+    first use, and with ``needs_agent`` an agent must be there to answer, else nothing is stored.
+    Returns the message and the answering agent."""
+    channel = channel_ensure_for_post(
+        channel_id=channel_id,
+        server_id=server_id,
+        author_id=author_id,
+        metadata=metadata,
+        created_by="gui_auto_creation",
+    )
+    agent_id = None
+    if needs_agent:
+        agent_id = selectors.channel_answering_agent(
+            channel_id=channel.id,
+            author_id=author_id,
+            preferred=optional_uuid(metadata.get("targetAgentId")),
+        )
+        if agent_id is None:
+            raise InvalidInput("No agent found in channel participants", code="NO_AGENT")
+    message = message_create(
+        channel_id=channel.id,
+        server_id=server_id,
+        author_id=author_id,
+        content=content,
+        metadata=metadata,
+        message_id=message_id,
+        **message_fields,
+    )
+    return message, agent_id
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from elizabus import selectors, services
 from elizabus.api.envelope import no_content, ok, validated, with_server_alias
+from elizabus.api.exchange import AgentExchange, agent_answer_waiter
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations import channel_data, message_data
 from elizabus.api.serializers import (
@@ -91,38 +92,43 @@ class ChannelMessagesApi(APIView):
         data = validated(ChannelMessageIn, body)
         transport = parse_transport(data)
         metadata = data.get("metadata") or {}
-        channel = services.channel_ensure_for_post(
-            channel_id=channel_uuid,
-            server_id=data["message_server_id"],
-            author_id=data["author_id"],
-            metadata=metadata,
-            created_by="gui_auto_creation",
-        )
-        message_fields = {
-            "channel_id": channel.id,
-            "server_id": data["message_server_id"],
-            "author_id": data["author_id"],
-            "content": data["content"],
-            "raw_message": data.get("raw_message"),
-            "metadata": metadata,
-            "in_reply_to_message_id": data.get("in_reply_to_message_id"),
-            "source_type": data.get("source_type") or "eliza_gui",
-            "author_display_name": str(metadata.get("user_display_name") or ""),
-        }
+        message_id = uuid.uuid4()
+        waiter = None
         if transport != "websocket":
-            raise InvalidInput(
-                f"Transport {transport} needs a running agent service", code="INVALID_TRANSPORT"
+            # Opened before the message is stored, so the agent's answer cannot slip past.
+            waiter = agent_answer_waiter(message_id=message_id).__enter__()
+        try:
+            message, agent_id = services.channel_message_post(
+                channel_id=channel_uuid,
+                server_id=data["message_server_id"],
+                author_id=data["author_id"],
+                content=data["content"],
+                metadata=metadata,
+                needs_agent=waiter is not None,
+                message_id=message_id,
+                raw_message=data.get("raw_message"),
+                in_reply_to_message_id=data.get("in_reply_to_message_id"),
+                source_type=data.get("source_type") or "eliza_gui",
+                author_display_name=str(metadata.get("user_display_name") or ""),
             )
-        message = services.message_create(**message_fields)
+        except Exception:
+            if waiter is not None:
+                waiter.close()
+            raise
         user_message = services.message_event(
             message,
-            server_id=channel.server_id,
-            author_display_name=message_fields["author_display_name"],
+            server_id=data["message_server_id"],
+            author_display_name=str(metadata.get("user_display_name") or ""),
         ).payload()
-        return Response(
+        response = Response(
             {"success": True, "userMessage": user_message, "data": user_message},
             status=status.HTTP_201_CREATED,
         )
+        if waiter is not None and agent_id is not None:
+            response.agent_exchange = AgentExchange(
+                waiter=waiter, transport=transport, user_message=user_message, agent_id=agent_id
+            )
+        return response
 
     @extend_schema(responses={204: NO_CONTENT})
     def delete(self, request: Request, channel_id: str) -> Response:

@@ -1,0 +1,144 @@
+"""The ``http`` and ``sse`` transports of ``POST /channels/:id/messages`` (SPEC B1.2 step 6).
+
+The view stores the user's message as usual and hands back an :class:`AgentExchange` holding a
+bus waiter opened *before* the message was stored, so the agent's answer cannot slip past. The
+wait itself happens on the event loop (:func:`with_agent_exchange`), never on a thread, so a
+slow agent holds no worker while it thinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+
+from elizabus.bus.events import BusEvent, MessageComplete, MessageError, NewMessage
+from elizabus.bus.waiters import EventWaiter
+from elizabus.conf import app_settings
+
+from .errors import error_body
+
+
+def agent_answer_waiter(*, message_id: uuid.UUID) -> EventWaiter:
+    """A waiter for what agents do about ``message_id``: reply, fail or finish. Which agent is
+    the one to wait for is known only once the message is stored (:class:`AgentExchange`)."""
+    message_key = str(message_id)
+
+    def accept(event: BusEvent) -> bool:
+        if isinstance(event, NewMessage):
+            return event.in_reply_to_message_id == message_key
+        if isinstance(event, MessageError | MessageComplete):
+            return event.message_id == message_key
+        return False
+
+    return EventWaiter((NewMessage, MessageError, MessageComplete), accept)
+
+
+def agent_response(reply: NewMessage) -> dict[str, Any]:
+    """The agent's answer as the reference's response ``Content``."""
+    raw = reply.raw_message or {}
+    return {
+        "id": reply.id,
+        "text": reply.content,
+        "thought": raw.get("thought", ""),
+        "actions": raw.get("actions", []),
+        "createdAt": reply.created_at,
+    }
+
+
+def _author(event: BusEvent) -> str:
+    return event.author_id if isinstance(event, NewMessage) else getattr(event, "agent_id", "")
+
+
+@dataclass
+class AgentExchange:
+    waiter: EventWaiter
+    transport: str
+    user_message: dict[str, Any]
+    agent_id: uuid.UUID
+
+    async def respond(self) -> HttpResponse:
+        if self.transport == "sse":
+            response = StreamingHttpResponse(self._stream(), content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"
+            return response
+        try:
+            return await self._answer()
+        finally:
+            self.waiter.close()
+
+    async def _outcome(self) -> BusEvent | None:
+        """The answering agent's reply, error or bare completion; None when it took too long.
+        What other agents of the channel do about the message is not this exchange's answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + app_settings.AGENT_REPLY_TIMEOUT_SECONDS
+        agent_key = str(self.agent_id)
+        while (remaining := deadline - loop.time()) > 0:
+            event = await self.waiter.aget(remaining)
+            if event is None or _author(event) == agent_key:
+                return event
+        return None
+
+    async def _answer(self) -> HttpResponse:
+        outcome = await self._outcome()
+        base = {"userMessage": self.user_message}
+        if isinstance(outcome, NewMessage):
+            body = {"success": True, **base, "agentResponse": agent_response(outcome)}
+            return JsonResponse(body, status=201)
+        if isinstance(outcome, MessageComplete):
+            return JsonResponse({"success": True, **base, "agentResponse": None}, status=201)
+        if isinstance(outcome, MessageError):
+            body = {**error_body("AGENT_ERROR", outcome.error), **base}
+            return JsonResponse(body, status=502)
+        timeout = app_settings.AGENT_REPLY_TIMEOUT_SECONDS
+        body = {
+            **error_body("AGENT_TIMEOUT", f"The agent did not answer within {timeout}s"),
+            **base,
+        }
+        return JsonResponse(body, status=504)
+
+    async def _stream(self) -> AsyncIterator[str]:
+        try:
+            yield sse_event("user_message", self.user_message)
+            outcome = await self._outcome()
+            if isinstance(outcome, NewMessage):
+                answer = agent_response(outcome)
+                chunk = {"messageId": outcome.id, "chunk": outcome.content, "index": 0}
+                yield sse_event("chunk", chunk)
+                yield sse_event("done", answer)
+            elif isinstance(outcome, MessageComplete):
+                yield sse_event("done", {"text": "", "actions": ["IGNORE"]})
+            elif isinstance(outcome, MessageError):
+                yield sse_event("error", {"error": outcome.error})
+            else:
+                yield sse_event("error", {"error": "The agent did not answer in time"})
+        finally:
+            self.waiter.close()
+
+
+def sse_event(name: str, data: Any) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def with_agent_exchange(view: Callable[..., HttpResponse]) -> Callable[..., Any]:
+    """Wraps a sync view: its response may carry an ``agent_exchange`` to finish asynchronously.
+
+    The view itself runs exactly as Django runs a sync view (thread-sensitive)."""
+    sync_view = sync_to_async(view)
+
+    async def view_with_exchange(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = await sync_view(request, *args, **kwargs)
+        exchange = getattr(response, "agent_exchange", None)
+        if exchange is None:
+            return response
+        return await exchange.respond()
+
+    view_with_exchange.csrf_exempt = True  # type: ignore[attr-defined]
+    return view_with_exchange
