@@ -59,6 +59,29 @@ def _fresh_app_settings(settings: Any) -> Iterator[None]:
     app_settings.reload()
 
 
+@pytest.fixture(autouse=True)
+def _default_rows(request: pytest.FixtureRequest) -> None:
+    """The default server and central channel, which the data migration creates, for every test
+    that uses the database: a transactional test's flush removes them for the tests after it."""
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if marker is None and not names & {"db", "transactional_db", "live_server"}:
+        return
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        names & {"transactional_db", "live_server"}
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Channel, MessageServer
+
+    server, _ = MessageServer.objects.get_or_create(
+        id=DEFAULT_SERVER_ID, defaults={"name": "Default Server", "source_type": "eliza_default"}
+    )
+    Channel.objects.get_or_create(
+        id=CENTRAL_CHANNEL_ID,
+        defaults={"server": server, "name": "Central", "type": "WORLD"},
+    )
+
+
 @pytest.fixture
 def metrics() -> Iterator[object]:
     bus_metrics.reset()

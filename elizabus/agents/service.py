@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from elizabus.bus.events import (
     ParticipantUpdate,
     ServerAgentUpdate,
 )
+from elizabus.bus.metrics import bus_metrics
 from elizabus.conf import app_settings
 from elizabus.ids import UUID_PATTERN
 
@@ -77,6 +79,7 @@ class AgentService:
         self.profile = profile
         self.responder = responder
         self._agent_key = str(profile.agent_id)
+        self._metrics_scope = f"agent:{profile.name}"
         self._subscriptions: set[str] = set()
         self._seats: dict[str, bool] = {}
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_LIMIT)
@@ -170,7 +173,7 @@ class AgentService:
 
     def _enqueue(self, handler: Any, event: BusEvent) -> None:
         try:
-            self._queue.put_nowait((handler, event))
+            self._queue.put_nowait((handler, event, time.perf_counter()))
         except queue.Full:
             logger.error("agent %s is overloaded; dropped %s", self.profile.name, event.name)
             if isinstance(event, NewMessage):
@@ -183,7 +186,8 @@ class AgentService:
                 item = self._queue.get()
                 if item is _STOP:
                     return
-                handler, event = item
+                handler, event, enqueued_at = item
+                self._timed("queue", enqueued_at)
                 close_old_connections()
                 try:
                     handler(event)
@@ -201,11 +205,19 @@ class AgentService:
             self._seats[channel_id] = seated
         return seated
 
+    def _timed(self, stage: str, started_at: float) -> float:
+        """Records how long ``stage`` took since ``started_at``; returns the time now."""
+        now = time.perf_counter()
+        bus_metrics.stage_done(self._metrics_scope, stage, now - started_at)
+        return now
+
     def _handle_message(self, event: NewMessage) -> None:
+        started_at = time.perf_counter()
         if not self._seated(event.channel_id):
             return
         if not services.memory_record(agent_id=self.profile.agent_id, message=event):
             return  # delivered before: already handled
+        self._timed("memory", started_at)
         hops = agent_hops(event)
         try:
             if hops < app_settings.AGENT_HOP_LIMIT:
@@ -222,7 +234,9 @@ class AgentService:
             )
 
     def _reply(self, event: NewMessage, hops: int) -> None:
+        asked_at = time.perf_counter()
         reply = self.responder.respond(self._request(event))
+        replying_at = self._timed("respond", asked_at)
         if reply is None:
             return
         message = services.message_create(
@@ -251,6 +265,7 @@ class AgentService:
             author_display_name=self.profile.name,
         )
         services.memory_record(agent_id=self.profile.agent_id, message=own)
+        self._timed("reply", replying_at)
 
     def _request(self, event: NewMessage) -> ResponderRequest:
         return ResponderRequest(

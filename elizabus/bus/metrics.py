@@ -47,11 +47,25 @@ def _quantile(ordered: list[float], quantile: float) -> float:
     return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
 
+def _summary_lines(metric: str, labels: str, series: _Series) -> list[str]:
+    """One Prometheus summary: its quantiles, sum and count."""
+    ordered = sorted(series.latencies)
+    lines = [
+        f'{metric}{{{labels},quantile="{quantile}"}} '
+        f"{(_quantile(ordered, quantile) if ordered else 0.0):.6f}"
+        for quantile in QUANTILES
+    ]
+    lines.append(f"{metric}_sum{{{labels}}} {series.total_seconds:.6f}")
+    lines.append(f"{metric}_count{{{labels}}} {series.count}")
+    return lines
+
+
 class BusMetrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._events: dict[str, int] = {}
         self._receivers: dict[tuple[str, str], _Series] = {}
+        self._stages: dict[tuple[str, str], _Series] = {}
 
     def event_sent(self, event_name: str) -> None:
         with self._lock:
@@ -64,13 +78,29 @@ class BusMetrics:
                 series = self._receivers[(event_name, receiver)] = _Series()
             series.observe(seconds, failed)
 
+    def stage_done(self, scope: str, stage: str, seconds: float) -> None:
+        """Records the time of one stage of the work an event started (an agent's ``queue``,
+        ``respond``, ``reply``...), so the time of each hop can be told apart."""
+        with self._lock:
+            series = self._stages.get((scope, stage))
+            if series is None:
+                series = self._stages[(scope, stage)] = _Series()
+            series.observe(seconds, False)
+
     def snapshot(self) -> dict[str, Any]:
         """``{eventCounts, receivers: {event: {receiver: summary}}}``."""
         with self._lock:
             receivers: dict[str, dict[str, Any]] = {}
             for (event_name, receiver), series in sorted(self._receivers.items()):
                 receivers.setdefault(event_name, {})[receiver] = series.summary()
-            return {"eventCounts": dict(sorted(self._events.items())), "receivers": receivers}
+            stages: dict[str, dict[str, Any]] = {}
+            for (scope, stage), series in sorted(self._stages.items()):
+                stages.setdefault(scope, {})[stage] = series.summary()
+            return {
+                "eventCounts": dict(sorted(self._events.items())),
+                "receivers": receivers,
+                "stages": stages,
+            }
 
     def prometheus(self) -> str:
         """The snapshot in the Prometheus text exposition format, version 0.0.4."""
@@ -90,27 +120,26 @@ class BusMetrics:
             "# TYPE elizabus_bus_receiver_failures_total counter",
         ]
         with self._lock:
-            items = sorted((key, series) for key, series in self._receivers.items())
-            for (event_name, receiver), series in items:
+            for (event_name, receiver), series in sorted(self._receivers.items()):
                 labels = f'event="{event_name}",receiver="{receiver}"'
-                ordered = sorted(series.latencies)
-                for quantile in QUANTILES:
-                    value = _quantile(ordered, quantile) if ordered else 0.0
-                    series_labels = f'{labels},quantile="{quantile}"'
-                    lines.append(f"elizabus_bus_receiver_seconds{{{series_labels}}} {value:.6f}")
-                lines.append(
-                    f"elizabus_bus_receiver_seconds_sum{{{labels}}} {series.total_seconds:.6f}"
-                )
-                lines.append(f"elizabus_bus_receiver_seconds_count{{{labels}}} {series.count}")
+                lines += _summary_lines("elizabus_bus_receiver_seconds", labels, series)
                 failures.append(
                     f"elizabus_bus_receiver_failures_total{{{labels}}} {series.failures}"
                 )
-        return "\n".join(lines + failures) + "\n"
+            stage_lines = [
+                "# HELP elizabus_stage_seconds Time of each stage of the work an event started.",
+                "# TYPE elizabus_stage_seconds summary",
+            ]
+            for (scope, stage), series in sorted(self._stages.items()):
+                labels = f'scope="{scope}",stage="{stage}"'
+                stage_lines += _summary_lines("elizabus_stage_seconds", labels, series)
+        return "\n".join(lines + failures + stage_lines) + "\n"
 
     def reset(self) -> None:
         with self._lock:
             self._events.clear()
             self._receivers.clear()
+            self._stages.clear()
 
 
 bus_metrics = BusMetrics()
