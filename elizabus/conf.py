@@ -17,6 +17,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_SOCKET_FRAME_BYTES": 1024 * 1024,
     # The bus: how events travel between processes (a dotted path, like SESSION_ENGINE).
     "BUS_TRANSPORT": "elizabus.bus.transports.inprocess.InProcessTransport",
+    # The Redis transport: its stream, how long it may grow, and this process's durable name.
+    "BUS_STREAM": "elizabus:bus",
+    "BUS_STREAM_MAXLEN": 100_000,
+    "BUS_CONSUMER": "",
     # Agents.
     "RUN_AGENTS_IN_PROCESS": True,
     "AGENT_HOP_LIMIT": 3,

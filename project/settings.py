@@ -135,6 +135,9 @@ ELIZABUS: dict[str, object] = {
 }
 if os.environ.get("ELIZABUS_BUS_TRANSPORT"):
     ELIZABUS["BUS_TRANSPORT"] = os.environ["ELIZABUS_BUS_TRANSPORT"]
+for _name in ("BUS_CONSUMER", "BUS_STREAM"):
+    if os.environ.get(f"ELIZABUS_{_name}"):
+        ELIZABUS[_name] = os.environ[f"ELIZABUS_{_name}"]
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
