@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from elizabus.models import (
     CENTRAL_CHANNEL_ID,
@@ -97,7 +97,11 @@ def messages_after(*, channel_id: uuid.UUID, message_id: uuid.UUID, limit: int) 
     )
     if last_seen is None:
         return []
-    newer = Message.objects.filter(channel_id=channel_id, created_at__gt=last_seen)
+    # (created_at, id) is the channel's order: a message stored in the same microsecond as the
+    # last one seen but after it in that order was missed too.
+    newer = Message.objects.filter(channel_id=channel_id).filter(
+        Q(created_at__gt=last_seen) | Q(created_at=last_seen, id__gt=message_id)
+    )
     return list(newer.order_by("created_at", "id")[:limit])
 
 

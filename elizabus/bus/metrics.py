@@ -47,6 +47,12 @@ def _quantile(ordered: list[float], quantile: float) -> float:
     return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
 
+def _label(value: str) -> str:
+    """A label value in the exposition format: agent names (in receiver labels and stage scopes)
+    are chosen by users, and a stray quote or newline would corrupt the whole page."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def _summary_lines(metric: str, labels: str, series: _Series) -> list[str]:
     """One Prometheus summary: its quantiles, sum and count."""
     ordered = sorted(series.latencies)
@@ -110,7 +116,7 @@ class BusMetrics:
             "# TYPE elizabus_bus_events_total counter",
         ]
         for event_name, count in snapshot["eventCounts"].items():
-            lines.append(f'elizabus_bus_events_total{{event="{event_name}"}} {count}')
+            lines.append(f'elizabus_bus_events_total{{event="{_label(event_name)}"}} {count}')
         lines += [
             "# HELP elizabus_bus_receiver_seconds Time from dispatch to the end of a receiver.",
             "# TYPE elizabus_bus_receiver_seconds summary",
@@ -121,7 +127,7 @@ class BusMetrics:
         ]
         with self._lock:
             for (event_name, receiver), series in sorted(self._receivers.items()):
-                labels = f'event="{event_name}",receiver="{receiver}"'
+                labels = f'event="{_label(event_name)}",receiver="{_label(receiver)}"'
                 lines += _summary_lines("elizabus_bus_receiver_seconds", labels, series)
                 failures.append(
                     f"elizabus_bus_receiver_failures_total{{{labels}}} {series.failures}"
@@ -131,7 +137,7 @@ class BusMetrics:
                 "# TYPE elizabus_stage_seconds summary",
             ]
             for (scope, stage), series in sorted(self._stages.items()):
-                labels = f'scope="{scope}",stage="{stage}"'
+                labels = f'scope="{_label(scope)}",stage="{_label(stage)}"'
                 stage_lines += _summary_lines("elizabus_stage_seconds", labels, series)
         return "\n".join(lines + failures + stage_lines) + "\n"
 
