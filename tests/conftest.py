@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,6 +29,18 @@ def _reachable(url: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Removes the write-ahead log an earlier run left beside the SQLite test database: Django
+    deletes only the database file, and a stale ``-wal`` makes the new one fail to open."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        test_name = Path(str(database.get("TEST", {}).get("NAME") or ""))
+        for suffix in ("-wal", "-shm"):
+            test_name.with_name(test_name.name + suffix).unlink(missing_ok=True)
 
 
 def require_service(name: str, url: str) -> str:
@@ -54,6 +67,8 @@ def redis_url() -> str:
 def _fresh_app_settings(settings: Any) -> Iterator[None]:
     # Agents run only where a test starts them; a live server started by a test decides itself.
     settings.ELIZABUS = {**settings.ELIZABUS, "RUN_AGENTS_IN_PROCESS": False}
+    # Admin logins hash passwords; the default hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     app_settings.reload()
     yield
     app_settings.reload()

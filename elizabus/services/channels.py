@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -11,8 +12,15 @@ from django.utils import timezone
 
 from elizabus.bus.events import ChannelCleared, ChannelDeleted, ChannelUpdated, ParticipantUpdate
 from elizabus.bus.publish import publish
-from elizabus.exceptions import InvalidInput, NotFound
-from elizabus.models import Channel, ChannelType, Message, MessageServer, Participant
+from elizabus.exceptions import Forbidden, InvalidInput, NotFound
+from elizabus.models import (
+    CENTRAL_CHANNEL_ID,
+    Channel,
+    ChannelType,
+    Message,
+    MessageServer,
+    Participant,
+)
 
 from .entities import entity_ensure
 
@@ -134,7 +142,7 @@ def channel_ensure_for_post(
         metadata={
             "created_by": created_by,
             "created_for_user": str(author_id),
-            "created_at": timezone.now().isoformat(),
+            "created_at": _js_iso(timezone.now()),
             "channel_type": ChannelType.DM if is_dm else ChannelType.GROUP,
             **metadata,
         },
@@ -242,9 +250,17 @@ def channel_clear(*, channel_id: uuid.UUID) -> int:
 
 @transaction.atomic
 def channel_delete(*, channel_id: uuid.UUID) -> None:
-    """Deletes a channel with its messages and participants."""
+    """Deletes a channel with its messages and participants. The central channel stays: it
+    always exists (SPEC A2); it can be cleared."""
+    if channel_id == CENTRAL_CHANNEL_ID:
+        raise Forbidden("The central channel cannot be deleted", code="CENTRAL_CHANNEL")
     channel = _channel(channel_id, for_update=True)
     deleted, _ = Message.objects.filter(channel=channel).delete()
     channel.delete()
     publish(ChannelCleared(channel_id=str(channel_id), message_count=deleted, channel_deleted=True))
     publish(ChannelDeleted(channel_id=str(channel_id)))
+
+
+def _js_iso(moment: dt.datetime) -> str:
+    """As JavaScript's ``Date.toISOString()``, which the reference writes into channel metadata."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -13,13 +13,13 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from elizabus import selectors, services
 from elizabus.api.envelope import no_content, ok, validated
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations import agent_data, memory_data
 from elizabus.api.serializers import AgentCreateIn, AgentUpdateIn, CharacterIn, MemoryListQuery
+from elizabus.api.views.base import ApiView
 from elizabus.exceptions import NotFound
 from elizabus.models import Agent
 
@@ -49,10 +49,10 @@ def _character_fields(character: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class AgentsApi(APIView):
+class AgentsApi(ApiView):
     """``GET /api/agents`` lists agents; ``POST /api/agents`` registers one."""
 
-    @extend_schema(responses={200: ENVELOPE})
+    @extend_schema(operation_id="agents_list", responses={200: ENVELOPE})
     def get(self, request: Request) -> Response:
         return ok({"agents": [agent_data(agent) for agent in selectors.agent_list()]})
 
@@ -72,7 +72,7 @@ class AgentsApi(APIView):
         return ok(agent_data(agent), status.HTTP_201_CREATED)
 
 
-class AgentApi(APIView):
+class AgentApi(ApiView):
     """``GET|PATCH|DELETE /api/agents/:agentId``."""
 
     @extend_schema(responses={200: ENVELOPE})
@@ -102,7 +102,7 @@ class AgentApi(APIView):
         return no_content()
 
 
-class AgentStartApi(APIView):
+class AgentStartApi(ApiView):
     """``POST /api/agents/:agentId/start`` (also ``PUT``, as some elizaOS clients send)."""
 
     enabled = True
@@ -123,7 +123,7 @@ class AgentStopApi(AgentStartApi):
     enabled = False
 
 
-class AgentMemoriesApi(APIView):
+class AgentMemoriesApi(ApiView):
     """``GET /api/agents/:agentId/memories`` and ``…/rooms/:roomId/memories``, newest first.
 
     A room is a channel: ``roomId`` is the channel id."""

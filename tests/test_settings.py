@@ -1,0 +1,141 @@
+"""project/settings.py read in fresh processes: what the environment switches, and what
+``check --deploy`` still reports for a production configuration.
+
+Settings are read once per process, so each case runs ``python`` in a subprocess with exactly the
+environment it names. The PostgreSQL and Redis cases also talk to the real servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# Every variable settings.py reads that a developer's shell or CI may have set.
+CONFIGURATION = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DJANGO_DEBUG",
+    "DJANGO_SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "DJANGO_SECURE_COOKIES",
+    "DJANGO_BEHIND_TLS_PROXY",
+    "ELIZA_SERVER_AUTH_TOKEN",
+)
+
+# Prints the database engine and channel layer the settings chose, as JSON. With "db" it also runs
+# SELECT 1 on the database; with "layer", a send/receive round trip through the channel layer.
+PROBE = """
+import asyncio, json, sys
+import django
+django.setup()
+from django.conf import settings
+from django.db import connection
+from channels.layers import get_channel_layer
+
+result = {
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "name": str(settings.DATABASES["default"]["NAME"]),
+    "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+}
+if "db" in sys.argv:
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        result["select"] = cursor.fetchone()[0]
+
+async def round_trip():
+    layer = get_channel_layer()
+    name = await layer.new_channel()
+    await layer.send(name, {"type": "probe.message", "text": "ping"})
+    received = await layer.receive(name)
+    if hasattr(layer, "close_pools"):
+        await layer.close_pools()
+    return received
+
+if "layer" in sys.argv:
+    result["received"] = asyncio.run(round_trip())
+print(json.dumps(result))
+"""
+
+
+def run_python(
+    tmp_path: Path, arguments: list[str], **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``python *arguments`` in the project with no configuration but ``env``."""
+    environment = {key: value for key, value in os.environ.items() if key not in CONFIGURATION}
+    environment.update(
+        DJANGO_SETTINGS_MODULE="project.settings", ELIZABUS_VAR_DIR=str(tmp_path), **env
+    )
+    return subprocess.run(
+        [sys.executable, *arguments],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def probe(tmp_path: Path, *checks: str, **env: str) -> dict[str, Any]:
+    result = run_python(tmp_path, ["-c", PROBE, *checks], **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_without_environment_it_runs_embedded(tmp_path: Path) -> None:
+    chosen = probe(tmp_path, "db", "layer")
+
+    assert chosen["engine"] == "django.db.backends.sqlite3"
+    assert chosen["name"] == str(tmp_path / "elizabus.sqlite3")
+    assert chosen["select"] == 1
+    assert chosen["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert chosen["received"] == {"type": "probe.message", "text": "ping"}
+
+
+def test_database_url_selects_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    chosen = probe(tmp_path, "db", DATABASE_URL=postgres_url)
+
+    assert chosen["engine"] == "django.db.backends.postgresql"
+    assert chosen["select"] == 1
+    assert chosen["layer"] == "channels.layers.InMemoryChannelLayer"
+
+
+def test_redis_url_selects_the_redis_channel_layer(tmp_path: Path, redis_url: str) -> None:
+    chosen = probe(tmp_path, "layer", REDIS_URL=redis_url)
+
+    assert chosen["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert chosen["received"] == {"type": "probe.message", "text": "ping"}
+    assert chosen["engine"] == "django.db.backends.sqlite3"
+
+
+def deploy_check_ids(tmp_path: Path, **env: str) -> tuple[set[str], str]:
+    """The ids ``manage.py check --deploy`` reports (errors and warnings), and its output."""
+    result = run_python(tmp_path, ["manage.py", "check", "--deploy"], **env)
+    output = result.stdout + result.stderr
+    return set(re.findall(r"\(([a-z_]+\.[A-Z]\d{3})\)", output)), output
+
+
+def test_a_production_configuration_leaves_only_the_proxys_tls_items(tmp_path: Path) -> None:
+    ids, output = deploy_check_ids(
+        tmp_path,
+        # token_urlsafe(48) is 64 characters drawn from 64 symbols: past Django's 50/5 minimum.
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(48),
+        ALLOWED_HOSTS="chat.example.com",
+    )
+
+    # HSTS (W004) and the HTTPS redirect (W008) are the TLS-terminating proxy's: docs/deployment.md.
+    assert ids == {"security.W004", "security.W008"}, output
+
+
+def test_debug_is_reported_with_the_insecure_cookies_it_implies(tmp_path: Path) -> None:
+    ids, output = deploy_check_ids(tmp_path, DJANGO_DEBUG="1")
+
+    assert {"security.W018", "security.W012", "security.W016"} <= ids, output
