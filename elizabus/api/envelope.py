@@ -32,6 +32,18 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
         raise InvalidInput("Request body must be a JSON object", code="INVALID_BODY")
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
-        message = getattr(serializer_class, "error_message", "Invalid request")
-        raise InvalidInput(message, details=serializer.errors)
+        raise InvalidInput(
+            _error_message(serializer_class, serializer.errors), details=serializer.errors
+        )
     return dict(serializer.validated_data)
+
+
+def _error_message(
+    serializer_class: type[serializers.Serializer], errors: Mapping[str, Any]
+) -> str:
+    """The reference's wording: a field's own message (``field_messages``, e.g. ``Invalid
+    messageId format``) when only such fields are wrong, else the serializer's general one."""
+    field_messages: Mapping[str, str] = getattr(serializer_class, "field_messages", {})
+    if errors and all(name in field_messages for name in errors):
+        return field_messages[next(iter(errors))]
+    return getattr(serializer_class, "error_message", "Invalid request")

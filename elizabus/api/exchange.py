@@ -140,5 +140,8 @@ def with_agent_exchange(view: Callable[..., HttpResponse]) -> Callable[..., Any]
             return response
         return await exchange.respond()
 
+    # The view's attributes (``cls``, ``initkwargs``, ``csrf_exempt``) go along: the schema
+    # generator finds the APIView through them, and would otherwise leave these routes out.
+    view_with_exchange.__dict__.update(view.__dict__)
     view_with_exchange.csrf_exempt = True  # type: ignore[attr-defined]
     return view_with_exchange

@@ -17,8 +17,14 @@ def epoch_ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _without_unset(data: dict[str, Any], *optional: str) -> dict[str, Any]:
+    """Leaves out the ``optional`` keys that have no value, as the reference does (JSON has no
+    ``undefined``): a client testing ``"sourceId" in channel`` sees the same answer from both."""
+    return {key: value for key, value in data.items() if value is not None or key not in optional}
+
+
 def server_data(server: MessageServer) -> dict[str, Any]:
-    return {
+    data = {
         "id": str(server.id),
         "name": server.name,
         "sourceType": server.source_type,
@@ -27,10 +33,11 @@ def server_data(server: MessageServer) -> dict[str, Any]:
         "createdAt": iso(server.created_at),
         "updatedAt": iso(server.updated_at),
     }
+    return _without_unset(data, "sourceId")
 
 
 def channel_data(channel: Channel) -> dict[str, Any]:
-    return {
+    data = {
         "id": str(channel.id),
         "messageServerId": str(channel.server_id),
         "name": channel.name,
@@ -42,17 +49,19 @@ def channel_data(channel: Channel) -> dict[str, Any]:
         "createdAt": iso(channel.created_at),
         "updatedAt": iso(channel.updated_at),
     }
+    return _without_unset(data, "sourceType", "sourceId", "topic")
 
 
-def message_data(message: Message) -> dict[str, Any]:
-    """``CentralRootMessage`` plus ``created_at``/``updated_at`` in ms; ``metadata`` gains the
-    ``thought``, ``actions`` and ``attachments`` of ``rawMessage`` as the reference's listing."""
-    raw = message.raw_message if isinstance(message.raw_message, dict) else {}
+def message_data(message: Message, *, listing: bool = True) -> dict[str, Any]:
+    """``CentralRootMessage`` plus ``created_at``/``updated_at`` in ms. In a ``listing``,
+    ``metadata`` also gains the ``thought``, ``actions`` and ``attachments`` of ``rawMessage``,
+    as in the reference's; elsewhere (``/submit``, ``/action``) it is the stored metadata."""
+    raw = message.raw_message if listing and isinstance(message.raw_message, dict) else {}
     metadata = dict(message.metadata)
     for key in ("thought", "actions", "attachments"):
         if key in raw and key not in metadata:
             metadata[key] = raw[key]
-    return {
+    data = {
         "id": str(message.id),
         "channelId": str(message.channel_id),
         "authorId": str(message.author_id),
@@ -67,6 +76,7 @@ def message_data(message: Message) -> dict[str, Any]:
         "created_at": epoch_ms(message.created_at),
         "updated_at": epoch_ms(message.updated_at),
     }
+    return _without_unset(data, "rawMessage", "sourceType", "sourceId")
 
 
 def agent_data(agent: Agent) -> dict[str, Any]:

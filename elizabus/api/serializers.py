@@ -26,7 +26,12 @@ class SubmitIn(serializers.Serializer):
         "Missing required fields: channel_id, message_server_id, author_id, content, "
         "source_type, raw_message"
     )
-    messageId = StrictUUIDField(required=False)
+    field_messages = {
+        "messageId": "Invalid messageId format",
+        "in_reply_to_message_id": "Invalid in_reply_to_message_id format",
+    }
+    # Optional fields may be sent as null, which the reference reads as "not given".
+    messageId = StrictUUIDField(required=False, allow_null=True)
     channel_id = StrictUUIDField()
     message_server_id = StrictUUIDField()
     author_id = StrictUUIDField()
@@ -34,11 +39,12 @@ class SubmitIn(serializers.Serializer):
     in_reply_to_message_id = StrictUUIDField(required=False, allow_null=True)
     source_type = StrictCharField(max_length=100)
     raw_message = RawMessageField()
-    metadata = ObjectField(required=False)
+    metadata = ObjectField(required=False, allow_null=True)
 
 
 class ActionUpdateIn(serializers.Serializer):
     error_message = "Invalid action update"
+    field_messages = {"author_id": "Invalid author_id format"}
     content = ContentField(required=False, allow_blank=True)
     raw_message = RawMessageField(required=False)
     source_type = StrictCharField(required=False, max_length=100)
@@ -54,11 +60,11 @@ class IngestExternalIn(serializers.Serializer):
     message_server_id = StrictUUIDField()
     author_id = StrictUUIDField()
     content = ContentField()
-    raw_message = RawMessageField(required=False)
+    raw_message = RawMessageField(required=False, allow_null=True)
     source_id = StrictCharField(required=False, max_length=255, allow_blank=True)
     source_type = StrictCharField(required=False, max_length=100, allow_blank=True)
     in_reply_to_message_id = StrictUUIDField(required=False, allow_null=True)
-    metadata = ObjectField(required=False)
+    metadata = ObjectField(required=False, allow_null=True)
     author_display_name = StrictCharField(required=False, max_length=255, allow_blank=True)
 
 
@@ -74,8 +80,8 @@ class ChannelMessageIn(serializers.Serializer):
     content = ContentField()
     message_server_id = StrictUUIDField()
     in_reply_to_message_id = StrictUUIDField(required=False, allow_null=True)
-    raw_message = RawMessageField(required=False)
-    metadata = ObjectField(required=False)
+    raw_message = RawMessageField(required=False, allow_null=True)
+    metadata = ObjectField(required=False, allow_null=True)
     source_type = StrictCharField(required=False, max_length=100, allow_blank=True)
     transport = serializers.JSONField(required=False)
     mode = serializers.JSONField(required=False)
@@ -86,6 +92,7 @@ class ChannelCreateIn(serializers.Serializer):
         "Invalid payload. Required: name, message_server_id (UUID), participantCentralUserIds "
         "(array of UUIDs). Optional: type, metadata."
     )
+    field_messages = {"message_server_id": "Invalid message_server_id format"}
     name = StrictCharField(max_length=255)
     message_server_id = StrictUUIDField()
     participantCentralUserIds = serializers.ListField(child=StrictUUIDField(), max_length=1000)
@@ -113,6 +120,10 @@ class ChannelUpdateIn(serializers.Serializer):
 class AgentIdIn(serializers.Serializer):
     error_message = "Invalid channelId or agentId format"
     agentId = StrictUUIDField()
+
+
+class ServerAgentIdIn(AgentIdIn):
+    error_message = "Invalid messageServerId or agentId format"
 
 
 class ServerCreateIn(serializers.Serializer):

@@ -21,8 +21,12 @@ urlpatterns = [
     # Message servers (B1.3).
     path("message-server/current", servers.CurrentServerApi.as_view()),
     path("message-servers", servers.ServersApi.as_view()),
-    path("servers", servers.ServersApi.as_view()),
-    path("central-servers", servers.ServersApi.as_view(data_key="servers")),
+    # The aliases do one thing each in the reference: ``POST /servers``, ``GET /central-servers``.
+    path("servers", servers.ServersApi.as_view(http_method_names=["post", "options"])),
+    path(
+        "central-servers",
+        servers.ServersApi.as_view(data_key="servers", http_method_names=["get", "options"]),
+    ),
     path("message-servers/<str:server_id>/agents", servers.ServerAgentsApi.as_view()),
     path("servers/<str:server_id>/agents", servers.ServerAgentsApi.as_view()),
     path("message-servers/<str:server_id>/agents/<str:agent_id>", servers.ServerAgentApi.as_view()),

@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from elizabus import selectors, services
 from elizabus.api.envelope import no_content, ok, validated, with_server_alias
@@ -26,6 +25,7 @@ from elizabus.api.serializers import (
     DmChannelQuery,
     MessageListQuery,
 )
+from elizabus.api.views.base import ApiView
 from elizabus.exceptions import InvalidInput, NotFound
 from elizabus.models import DEFAULT_SERVER_ID, Channel
 
@@ -64,7 +64,7 @@ def _js_typeof(value: Any) -> str:
     return "object"
 
 
-class ChannelMessagesApi(APIView):
+class ChannelMessagesApi(ApiView):
     """``/channels/:id/messages``: post (GET lists newest first, DELETE clears the channel)."""
 
     @extend_schema(
@@ -136,7 +136,7 @@ class ChannelMessagesApi(APIView):
         return no_content()
 
 
-class ChannelMessageApi(APIView):
+class ChannelMessageApi(ApiView):
     """``DELETE /channels/:id/messages/:messageId``."""
 
     @extend_schema(responses={204: NO_CONTENT})
@@ -148,7 +148,7 @@ class ChannelMessageApi(APIView):
         return no_content()
 
 
-class ServerChannelsApi(APIView):
+class ServerChannelsApi(ApiView):
     """``GET /message-servers/:id/channels`` (alias ``/central-servers/:id/channels``)."""
 
     @extend_schema(responses={200: ENVELOPE})
@@ -160,7 +160,7 @@ class ServerChannelsApi(APIView):
         return ok({"channels": [channel_data(channel) for channel in channels]})
 
 
-class DmChannelApi(APIView):
+class DmChannelApi(ApiView):
     """``GET /dm-channel?currentUserId&targetUserId[&dmServerId]``: find or create, symmetric."""
 
     @extend_schema(
@@ -173,15 +173,17 @@ class DmChannelApi(APIView):
     )
     def get(self, request: Request) -> Response:
         query = validated(DmChannelQuery, request.query_params.dict())
+        server_id = query.get("dmServerId")
+        if server_id is None or selectors.server_get(server_id) is None:
+            # The reference falls back to the current server, silently, for an unknown id (B1.2).
+            server_id = DEFAULT_SERVER_ID
         channel, _ = services.dm_channel_get_or_create(
-            user_id=query["currentUserId"],
-            target_id=query["targetUserId"],
-            server_id=query.get("dmServerId") or DEFAULT_SERVER_ID,
+            user_id=query["currentUserId"], target_id=query["targetUserId"], server_id=server_id
         )
         return ok(channel_data(channel))
 
 
-class ChannelCreateApi(APIView):
+class ChannelCreateApi(ApiView):
     """``POST /channels`` (alias ``POST /central-channels``): a group channel."""
 
     @extend_schema(request=ChannelCreateIn, responses={201: ENVELOPE})
@@ -198,7 +200,7 @@ class ChannelCreateApi(APIView):
         return ok(channel_data(channel), status.HTTP_201_CREATED)
 
 
-class ChannelApi(APIView):
+class ChannelApi(ApiView):
     """``PATCH /channels/:id`` and ``DELETE /channels/:id``."""
 
     @extend_schema(request=ChannelUpdateIn, responses={200: ENVELOPE})
@@ -220,7 +222,7 @@ class ChannelApi(APIView):
         return no_content()
 
 
-class ChannelDetailsApi(APIView):
+class ChannelDetailsApi(ApiView):
     """``GET /channels/:id/details``."""
 
     @extend_schema(responses={200: ENVELOPE})
@@ -228,7 +230,7 @@ class ChannelDetailsApi(APIView):
         return ok(channel_data(_channel_or_404(channel_id)))
 
 
-class ChannelParticipantsApi(APIView):
+class ChannelParticipantsApi(ApiView):
     """``GET /channels/:id/participants``: a bare array of entity ids (agents read this)."""
 
     @extend_schema(responses={200: ENVELOPE})
@@ -237,7 +239,7 @@ class ChannelParticipantsApi(APIView):
         return ok([str(entity_id) for entity_id in selectors.channel_participants(channel.id)])
 
 
-class ChannelAgentsApi(APIView):
+class ChannelAgentsApi(ApiView):
     """``GET /channels/:id/agents`` lists participants; ``POST`` adds one (idempotent)."""
 
     @extend_schema(responses={200: ENVELOPE})
@@ -261,7 +263,7 @@ class ChannelAgentsApi(APIView):
         )
 
 
-class ChannelAgentApi(APIView):
+class ChannelAgentApi(ApiView):
     """``DELETE /channels/:id/agents/:agentId``."""
 
     @extend_schema(responses={200: ENVELOPE})

@@ -6,13 +6,13 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from elizabus import services
 from elizabus.api.envelope import ok, validated, with_server_alias
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations import message_data
 from elizabus.api.serializers import ActionUpdateIn, CompleteIn, IngestExternalIn, SubmitIn
+from elizabus.api.views.base import ApiView
 
 ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
 
@@ -32,10 +32,10 @@ def _store_submitted(request: Request) -> Response:
         source_type=data["source_type"],
         author_display_name=str(metadata.get("agentName") or ""),
     )
-    return ok(message_data(message), status.HTTP_201_CREATED)
+    return ok(message_data(message, listing=False), status.HTTP_201_CREATED)
 
 
-class SubmitApi(APIView):
+class SubmitApi(ApiView):
     """``POST /submit``: an agent's reply. Unlike the reference it also goes on the bus (A3)."""
 
     @extend_schema(request=SubmitIn, responses={201: ENVELOPE})
@@ -43,7 +43,7 @@ class SubmitApi(APIView):
         return _store_submitted(request)
 
 
-class ActionCreateApi(APIView):
+class ActionCreateApi(ApiView):
     """``POST /action``: an action badge, stored and broadcast like a message."""
 
     @extend_schema(request=SubmitIn, responses={201: ENVELOPE})
@@ -51,7 +51,7 @@ class ActionCreateApi(APIView):
         return _store_submitted(request)
 
 
-class ActionUpdateApi(APIView):
+class ActionUpdateApi(ApiView):
     """``PATCH /action/:id``: merge the given fields into an action badge and re-broadcast it."""
 
     @extend_schema(request=ActionUpdateIn, responses={200: ENVELOPE})
@@ -67,10 +67,10 @@ class ActionUpdateApi(APIView):
             in_reply_to_message_id=data.get("in_reply_to_message_id"),
             author_id=data.get("author_id"),
         )
-        return ok(message_data(message))
+        return ok(message_data(message, listing=False))
 
 
-class IngestExternalApi(APIView):
+class IngestExternalApi(ApiView):
     """``POST /ingest-external``: a connector's message (Discord, Telegram, ...)."""
 
     @extend_schema(request=IngestExternalIn, responses={202: ENVELOPE})
@@ -95,7 +95,7 @@ class IngestExternalApi(APIView):
         )
 
 
-class CompleteApi(APIView):
+class CompleteApi(ApiView):
     """``POST /complete``: an agent is done with a message; ends the client's "thinking" state."""
 
     @extend_schema(request=CompleteIn, responses={200: ENVELOPE})

@@ -6,20 +6,20 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from elizabus import selectors, services
 from elizabus.api.envelope import ok, validated
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations import server_data
-from elizabus.api.serializers import AgentIdIn, ServerCreateIn
+from elizabus.api.serializers import ServerAgentIdIn, ServerCreateIn
+from elizabus.api.views.base import ApiView
 from elizabus.exceptions import NotFound
 from elizabus.models import DEFAULT_SERVER_ID
 
 ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
 
 
-class CurrentServerApi(APIView):
+class CurrentServerApi(ApiView):
     """``GET /message-server/current``."""
 
     @extend_schema(responses={200: ENVELOPE})
@@ -27,7 +27,7 @@ class CurrentServerApi(APIView):
         return ok({"messageServerId": str(DEFAULT_SERVER_ID)})
 
 
-class ServersApi(APIView):
+class ServersApi(ApiView):
     """``GET /message-servers`` lists; ``POST /message-servers`` (alias ``/servers``) creates.
 
     ``data_key`` is ``servers`` on the deprecated ``GET /central-servers``.
@@ -52,7 +52,7 @@ class ServersApi(APIView):
         return ok({"server": server_data(server)}, status.HTTP_201_CREATED)
 
 
-class ServerAgentsApi(APIView):
+class ServerAgentsApi(ApiView):
     """``GET|POST /message-servers/:id/agents`` (alias ``/servers/:id/agents``)."""
 
     @extend_schema(responses={200: ENVELOPE})
@@ -63,10 +63,10 @@ class ServerAgentsApi(APIView):
         agents = [str(agent_id) for agent_id in selectors.server_agent_ids(server_uuid)]
         return ok({"messageServerId": str(server_uuid), "agents": agents})
 
-    @extend_schema(request=AgentIdIn, responses={201: ENVELOPE})
+    @extend_schema(request=ServerAgentIdIn, responses={201: ENVELOPE})
     def post(self, request: Request, server_id: str) -> Response:
         server_uuid = parse_uuid(server_id, "messageServerId")
-        agent_id = validated(AgentIdIn, request.data)["agentId"]
+        agent_id = validated(ServerAgentIdIn, request.data)["agentId"]
         services.server_agent_add(server_id=server_uuid, agent_id=agent_id)
         return ok(
             {
@@ -78,7 +78,7 @@ class ServerAgentsApi(APIView):
         )
 
 
-class ServerAgentApi(APIView):
+class ServerAgentApi(ApiView):
     """``DELETE /message-servers/:id/agents/:agentId`` (alias under ``/servers``)."""
 
     @extend_schema(responses={200: ENVELOPE})
@@ -96,7 +96,7 @@ class ServerAgentApi(APIView):
         )
 
 
-class AgentServersApi(APIView):
+class AgentServersApi(ApiView):
     """``GET /agents/:agentId/message-servers`` (v1.0: ``/agents/:agentId/servers``)."""
 
     data_key = "messageServers"

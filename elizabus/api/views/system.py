@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from elizabus import selectors
 from elizabus.api.envelope import ok
 from elizabus.api.representations import iso
+from elizabus.api.views.base import ApiView
 from elizabus.bus.metrics import bus_metrics
 
 
@@ -21,12 +22,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def health(request: HttpRequest) -> JsonResponse:
-    """``GET /health``: 200 with the enabled agents, 503 when there is none (as the reference)."""
+    """``GET /health``: 200 with enabled agents, 503 without; the reference's body, key for key."""
     agents = selectors.enabled_agent_count()
     body = {
-        "status": "OK" if agents else "NO_AGENTS",
-        "agents": agents,
+        "status": "OK" if agents else "DEGRADED",
+        "version": settings.SPECTACULAR_SETTINGS.get("VERSION", "unknown"),
         "timestamp": iso(timezone.now()),
+        "dependencies": {"agents": "healthy" if agents else "no_agents"},
+        "agentCount": agents,
     }
     return JsonResponse(body, status=200 if agents else 503)
 
@@ -36,7 +39,7 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(bus_metrics.prometheus(), content_type="text/plain; version=0.0.4")
 
 
-class BusMetricsApi(APIView):
+class BusMetricsApi(ApiView):
     """``GET /api/messaging/metrics``: per event type, counts and receiver latencies."""
 
     throttle_classes: list[type] = []

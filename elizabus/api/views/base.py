@@ -1,0 +1,39 @@
+"""The base class of every API view, and the schema inspector it carries.
+
+Path ids are declared as ``str`` in the URLs so that a malformed id reaches the view and gets the
+reference's 400 ``Invalid <name>`` rather than the catch-all 404; the schema still documents them
+as the UUIDs they must be, so clients and fuzzers see the real contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from rest_framework.views import APIView
+
+
+class UuidPathAutoSchema(AutoSchema):
+    """Documents every ``<name>_id`` path parameter as ``{type: string, format: uuid}``, and
+    names operations so that a collection and its items never share an operation id."""
+
+    def get_operation_id(self) -> str:
+        # Plain APIViews give no list/detail distinction: without the trailing id,
+        # ``DELETE /channels/{channel_id}/messages`` (clear) and ``.../messages/{message_id}``
+        # would both be ``..._messages_destroy``.
+        tokens = [token.replace("-", "_") for token in self._tokenize_path()] or ["root"]
+        last = self.path.rstrip("/").rsplit("/", 1)[-1]
+        if last.startswith("{"):
+            tokens.append(last.strip("{}").removesuffix("_id"))
+        return "_".join([*tokens, self.method_mapping[self.method.lower()]])
+
+    def _resolve_path_parameters(self, variables: list[str]) -> list[dict[str, Any]]:
+        parameters = super()._resolve_path_parameters(variables)
+        for parameter in parameters:
+            if parameter["name"].endswith("_id"):
+                parameter["schema"] = {"type": "string", "format": "uuid"}
+        return parameters
+
+
+class ApiView(APIView):
+    schema = UuidPathAutoSchema()
