@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 DEFAULT_SERVER_ID = uuid.UUID(int=0)
 CENTRAL_CHANNEL_ID = uuid.UUID(int=0)
@@ -134,6 +135,9 @@ class Message(TimestampedModel):
     in_reply_to_id = models.UUIDField(null=True, blank=True)
     source_type = models.CharField(max_length=100, blank=True, default="")
     source_id = models.CharField(max_length=255, blank=True, default="")
+    # Set by message_create, a millisecond after the channel's previous message at the least:
+    # clients page with an epoch-ms ``before``, so two messages of a channel never share one.
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
@@ -234,4 +238,3 @@ __all__ = [
     "Participant",
     "ServerAgent",
 ]
-

@@ -147,21 +147,21 @@ class AgentService:
     def _on_message_deleted(self, event: MessageDeleted, **kwargs: Any) -> None:
         self._enqueue(self._forget_message, event)
 
+    # The seat cache is changed by the worker only, in event order: a participation read that
+    # raced with a seat change then caches its stale answer *before* the change, not after it.
     def _on_channel_cleared(self, event: ChannelCleared, **kwargs: Any) -> None:
-        if event.channel_deleted:
-            self._seats.pop(event.channel_id, None)
         self._enqueue(self._forget_channel, event)
 
     def _on_channel_updated(self, event: ChannelUpdated, **kwargs: Any) -> None:
         if "participantCentralUserIds" in event.updates:
-            self._seats.pop(event.channel_id, None)
+            self._enqueue(self._drop_seat, event)
 
     def _on_channel_deleted(self, event: ChannelDeleted, **kwargs: Any) -> None:
-        self._seats.pop(event.channel_id, None)
+        self._enqueue(self._drop_seat, event)
 
     def _on_participant_update(self, event: ParticipantUpdate, **kwargs: Any) -> None:
         if event.entity_id == self._agent_key:
-            self._seats[event.channel_id] = event.type == "added"
+            self._enqueue(self._take_seat, event)
 
     def _on_server_agent_update(self, event: ServerAgentUpdate, **kwargs: Any) -> None:
         if event.agent_id != self._agent_key:
@@ -307,7 +307,15 @@ class AgentService:
             agent_id=self.profile.agent_id, message_id=uuid.UUID(event.message_id)
         )
 
+    def _drop_seat(self, event: ChannelUpdated | ChannelDeleted) -> None:
+        self._seats.pop(event.channel_id, None)
+
+    def _take_seat(self, event: ParticipantUpdate) -> None:
+        self._seats[event.channel_id] = event.type == "added"
+
     def _forget_channel(self, event: ChannelCleared) -> None:
+        if event.channel_deleted:
+            self._seats.pop(event.channel_id, None)
         services.memory_forget_channel(
             agent_id=self.profile.agent_id, channel_id=uuid.UUID(event.channel_id)
         )

@@ -108,6 +108,12 @@ def agent_update(
         agent.responder_options = responder_options
     if character is not None:
         agent.character = {**agent.character, **character}
+    # The stored character is what clients read back: it follows the fields set here.
+    explicit = {"name": name, "bio": bio, "system": system_prompt}
+    agent.character = {
+        **agent.character,
+        **{key: value for key, value in explicit.items() if value is not None},
+    }
     agent.save()
     publish(AgentUpdated(type="updated", agent_id=str(agent_id)))
     return agent

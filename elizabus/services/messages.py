@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from elizabus import selectors
 from elizabus.bus.events import MessageComplete, MessageDeleted, MessageUpdated, NewMessage
@@ -72,7 +74,11 @@ def message_create(
     message (same channel, author and content: a client retrying) and nothing is published again;
     a different message under that id is a Conflict.
     """
-    channel = Channel.objects.filter(id=channel_id).only("id", "server_id").first()
+    # Locking the channel row orders concurrent posts to one channel (SQLite's write lock does
+    # the same), so each gets its own millisecond (:func:`_next_created_at`).
+    channel = (
+        Channel.objects.select_for_update().filter(id=channel_id).only("id", "server_id").first()
+    )
     if channel is None:
         raise NotFound(f"Channel {channel_id} not found", code="CHANNEL_NOT_FOUND")
     if server_id is not None and channel.server_id != server_id:
@@ -97,11 +103,30 @@ def message_create(
         in_reply_to_id=in_reply_to_message_id,
         source_type=source_type,
         source_id=source_id,
+        created_at=_next_created_at(channel_id),
     )
     publish(
         message_event(message, server_id=channel.server_id, author_display_name=author_display_name)
     )
     return message
+
+
+def _next_created_at(channel_id: uuid.UUID) -> dt.datetime:
+    """Now, or a millisecond after the channel's newest message if that is later: clients page
+    by epoch ms, so a millisecond shared by two messages would hide one of them."""
+    now = timezone.now()
+    newest = (
+        Message.objects.filter(channel_id=channel_id)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if newest is None:
+        return now
+    next_free = newest.replace(microsecond=newest.microsecond // 1000 * 1000) + dt.timedelta(
+        milliseconds=1
+    )
+    return max(now, next_free)
 
 
 @transaction.atomic

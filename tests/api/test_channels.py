@@ -310,11 +310,6 @@ def test_paging_with_before_returns_every_message_exactly_once(api, room):
     assert set(seen) == stored
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation shared with the reference: `before` is an epoch-ms cursor, so "
-    "messages stored in the same millisecond as a page's last one are skipped",
-)
 def test_paging_reaches_messages_stored_in_the_same_millisecond(api, room, monkeypatch):
     instant = timezone.now()
     monkeypatch.setattr(timezone, "now", lambda: instant)

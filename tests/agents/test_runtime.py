@@ -1,0 +1,113 @@
+"""AgentRuntime follows ``agent_update``: the agents API starts, stops, restarts, reconfigures and
+removes running agent services without a server restart; activation starts the enabled agents.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.test import Client
+
+from elizabus import services
+from elizabus.agents.runtime import AgentRuntime
+from elizabus.bus import dispatch
+from elizabus.bus.events import EVENT_TYPES, AgentUpdated
+from elizabus.models import Agent
+from tests.agents.conftest import AGENT_DB, Stage
+from tests.agents.helpers import ECHO, SILENT
+
+pytestmark = AGENT_DB
+
+
+def _receivers() -> dict[str, int]:
+    return {name: dispatch.receiver_count(event) for name, event in EVENT_TYPES.items()}
+
+
+def _post(client: Client, path: str, body: Any = None, method: str = "post") -> Any:
+    response = getattr(client, method)(path, body or {}, content_type="application/json")
+    assert response.status_code in {200, 201}, response.content
+    return response.json()["data"]
+
+
+def test_the_agents_api_drives_the_runtime(stage: Stage, client: Client) -> None:
+    baseline = _receivers()
+    data = _post(
+        client,
+        "/api/agents",
+        {"characterJson": {"name": "Dyn"}, "responder": SILENT},
+    )
+    agent = uuid.UUID(data["id"])
+    home = stage.channel(agent)
+
+    # Registered: started at once, silent.
+    assert stage.runtime.running_ids() == [agent]
+    first = stage.say(home)
+    stage.wait_done(first, agent)
+    assert stage.replies(first) == []
+
+    # A new responder and options take effect without a restart of the server.
+    _post(
+        client,
+        f"/api/agents/{agent}",
+        {"responder": ECHO, "responderOptions": {"prefix": "v2: "}},
+        method="patch",
+    )
+    assert stage.wait_reply(stage.say(home, "patched"), agent).content == "v2: patched"
+
+    # Stopped: off the bus entirely, so nothing it could answer reaches it.
+    _post(client, f"/api/agents/{agent}/stop")
+    assert stage.runtime.running_ids() == []
+    assert _receivers() == baseline
+    unanswered = stage.say(home, "anyone?")
+
+    # Started again: answers what comes next (not what was said while it was away).
+    _post(client, f"/api/agents/{agent}/start")
+    assert stage.runtime.running_ids() == [agent]
+    assert stage.wait_reply(stage.say(home, "back?"), agent).content == "v2: back?"
+    stage.settle(agent, home)
+    assert stage.replies(unanswered) == []
+    assert stage.completions(unanswered) == []
+
+    # Deleted: stopped and gone.
+    assert client.delete(f"/api/agents/{agent}").status_code == 204
+    assert stage.runtime.running_ids() == []
+    assert not Agent.objects.filter(entity_id=agent).exists()
+    assert _receivers() == baseline
+
+
+def test_a_disabled_agent_is_registered_but_not_started(stage: Stage, client: Client) -> None:
+    data = _post(client, "/api/agents", {"characterJson": {"name": "Idle"}, "enabled": False})
+    assert data["enabled"] is False
+    assert stage.runtime.running_ids() == []
+
+
+def test_an_agent_whose_responder_cannot_be_built_is_not_started(stage: Stage) -> None:
+    services.agent_register(name="Broken", responder="tests.agents.helpers.NoSuchResponder")
+    assert stage.runtime.running_ids() == []
+
+
+def test_activate_starts_enabled_agents_and_deactivate_stops_them(transactional_db: None) -> None:
+    running = services.agent_register(name="On", responder=ECHO).entity_id
+    services.agent_register(name="Off", responder=ECHO, enabled=False)
+    baseline = _receivers()
+    runtime = AgentRuntime()
+    runtime.activate()
+    try:
+        assert runtime.running_ids() == [running]
+        assert _receivers() != baseline
+    finally:
+        runtime.deactivate()
+    assert runtime.running_ids() == []
+    assert _receivers() == baseline
+
+
+def test_an_inactive_runtime_starts_nothing(transactional_db: None) -> None:
+    runtime = AgentRuntime()
+    uid = "tests.agents.inactive-runtime"
+    dispatch.connect(AgentUpdated, runtime.on_agent_update, dispatch_uid=uid)
+    try:
+        services.agent_register(name="Unheard", responder=ECHO)
+        assert runtime.running_ids() == []
+    finally:
+        dispatch.disconnect(AgentUpdated, dispatch_uid=uid)
