@@ -14,6 +14,7 @@ DEFAULTS: dict[str, Any] = {
     # Size limits (SPEC A6).
     "MAX_CONTENT_BYTES": 64 * 1024,
     "MAX_METADATA_BYTES": 16 * 1024,
+    "MAX_CHARACTER_BYTES": 256 * 1024,
     "MAX_SOCKET_FRAME_BYTES": 1024 * 1024,
     # The bus: how events travel between processes (a dotted path, like SESSION_ENGINE).
     "BUS_TRANSPORT": "elizabus.bus.transports.inprocess.InProcessTransport",
@@ -24,7 +25,6 @@ DEFAULTS: dict[str, Any] = {
     # Agents.
     "RUN_AGENTS_IN_PROCESS": True,
     "AGENT_HOP_LIMIT": 3,
-    "AGENT_HISTORY_LIMIT": 20,
     "AGENT_REPLY_TIMEOUT_SECONDS": 30.0,
     "DEFAULT_RESPONDER": "elizabus.agents.responders.eliza.ElizaResponder",
     # Real time.

@@ -102,9 +102,7 @@ class AgentService:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._subscriptions = {
-            str(server_id) for server_id in selectors.agent_server_ids(self.profile.agent_id)
-        }
+        self._load_subscriptions()
         self._seats.clear()
         self._thread = threading.Thread(
             target=self._work, name=f"agent-{self.profile.name}", daemon=True
@@ -117,6 +115,14 @@ class AgentService:
                 dispatch_uid=self._dispatch_uid(event_type),
                 label=f"agent:{self.profile.name}",
             )
+        # Again, now that the receivers listen: a subscription that changed between the first
+        # read and the connection is in the database by now (events leave after commit).
+        self._load_subscriptions()
+
+    def _load_subscriptions(self) -> None:
+        self._subscriptions = {
+            str(server_id) for server_id in selectors.agent_server_ids(self.profile.agent_id)
+        }
 
     def stop(self, timeout: float = 10.0) -> None:
         """Disconnects every receiver, lets the worker finish what it holds, closes the

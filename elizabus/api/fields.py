@@ -58,17 +58,21 @@ class ContentField(StrictCharField):
 
 
 class ObjectField(serializers.JSONField):
-    """A JSON object (never a list or a scalar), at most ``MAX_METADATA_BYTES`` serialised."""
+    """A JSON object (never a list or a scalar), at most :meth:`byte_limit` bytes serialised."""
 
     default_error_messages = {"not_an_object": "Must be a JSON object."}
+    too_large_code = "METADATA_TOO_LARGE"
+
+    def byte_limit(self) -> int:
+        return app_settings.MAX_METADATA_BYTES
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             self.fail("not_an_object")
-        limit = app_settings.MAX_METADATA_BYTES
+        limit = self.byte_limit()
         if len(json.dumps(data, separators=(",", ":"))) > limit:
             raise PayloadTooLarge(
-                f"{self.field_name} exceeds {limit} bytes", code="METADATA_TOO_LARGE"
+                f"{self.field_name} exceeds {limit} bytes", code=self.too_large_code
             )
         return data
 
@@ -76,12 +80,16 @@ class ObjectField(serializers.JSONField):
 class RawMessageField(ObjectField):
     """``raw_message`` may carry the whole message text again, so it gets the content limit."""
 
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            self.fail("not_an_object")
-        limit = app_settings.MAX_CONTENT_BYTES + app_settings.MAX_METADATA_BYTES
-        if len(json.dumps(data, separators=(",", ":"))) > limit:
-            raise PayloadTooLarge(
-                f"raw_message exceeds {limit} bytes", code="RAW_MESSAGE_TOO_LARGE"
-            )
-        return data
+    too_large_code = "RAW_MESSAGE_TOO_LARGE"
+
+    def byte_limit(self) -> int:
+        return app_settings.MAX_CONTENT_BYTES + app_settings.MAX_METADATA_BYTES
+
+
+class CharacterField(ObjectField):
+    """An elizaOS character file: bios, examples and knowledge make these large."""
+
+    too_large_code = "CHARACTER_TOO_LARGE"
+
+    def byte_limit(self) -> int:
+        return app_settings.MAX_CHARACTER_BYTES

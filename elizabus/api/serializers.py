@@ -10,7 +10,14 @@ from rest_framework import serializers
 
 from elizabus.models import ChannelType
 
-from .fields import ContentField, ObjectField, RawMessageField, StrictCharField, StrictUUIDField
+from .fields import (
+    CharacterField,
+    ContentField,
+    ObjectField,
+    RawMessageField,
+    StrictCharField,
+    StrictUUIDField,
+)
 
 TRANSPORTS = {
     "http": "http",
@@ -167,7 +174,7 @@ class CharacterIn(serializers.Serializer):
 
 class AgentCreateIn(serializers.Serializer):
     error_message = "Invalid agent: characterJson with a name is required"
-    characterJson = ObjectField()
+    characterJson = CharacterField()
     responder = StrictCharField(required=False, max_length=255)
     responderOptions = ObjectField(required=False)
     enabled = serializers.BooleanField(required=False, default=True)
@@ -180,7 +187,7 @@ class AgentUpdateIn(serializers.Serializer):
     system = StrictCharField(required=False, allow_blank=True, max_length=20_000)
     responder = StrictCharField(required=False, max_length=255)
     responderOptions = ObjectField(required=False)
-    characterJson = ObjectField(required=False)
+    characterJson = CharacterField(required=False)
 
 
 class MemoryListQuery(serializers.Serializer):

@@ -1,7 +1,8 @@
 """The services layer: the only code that writes domain rows, and so the only code that publishes
 bus events. Functions are ``<entity>_<verb>(*, ...)``, keyword-only, and atomic.
 
-May import models, selectors, the bus and exceptions; never the API, agents or real time.
+May import models, selectors, the bus, exceptions and the responder contract (to check an
+agent's configuration); never the API, agent services or real time.
 """
 
 from .agents import (

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from elizabus.agents.responders.base import ResponderError, load_responder
 from elizabus.bus.events import AgentUpdated, MessageError, NewMessage
 from elizabus.bus.publish import publish
 from elizabus.conf import app_settings
@@ -34,6 +35,15 @@ def _agent(agent_id: uuid.UUID, *, for_update: bool = False) -> Agent:
     return agent
 
 
+def _check_responder(dotted_path: str, options: dict[str, Any]) -> None:
+    """Builds the responder once, so a misspelt path or a bad option is refused now rather
+    than found when the agent fails to start."""
+    try:
+        load_responder(dotted_path, options).close()
+    except ResponderError as exc:
+        raise InvalidInput(str(exc), code="INVALID_RESPONDER") from exc
+
+
 def _bio_text(bio: Any) -> str:
     if isinstance(bio, list):
         return "\n".join(str(line) for line in bio)
@@ -55,6 +65,8 @@ def agent_register(
     """Creates an agent, subscribes it to the default server and seats it in the central
     channel (SPEC A2), then announces it so the runtime starts it."""
     agent_id = agent_id or uuid.uuid4()
+    responder = responder or app_settings.DEFAULT_RESPONDER
+    _check_responder(responder, responder_options or {})
     existing = Entity.objects.filter(id=agent_id).first()
     if existing is not None and (existing.kind == EntityKind.AGENT or existing.messages.exists()):
         raise InvalidInput(f"Entity {agent_id} already exists", code="AGENT_EXISTS")
@@ -70,7 +82,7 @@ def agent_register(
         name=name,
         bio=_bio_text(bio),
         system_prompt=system_prompt,
-        responder=responder or app_settings.DEFAULT_RESPONDER,
+        responder=responder,
         responder_options=responder_options or {},
         character=character or {"name": name, "bio": bio},
         enabled=enabled,
@@ -102,10 +114,11 @@ def agent_update(
         agent.bio = _bio_text(bio)
     if system_prompt is not None:
         agent.system_prompt = system_prompt
-    if responder is not None:
-        agent.responder = responder
-    if responder_options is not None:
-        agent.responder_options = responder_options
+    if responder is not None or responder_options is not None:
+        agent.responder = responder if responder is not None else agent.responder
+        if responder_options is not None:
+            agent.responder_options = responder_options
+        _check_responder(agent.responder, agent.responder_options)
     if character is not None:
         agent.character = {**agent.character, **character}
     # The stored character is what clients read back: it follows the fields set here.

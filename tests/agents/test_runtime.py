@@ -7,12 +7,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from django.test import Client
 
 from elizabus import services
 from elizabus.agents.runtime import AgentRuntime
 from elizabus.bus import dispatch
 from elizabus.bus.events import EVENT_TYPES, AgentUpdated
+from elizabus.exceptions import InvalidInput
 from elizabus.models import Agent
 from tests.agents.conftest import AGENT_DB, Stage
 from tests.agents.helpers import ECHO, SILENT
@@ -82,9 +84,27 @@ def test_a_disabled_agent_is_registered_but_not_started(stage: Stage, client: Cl
     assert stage.runtime.running_ids() == []
 
 
-def test_an_agent_whose_responder_cannot_be_built_is_not_started(stage: Stage) -> None:
-    services.agent_register(name="Broken", responder="tests.agents.helpers.NoSuchResponder")
+def test_registering_an_agent_whose_responder_cannot_be_built_is_refused(stage: Stage) -> None:
+    with pytest.raises(InvalidInput, match="NoSuchResponder"):
+        services.agent_register(name="Broken", responder="tests.agents.helpers.NoSuchResponder")
+    assert not Agent.objects.exists()
     assert stage.runtime.running_ids() == []
+
+
+def test_a_stored_agent_whose_responder_no_longer_builds_is_not_started(
+    transactional_db: None,
+) -> None:
+    agent = services.agent_register(name="Gone", responder=ECHO, enabled=False)
+    # As after a deploy that removed the responder's module: the row predates the check.
+    Agent.objects.filter(pk=agent.pk).update(
+        responder="tests.agents.helpers.NoSuchResponder", enabled=True
+    )
+    runtime = AgentRuntime()
+    runtime.activate()
+    try:
+        assert runtime.running_ids() == []
+    finally:
+        runtime.deactivate()
 
 
 def test_activate_starts_enabled_agents_and_deactivate_stops_them(transactional_db: None) -> None:

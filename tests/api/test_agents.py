@@ -133,12 +133,28 @@ def test_a_duplicate_id_is_refused(api: Api, existing: str) -> None:
         {"characterJson": {"name": "Ada"}, "responder": 42},
         {"characterJson": {"name": "Ada"}, "responderOptions": "prefix"},
         {"characterJson": {"name": "Ada"}, "enabled": "perhaps"},
+        {"characterJson": {"name": "Ada"}, "responder": "elizabus.agents.responders.no.Such"},
+        {"characterJson": {"name": "Ada"}, "responder": "elizabus.models.Agent"},
+        {
+            "characterJson": {"name": "Ada"},
+            "responder": "elizabus.agents.responders.openai.OpenAIChatResponder",
+            "responderOptions": {"base_url": "not a url", "timeout": -1},
+        },
     ],
     ids=repr,
 )
 def test_register_refuses_bad_input(api: Api, body: dict[str, Any]) -> None:
     assert_error(api.post(AGENTS, body), 400)
     assert not Agent.objects.exists()
+
+
+def test_a_large_character_file_is_accepted_up_to_its_own_limit(api: Api) -> None:
+    knowledge = ["A fact worth knowing, at some length. " * 4] * 400  # about 60 KiB
+    data = register(api, characterJson={"name": "Sage", "knowledge": knowledge})
+    assert data["character"]["knowledge"] == knowledge
+    too_big = ["x" * 1000] * (app_settings.MAX_CHARACTER_BYTES // 1000 + 1)
+    response = api.post(AGENTS, {"characterJson": {"name": "Huge", "knowledge": too_big}})
+    assert_error(response, 413, "CHARACTER_TOO_LARGE")
 
 
 def test_register_refuses_a_body_that_is_not_a_json_object(api: Api) -> None:
@@ -208,6 +224,8 @@ def test_patch_changes_the_responder_and_keeps_the_rest_of_the_character(api: Ap
         {"characterJson": "Ada"},
         {"characterJson": {"name": 42}},
         {"characterJson": {"bio": 42}},
+        {"responder": "elizabus.agents.responders.no.Such"},
+        {"responderOptions": {"prefix": "!"}, "responder": "builtins.dict"},
     ],
     ids=repr,
 )
