@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "channels",
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "elizabus.api.middleware.ApiGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -161,6 +163,17 @@ SPECTACULAR_SETTINGS = {
 
 # Request bodies up to 2 MiB (SPEC A6); the API answers 413 beyond that.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- CORS: browser clients served from other origins -----------------------------------------
+# Closed unless configured: a comma-separated list of origins, or "*" for any (the reference's
+# default; safe only with ELIZA_SERVER_AUTH_TOKEN set, since the API is then keyed, not cookied).
+_cors_origins = env_list("CORS_ALLOWED_ORIGINS", "")
+CORS_ALLOW_ALL_ORIGINS = _cors_origins == ["*"]
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _cors_origins
+CORS_URLS_REGEX = r"^/(api/|health|metrics).*$"
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "x-api-key", "x-requested-with"]
+CORS_EXPOSE_HEADERS = ["X-Total-Count", "Retry-After"]
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 # --- Security ---------------------------------------------------------------------------------
 # `make run` serves plain HTTP on loopback and turns these off with DJANGO_SECURE_COOKIES=0.
