@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP goes to Django, ``/socket.io/`` to the real-time layer."""
+"""ASGI entry point: HTTP goes to Django, ``/socket.io/`` (polling and websocket) to the real-time
+layer, and the in-process agents start with the first connection."""
 
 import os
 
@@ -9,8 +10,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 # Django must be set up before the real-time layer imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from elizabus.agents.asgi import StartAgentsWithServer  # noqa: E402
+from elizabus.realtime.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
 
-application = StartAgentsWithServer(ProtocolTypeRouter({"http": django_asgi_app}))
+# No AllowedHostsOriginValidator on the websocket side: it refuses sockets without an Origin
+# header, which non-browser clients (the npm socket.io-client in Node) do not send. The
+# consumers check the origin themselves when there is one.
+application = StartAgentsWithServer(
+    ProtocolTypeRouter(
+        {
+            "http": URLRouter([*http_urlpatterns, re_path(r"", django_asgi_app)]),
+            "websocket": URLRouter(websocket_urlpatterns),
+        }
+    )
+)

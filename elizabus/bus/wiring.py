@@ -12,11 +12,39 @@ from collections.abc import Callable
 from typing import Any
 
 from elizabus.agents.runtime import agent_runtime
+from elizabus.realtime import broadcast
 
 from . import dispatch
-from .events import AgentUpdated, BusEvent
+from .events import (
+    AgentUpdated,
+    BusEvent,
+    ChannelCleared,
+    ChannelDeleted,
+    ChannelUpdated,
+    MessageComplete,
+    MessageDeleted,
+    MessageError,
+    MessageUpdated,
+    NewMessage,
+)
 
 RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
+    # Sockets of the channel: messageBroadcast, for every message of people and agents alike.
+    NewMessage: [broadcast.on_new_message],
+    # Sockets of the channel: messageBroadcast again, same id, updated content.
+    MessageUpdated: [broadcast.on_message_updated],
+    # Sockets of the channel: messageDeleted.
+    MessageDeleted: [broadcast.on_message_deleted],
+    # Sockets of the channel: channelCleared (not when the channel itself was deleted).
+    ChannelCleared: [broadcast.on_channel_cleared],
+    # Sockets of the channel: channelUpdated.
+    ChannelUpdated: [broadcast.on_channel_updated],
+    # Sockets of the channel: channelDeleted.
+    ChannelDeleted: [broadcast.on_channel_deleted],
+    # Sockets of the channel: messageComplete, which ends the "thinking…" state.
+    MessageComplete: [broadcast.on_message_complete],
+    # Sockets of the channel: messageError.
+    MessageError: [broadcast.on_message_error],
     # Start, restart or stop agent services where this process runs agents.
     AgentUpdated: [agent_runtime.on_agent_update],
 }

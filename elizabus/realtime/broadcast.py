@@ -1,0 +1,167 @@
+"""From the bus to the sockets: receivers that push each bus event to its channel's group.
+
+Every channel has one Channels group, named by :func:`channel_group` alone. A group message has
+``type`` ``socket.emit`` (handled by the consumers' ``socket_emit``) and carries the Socket.IO
+packet already encoded, so a broadcast is serialised once however many sockets receive it:
+
+``{"type": "socket.emit", "channel": <channel id>, "frame": <EVENT packet>, "id": <unique>,
+"message_id": <message id, for messageBroadcast>, "origin": <Socket.IO sid of the sender>}``
+
+The receivers are connected in :mod:`elizabus.bus.wiring`. They run after commit, in whatever
+thread committed; a receiver that runs inside an event loop schedules the send instead of
+blocking it.
+
+May import Django, Channels, the bus events and this package's protocol modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from elizabus.bus.events import (
+    ChannelCleared,
+    ChannelDeleted,
+    ChannelUpdated,
+    MessageComplete,
+    MessageDeleted,
+    MessageError,
+    MessageUpdated,
+    NewMessage,
+)
+
+from .engineio import spawn
+from .socketio import encode_event
+
+SOCKET_EMIT = "socket.emit"
+
+
+def channel_group(channel_id: uuid.UUID | str) -> str:
+    """The Channels group of a channel's sockets: the one place its name is made."""
+    return f"channel.{channel_id}"
+
+
+def message_broadcast(event: NewMessage) -> dict[str, Any]:
+    """The ``messageBroadcast`` payload of a stored message, whatever stored it.
+
+    Carries both ``channelId`` and ``roomId``, and both ``serverId`` and ``messageServerId``
+    (SPEC A1), and the agent's ``thought``/``actions`` when its raw message has them. Not the
+    stored metadata: it holds the sender's socket id, which is nobody else's business.
+    """
+    metadata = event.metadata or {}
+    raw = event.raw_message if isinstance(event.raw_message, dict) else {}
+    payload: dict[str, Any] = {
+        "id": event.id,
+        "senderId": event.author_id,
+        "senderName": event.author_display_name or metadata.get("user_display_name") or "",
+        "text": event.content,
+        "channelId": event.channel_id,
+        "roomId": event.channel_id,
+        "serverId": event.message_server_id,
+        "messageServerId": event.message_server_id,
+        "createdAt": event.created_at,
+        "source": event.source_type,
+        "sourceId": event.source_id,
+        "inReplyToMessageId": event.in_reply_to_message_id,
+        "attachments": metadata.get("attachments") or raw.get("attachments") or [],
+    }
+    for key in ("thought", "actions"):
+        if key in raw:
+            payload[key] = raw[key]
+    return payload
+
+
+def group_message(
+    event_name: str,
+    data: dict[str, Any],
+    *,
+    channel_id: str,
+    message_id: str = "",
+    origin: str = "",
+) -> dict[str, Any]:
+    """A ``socket.emit`` group message (the shape is in this module's docstring)."""
+    return {
+        "type": SOCKET_EMIT,
+        "channel": channel_id,
+        "frame": encode_event(event_name, data),
+        # Lets a socket that moves from polling to WebSocket drop what it got on both routes.
+        "id": uuid.uuid4().hex,
+        "message_id": message_id,
+        "origin": origin,
+    }
+
+
+def emit_to_channel(channel_id: str, message: dict[str, Any]) -> None:
+    """Sends a group message to the channel's sockets, from sync or async code."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    group = channel_group(channel_id)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(layer.group_send)(group, message)
+        return
+    spawn(layer.group_send(group, message))
+
+
+# --- bus receivers (connected in elizabus.bus.wiring) ---------------------------------------------
+
+
+def on_new_message(sender: type, event: NewMessage, **kwargs: Any) -> None:
+    """``new_message`` → ``messageBroadcast``; the socket that sent it already has its own copy
+    (with ``clientMessageId``), which ``origin`` tells it."""
+    origin = (event.metadata or {}).get("socket_id") or ""
+    message = group_message(
+        "messageBroadcast",
+        message_broadcast(event),
+        channel_id=event.channel_id,
+        message_id=event.id,
+        origin=origin if isinstance(origin, str) else "",
+    )
+    emit_to_channel(event.channel_id, message)
+
+
+def on_message_updated(sender: type, event: MessageUpdated, **kwargs: Any) -> None:
+    """``message_updated`` → ``messageBroadcast`` again, same id, to every socket."""
+    _forward("messageBroadcast", event.channel_id, message_broadcast(event))
+
+
+def on_message_deleted(sender: type, event: MessageDeleted, **kwargs: Any) -> None:
+    """``message_deleted`` → ``messageDeleted {messageId, channelId}``."""
+    _forward("messageDeleted", event.channel_id, event.payload())
+
+
+def on_channel_cleared(sender: type, event: ChannelCleared, **kwargs: Any) -> None:
+    """``channel_cleared`` → ``channelCleared {channelId}``, unless the channel is being deleted
+    (``channelDeleted`` follows)."""
+    if not event.channel_deleted:
+        _forward("channelCleared", event.channel_id, event.payload())
+
+
+def on_channel_updated(sender: type, event: ChannelUpdated, **kwargs: Any) -> None:
+    """``channel_updated`` → ``channelUpdated {channelId, updates}``."""
+    _forward("channelUpdated", event.channel_id, event.payload())
+
+
+def on_channel_deleted(sender: type, event: ChannelDeleted, **kwargs: Any) -> None:
+    """``channel_deleted`` → ``channelDeleted {channelId}``."""
+    _forward("channelDeleted", event.channel_id, event.payload())
+
+
+def on_message_complete(sender: type, event: MessageComplete, **kwargs: Any) -> None:
+    """``message_complete`` → ``messageComplete {channelId, serverId, messageServerId, …}``."""
+    _forward("messageComplete", event.channel_id, event.payload())
+
+
+def on_message_error(sender: type, event: MessageError, **kwargs: Any) -> None:
+    """``message:error`` → ``messageError {messageId, channelId, agentId, error}``."""
+    _forward("messageError", event.channel_id, event.payload())
+
+
+def _forward(event_name: str, channel_id: str, data: dict[str, Any]) -> None:
+    emit_to_channel(channel_id, group_message(event_name, data, channel_id=channel_id))

@@ -1,0 +1,396 @@
+"""The elizaOS socket router: what a connected socket may do (SPEC B4, A5, A6).
+
+One :class:`SocketRouter` per connected socket. It authenticates the handshake, validates each
+event, calls the services through ``database_sync_to_async`` and emits the answers. It never
+parses packets (``socketio.py`` does) and never writes rows itself (the services do). Live pushes
+from the bus arrive through :meth:`SocketRouter.deliver`.
+
+Events: ``"1"`` and ``message {type: 1}`` join a channel, ``"2"`` and ``message {type: 2}`` send
+a message. Every refusal is a ``messageError {error}`` to this socket alone.
+
+May import Django, Channels' ``database_sync_to_async``, services, selectors, exceptions, the
+app's conf and this package.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils.crypto import constant_time_compare
+
+from elizabus import selectors, services
+from elizabus.bus.events import NewMessage
+from elizabus.conf import app_settings
+from elizabus.exceptions import DomainError
+
+from .broadcast import channel_group, message_broadcast
+from .socketio import ConnectionRefused, Socket
+
+logger = logging.getLogger(__name__)
+
+JOIN = 1
+SEND = 2
+
+JOIN_REQUIRED = "channelId is required for joining."
+JOIN_DENIED = "Access denied: You don't have permission to join this channel"
+SEND_REQUIRED = (
+    "For SEND_MESSAGE: channelId, messageServerId (message_server_id), senderId (author_id), "
+    "and message are required."
+)
+SENDER_MISMATCH = "senderId must be the entityId this socket authenticated as."
+ACK_STATUS = "received_by_server_and_processing"
+
+# Sockets per entity in this process; the limit is per process, like the sockets themselves.
+_entity_sockets: Counter[uuid.UUID] = Counter()
+
+
+class ChannelGroups(Protocol):
+    """The socket's Channels group memberships (kept by the consumers)."""
+
+    async def add(self, group: str) -> None: ...
+
+    async def discard_all(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Resume:
+    """A join with ``lastMessageId`` in progress: live pushes wait until the missed ones are out,
+    and a live push of a message already resent is dropped."""
+
+    holding: bool = True
+    held: list[dict[str, Any]] = field(default_factory=list)
+    resent: set[str] = field(default_factory=set)
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if not isinstance(value, str | uuid.UUID):
+        return None
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+class SocketRouter:
+    """The business side of one socket: the :class:`~.socketio.Namespace` it connects to."""
+
+    __slots__ = (
+        "_api_key_header",
+        "_resumes",
+        "_stamp",
+        "_throttled",
+        "_tokens",
+        "entity_id",
+        "groups",
+        "socket",
+    )
+
+    def __init__(self, *, groups: ChannelGroups, api_key_header: str = "") -> None:
+        self.groups = groups
+        self.socket: Socket | None = None
+        self.entity_id: uuid.UUID | None = None
+        self._api_key_header = api_key_header
+        self._resumes: dict[str, _Resume] | None = None
+        self._tokens = float(app_settings.SOCKET_MAX_EVENTS_PER_SECOND)
+        self._stamp = time.monotonic()
+        self._throttled = False
+
+    # --- connection ---------------------------------------------------------------------------
+
+    async def authenticate(self, auth: Any) -> None:
+        auth = auth if isinstance(auth, dict) else {}
+        token = settings.ELIZA_SERVER_AUTH_TOKEN
+        if token:
+            presented = auth.get("apiKey") or self._api_key_header
+            if not isinstance(presented, str) or not constant_time_compare(presented, token):
+                raise ConnectionRefused("Invalid or missing API Key")
+        self._api_key_header = ""
+        entity_id = _uuid(auth.get("entityId"))
+        if entity_id is None:
+            raise ConnectionRefused("Valid entityId required")
+        if _entity_sockets[entity_id] >= app_settings.SOCKET_MAX_CONNECTIONS_PER_ENTITY:
+            raise ConnectionRefused("Too many connections for this entity")
+        _entity_sockets[entity_id] += 1
+        self.entity_id = entity_id
+        try:
+            await database_sync_to_async(services.entity_ensure)(entity_id=entity_id)
+        except Exception:
+            self._release_entity()
+            logger.exception("socket connect: could not record entity %s", entity_id)
+            raise ConnectionRefused("Server error") from None
+
+    async def on_connect(self) -> None:
+        await self._emit(
+            "authenticated",
+            {"entityId": str(self.entity_id), "timestamp": int(time.time() * 1000)},
+        )
+        await self._emit(
+            "connection_established",
+            {"message": "Connected to Eliza Socket.IO server", "socketId": self.socket.sid},
+        )
+
+    async def on_disconnect(self, reason: str) -> None:
+        self._release_entity()
+        self._resumes = None
+        await self.groups.discard_all()
+
+    def _release_entity(self) -> None:
+        if self.entity_id is not None:
+            _entity_sockets[self.entity_id] -= 1
+            if _entity_sockets[self.entity_id] <= 0:
+                del _entity_sockets[self.entity_id]
+            self.entity_id = None
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def on_event(self, event: str, args: list[Any]) -> None:
+        if not self._allow():
+            if not self._throttled:
+                self._throttled = True
+                await self._error(
+                    f"Rate limit exceeded: at most {app_settings.SOCKET_MAX_EVENTS_PER_SECOND} "
+                    "events per second."
+                )
+            return
+        self._throttled = False
+        payload = args[0] if args else None
+        if event == "message":
+            if not isinstance(payload, dict) or "type" not in payload or "payload" not in payload:
+                await self._error("A message event needs {type, payload}.")
+                return
+            kind, payload = payload["type"], payload["payload"]
+        else:
+            kind = {"1": JOIN, "2": SEND}.get(event)
+        try:
+            if kind == JOIN and not isinstance(kind, bool):
+                await self._join(payload)
+            elif kind == SEND and not isinstance(kind, bool):
+                await self._send(payload)
+            elif event == "message":
+                await self._error(f"Unknown message type: {str(kind)[:32]}")
+            else:
+                await self._error(f"Unknown event: {event[:64]}")
+        except DomainError as exc:
+            await self._error(f"Error processing your message: {exc.message}")
+        except Exception:
+            logger.exception("socket %s: %s failed", self.socket.sid, event[:64])
+            await self._error("Error processing your message: internal error")
+
+    async def on_refused(self, reason: str) -> None:
+        await self._error(reason)
+
+    def _allow(self) -> bool:
+        # A token bucket holding one second's worth of events.
+        rate = float(app_settings.SOCKET_MAX_EVENTS_PER_SECOND)
+        now = time.monotonic()
+        self._tokens = min(rate, self._tokens + (now - self._stamp) * rate)
+        self._stamp = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    async def _join(self, payload: Any) -> None:
+        payload = payload if isinstance(payload, dict) else {}
+        raw_channel = payload.get("channelId") or payload.get("roomId")
+        if not raw_channel:
+            await self._error(JOIN_REQUIRED)
+            return
+        channel_id = _uuid(raw_channel)
+        last_seen = payload.get("lastMessageId")
+        last_seen_id = _uuid(last_seen) if last_seen else None
+        if channel_id is None or (last_seen and last_seen_id is None):
+            await self._error("channelId and lastMessageId must be UUIDs.")
+            return
+        allowed = await database_sync_to_async(selectors.channel_may_join)(
+            channel_id=channel_id, entity_id=self.entity_id
+        )
+        if not allowed:
+            await self._error(JOIN_DENIED)
+            return
+        key = str(channel_id)
+        resume = None
+        if last_seen_id is not None:
+            resume = _Resume()
+            self._resumes = {**(self._resumes or {}), key: resume}
+        await self.groups.add(channel_group(channel_id))
+        joined = {"message": f"Successfully joined channel {key}", "channelId": key, "roomId": key}
+        if isinstance(payload.get("agentId"), str):
+            joined["agentId"] = payload["agentId"]
+        await self._emit("channel_joined", joined)
+        await self._emit("room_joined", joined)
+        if resume is not None:
+            await self._resume(channel_id, last_seen_id, resume)
+
+    async def _resume(self, channel_id: uuid.UUID, last_seen: uuid.UUID, resume: _Resume) -> None:
+        try:
+            missed = await database_sync_to_async(_missed_messages)(
+                channel_id=channel_id, message_id=last_seen
+            )
+            for event in missed:
+                resume.resent.add(event.id)
+                await self._emit("messageBroadcast", message_broadcast(event))
+        finally:
+            resume.holding = False
+            held, resume.held = resume.held, []
+            for message in held:
+                await self.deliver(message)
+
+    async def _send(self, payload: Any) -> None:
+        payload = payload if isinstance(payload, dict) else {}
+        channel_id = _uuid(payload.get("channelId") or payload.get("roomId"))
+        server_id = _uuid(payload.get("messageServerId") or payload.get("serverId"))
+        sender_id = _uuid(payload.get("senderId"))
+        text = payload.get("message")
+        if None in (channel_id, server_id, sender_id) or not isinstance(text, str) or not text:
+            await self._error(SEND_REQUIRED)
+            return
+        if sender_id != self.entity_id:
+            await self._error(SENDER_MISMATCH)
+            return
+        metadata = payload.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        if len(text.encode()) > app_settings.MAX_CONTENT_BYTES:
+            await self._error(f"Message content exceeds {app_settings.MAX_CONTENT_BYTES} bytes")
+            return
+        if _json_size(payload) > app_settings.MAX_CONTENT_BYTES + app_settings.MAX_METADATA_BYTES:
+            await self._error(f"Message metadata exceeds {app_settings.MAX_METADATA_BYTES} bytes")
+            return
+        client_message_id = payload.get("messageId")
+        if not isinstance(client_message_id, str) or not client_message_id:
+            client_message_id = f"socketio-{int(time.time() * 1000)}-{secrets.token_hex(4)}"
+        sender_name = payload.get("senderName")
+        sender_name = sender_name if isinstance(sender_name, str) else ""
+        source = payload.get("source")
+        event = await database_sync_to_async(_store_message)(
+            channel_id=channel_id,
+            server_id=server_id,
+            sender_id=sender_id,
+            text=text,
+            raw_message=payload,
+            channel_metadata=(
+                {**metadata, "targetUserId": payload["targetUserId"]}
+                if payload.get("targetUserId")
+                else metadata
+            ),
+            metadata={
+                **metadata,
+                "user_display_name": sender_name,
+                "socket_id": self.socket.sid,
+                "messageServerId": str(server_id),
+                "attachments": payload.get("attachments") or metadata.get("attachments") or [],
+            },
+            source_type=source if isinstance(source, str) and source else "socketio_client",
+            source_id=client_message_id,
+            sender_name=sender_name,
+        )
+        key = str(channel_id)
+        await self._emit(
+            "messageBroadcast", {**message_broadcast(event), "clientMessageId": client_message_id}
+        )
+        await self._emit(
+            "messageAck",
+            {
+                "clientMessageId": client_message_id,
+                "messageId": event.id,
+                "status": ACK_STATUS,
+                "channelId": key,
+                "roomId": key,
+            },
+        )
+
+    # --- live pushes ----------------------------------------------------------------------------
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        """A ``socket.emit`` group message for one of this socket's channels."""
+        if message.get("origin") and message["origin"] == self.socket.sid:
+            return
+        resume = self._resumes.get(message["channel"]) if self._resumes else None
+        if resume is not None:
+            if resume.holding:
+                resume.held.append(message)
+                return
+            message_id = message.get("message_id")
+            if message_id and message_id in resume.resent:
+                resume.resent.discard(message_id)
+                return
+            if message_id:
+                # The live stream has passed what was resent; nothing later can repeat it.
+                del self._resumes[message["channel"]]
+        await self.socket.send_frame(message["frame"])
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    async def _emit(self, event: str, data: dict[str, Any]) -> None:
+        await self.socket.emit(event, data)
+
+    async def _error(self, error: str) -> None:
+        await self.socket.emit("messageError", {"error": error})
+
+
+def _store_message(
+    *,
+    channel_id: uuid.UUID,
+    server_id: uuid.UUID,
+    sender_id: uuid.UUID,
+    text: str,
+    raw_message: dict[str, Any],
+    channel_metadata: dict[str, Any],
+    metadata: dict[str, Any],
+    source_type: str,
+    source_id: str,
+    sender_name: str,
+) -> NewMessage:
+    channel = services.channel_ensure_for_post(
+        channel_id=channel_id,
+        server_id=server_id,
+        author_id=sender_id,
+        metadata=channel_metadata,
+        created_by="socketio_auto_creation",
+    )
+    message = services.message_create(
+        channel_id=channel.id,
+        server_id=server_id,
+        author_id=sender_id,
+        content=text,
+        raw_message=raw_message,
+        metadata=metadata,
+        source_type=source_type,
+        source_id=source_id,
+        author_display_name=sender_name,
+    )
+    return services.message_event(
+        message, server_id=channel.server_id, author_display_name=sender_name
+    )
+
+
+def _missed_messages(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> list[NewMessage]:
+    messages = selectors.messages_after(
+        channel_id=channel_id, message_id=message_id, limit=app_settings.SOCKET_RESUME_LIMIT
+    )
+    if not messages:
+        return []
+    server_id = selectors.channel_get(channel_id).server_id
+    names = selectors.entity_names([message.author_id for message in messages])
+    return [
+        services.message_event(
+            message,
+            server_id=server_id,
+            author_display_name=(message.metadata or {}).get("user_display_name")
+            or names.get(message.author_id, ""),
+        )
+        for message in messages
+    ]

@@ -1,0 +1,145 @@
+"""Fixtures of the real-time tests: the ASGI application, a clean channel layer, connected
+clients, and (for ``node`` tests) a live daphne server and the npm ``socket.io-client``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.conf import settings
+from django.db import connections
+
+from elizabus.realtime import engineio
+from elizabus.realtime.routing import http_urlpatterns, websocket_urlpatterns
+
+from .helpers import SioClient
+
+
+@pytest.fixture
+def application() -> ProtocolTypeRouter:
+    """The real-time routes as ``project/asgi.py`` mounts them."""
+    return ProtocolTypeRouter(
+        {"http": URLRouter(http_urlpatterns), "websocket": URLRouter(websocket_urlpatterns)}
+    )
+
+
+@pytest.fixture(autouse=True)
+async def channel_layer() -> AsyncIterator[object]:
+    # The in-memory layer is one object per process; its queues must not outlive a test's loop.
+    layer = get_channel_layer()
+    await layer.flush()
+    yield layer
+    await layer.flush()
+    engineio.sessions.clear()
+    # database_sync_to_async keeps its own connection in its worker thread; close it, or
+    # PostgreSQL refuses to drop the test database at the end of the run.
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+async def sio(application) -> AsyncIterator[Callable[..., Awaitable[SioClient]]]:
+    """Connects WebSocket clients as entities: ``await sio(entity_id=None, **auth)``."""
+    clients: list[SioClient] = []
+
+    async def connect(entity_id: uuid.UUID | None = None, **auth: object) -> SioClient:
+        client = SioClient(application)
+        clients.append(client)
+        answer = await client.connect({"entityId": str(entity_id or uuid.uuid4()), **auth})
+        assert answer == "ok", answer
+        await client.expect("authenticated")
+        await client.expect("connection_established")
+        return client
+
+    yield connect
+    for client in clients:
+        await client.close()
+
+
+# --- live server and the npm client (``node`` tests) ---------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+SOCKET_IO_CLIENT = "socket.io-client@~4.8.1"
+
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is not installed, and CI must run every test")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """``socket.io-client`` 4.8.x installed from npm into ``var/node/`` once (then cached)."""
+    npm = _need("npm")
+    _need("node")
+    prefix = Path(settings.VAR_DIR) / "node"
+    if not (prefix / "node_modules" / "socket.io-client" / "package.json").exists():
+        prefix.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), SOCKET_IO_CLIENT],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return prefix / "node_modules"
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
+    """A daphne server running ``project.asgi`` on a free loopback port, on the test database."""
+    from django.db import connection
+
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("live") / "daphne.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.realtime.live_settings",
+        "ELIZABUS_LIVE_DB_NAME": str(connection.settings_dict["NAME"]),
+        "PYTHONPATH": str(REPO),
+    }
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [*command, "project.asgi:application"], cwd=REPO, env=env, stdout=log, stderr=log
+        )
+    try:
+        _wait_until_listening(server, port, log_path)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_listening(server: subprocess.Popen, port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"daphne did not start:\n{log_path.read_text()}")

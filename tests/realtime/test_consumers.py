@@ -1,0 +1,184 @@
+"""The Channels consumers at ``/socket.io/``: both transports, the upgrade, origins and limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from channels.testing import HttpCommunicator, WebsocketCommunicator
+
+from .helpers import SioClient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+POLL = "/socket.io/?EIO=4&transport=polling"
+
+
+async def http(application, method: str, path: str, body: bytes = b"", headers=None) -> dict:
+    communicator = HttpCommunicator(application, method, path, body=body, headers=headers or [])
+    return await communicator.get_response(timeout=3)
+
+
+def packets(response: dict) -> list[str]:
+    return response["body"].decode().split("\x1e")
+
+
+async def polling_handshake(application) -> str:
+    response = await http(application, "GET", POLL)
+    assert response["status"] == 200
+    assert dict(response["headers"])[b"content-type"].startswith(b"text/plain")
+    opened = packets(response)[0]
+    handshake = json.loads(opened[1:])
+    assert opened[0] == "0" and handshake["upgrades"] == ["websocket"]
+    return handshake["sid"]
+
+
+async def test_websocket_only_handshake_announces_the_reference_options(application):
+    client = SioClient(application)
+    await client.open()
+    assert client.handshake["upgrades"] == []
+    assert client.handshake["pingInterval"] == 25000
+    assert client.handshake["pingTimeout"] == 20000
+    assert client.handshake["maxPayload"] == 1024 * 1024
+    await client.close()
+
+
+async def test_websocket_connect_authenticates_then_establishes(application):
+    entity_id = str(uuid.uuid4())
+    client = SioClient(application)
+    assert await client.connect({"entityId": entity_id}) == "ok"
+    authenticated = await client.expect("authenticated")
+    assert authenticated["entityId"] == entity_id
+    assert isinstance(authenticated["timestamp"], int)
+    assert await client.expect("connection_established") == {
+        "message": "Connected to Eliza Socket.IO server",
+        "socketId": client.sid,
+    }
+    await client.close()
+
+
+async def test_polling_session_connects_and_receives_over_gets(application):
+    sid = await polling_handshake(application)
+    entity_id = str(uuid.uuid4())
+    posted = await http(
+        application, "POST", f"{POLL}&sid={sid}", body=f'40{{"entityId":"{entity_id}"}}'.encode()
+    )
+    assert (posted["status"], posted["body"]) == (200, b"ok")
+    got = packets(await http(application, "GET", f"{POLL}&sid={sid}"))
+    assert got[0].startswith('40{"sid":')
+    authenticated = json.loads(got[1][2:])
+    assert authenticated[0] == "authenticated" and authenticated[1]["entityId"] == entity_id
+    established = json.loads(got[2][2:])
+    assert established[0] == "connection_established"
+    assert established[1]["socketId"] == json.loads(got[0][2:])["sid"]
+    closed = await http(application, "POST", f"{POLL}&sid={sid}", body=b"1")
+    assert closed["body"] == b"ok"
+
+
+async def test_a_long_poll_is_answered_when_something_is_due(application):
+    sid = await polling_handshake(application)
+    poll = asyncio.ensure_future(http(application, "GET", f"{POLL}&sid={sid}"))
+    await asyncio.sleep(0.1)
+    assert not poll.done()
+    await http(application, "POST", f"{POLL}&sid={sid}", body=b"40{}")
+    assert packets(await poll) == ['44{"message":"Valid entityId required"}']
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/socket.io/?EIO=3&transport=polling", 5),
+        ("/socket.io/?EIO=4&transport=carrier-pigeon", 0),
+        (f"{POLL}&sid=nope", 1),
+    ],
+)
+async def test_polling_refusals_are_engine_io_errors(application, path, code):
+    response = await http(application, "GET", path)
+    assert response["status"] == 400
+    assert json.loads(response["body"])["code"] == code
+
+
+async def test_an_oversized_post_is_413_and_ends_the_session(application):
+    sid = await polling_handshake(application)
+    body = b"4" + b"x" * (1024 * 1024 + 1)
+    response = await http(application, "POST", f"{POLL}&sid={sid}", body=body)
+    assert response["status"] == 413
+    after = await http(application, "GET", f"{POLL}&sid={sid}")
+    assert packets(after) == ["1"]
+
+
+async def test_a_malformed_post_is_400(application):
+    sid = await polling_handshake(application)
+    response = await http(application, "POST", f"{POLL}&sid={sid}", body=b"\xff\xfe")
+    assert response["status"] == 400
+
+
+async def test_oversized_websocket_frame_closes_with_1009(application):
+    client = SioClient(application)
+    await client.open()
+    await client.ws.send_to(text_data="4" + "x" * (1024 * 1024 + 1))
+    closed = await client.ws.receive_output()
+    assert closed == {"type": "websocket.close", "code": 1009}
+
+
+async def test_upgrade_from_polling_to_websocket(application):
+    sid = await polling_handshake(application)
+    entity_id = str(uuid.uuid4())
+    await http(
+        application, "POST", f"{POLL}&sid={sid}", body=f'40{{"entityId":"{entity_id}"}}'.encode()
+    )
+    connect_answer = packets(await http(application, "GET", f"{POLL}&sid={sid}"))
+    assert connect_answer[0].startswith("40")
+    poll = asyncio.ensure_future(http(application, "GET", f"{POLL}&sid={sid}"))
+    await asyncio.sleep(0.05)
+    ws = WebsocketCommunicator(application, f"/socket.io/?EIO=4&transport=websocket&sid={sid}")
+    connected, _ = await ws.connect()
+    assert connected
+    await ws.send_to(text_data="2probe")
+    assert await ws.receive_from() == "3probe"
+    assert packets(await poll) == ["6"]
+    await ws.send_to(text_data="5")
+    await ws.send_to(text_data='42["1",{"channelId":"00000000-0000-0000-0000-000000000000"}]')
+    joined = json.loads((await ws.receive_from())[2:])
+    assert joined[0] == "channel_joined"
+    after = await http(application, "GET", f"{POLL}&sid={sid}")
+    assert after["status"] == 400
+    await ws.disconnect()
+
+
+async def test_a_second_probe_for_the_same_session_is_refused(application):
+    sid = await polling_handshake(application)
+    first = WebsocketCommunicator(application, f"/socket.io/?EIO=4&transport=websocket&sid={sid}")
+    assert (await first.connect())[0]
+    await first.send_to(text_data="2probe")
+    assert await first.receive_from() == "3probe"
+    second = WebsocketCommunicator(application, f"/socket.io/?EIO=4&transport=websocket&sid={sid}")
+    assert not (await second.connect())[0]
+    await first.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [(None, True), (b"http://localhost:8000", True), (b"https://evil.example", False)],
+)
+async def test_origins(application, origin, allowed):
+    headers = [(b"origin", origin)] if origin else []
+    ws = WebsocketCommunicator(
+        application, "/socket.io/?EIO=4&transport=websocket", headers=headers
+    )
+    assert (await ws.connect())[0] is allowed
+    response = await http(application, "GET", POLL, headers=headers)
+    assert response["status"] == (200 if allowed else 403)
+    if allowed:
+        await ws.disconnect()
+
+
+async def test_configured_origins_replace_allowed_hosts(application, settings):
+    settings.ELIZABUS = {**settings.ELIZABUS, "SOCKET_ALLOWED_ORIGINS": ["https://app.example"]}
+    ok = await http(application, "GET", POLL, headers=[(b"origin", b"https://app.example")])
+    assert ok["status"] == 200
+    assert dict(ok["headers"])[b"access-control-allow-origin"] == b"https://app.example"
+    refused = await http(application, "GET", POLL, headers=[(b"origin", b"http://localhost")])
+    assert refused["status"] == 403
