@@ -17,4 +17,5 @@ urlpatterns = [
     path("healthz", system.healthz),
     path("health", system.health),
     path("metrics", system.prometheus_metrics),
+    path("", include("elizabus.web.urls")),
 ]

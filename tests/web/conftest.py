@@ -1,0 +1,159 @@
+"""Fixtures of the chat page tests: a live daphne server with the demo ELIZA agent running in it,
+and headless Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright.
+
+Chromium or Playwright missing skips the browser tests with the reason, except under CI (``CI``
+set), where it fails them, as :func:`tests.conftest.require_service` does for servers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from tests.realtime.conftest import REPO, _free_port, _wait_until_listening
+
+CHROMIUM = os.environ.get("ELIZABUS_CHROMIUM", "/usr/bin/chromium")
+# Headless, and nothing that reaches out of the machine on its own.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_tool(reason: str) -> None:
+    """Skips with ``reason``, or fails under CI, where every test must run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, and CI must run every test")
+    pytest.skip(reason)
+
+
+class LiveServer:
+    """A daphne process serving ``project.asgi`` with ``tests.web.live_settings`` on the test
+    database, with ``env`` added to the environment; it can be stopped and started again on the
+    same port."""
+
+    def __init__(
+        self, database_name: str, log_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / "daphne.log"
+        self._env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.web.live_settings",
+            "ELIZABUS_LIVE_DB_NAME": database_name,
+            "PYTHONPATH": str(REPO),
+            **(env or {}),
+        }
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                [*command, "project.asgi:application"],
+                cwd=REPO,
+                env=self._env,
+                stdout=log,
+                stderr=log,
+            )
+        _wait_until_listening(self._process, self.port, self.log_path)
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+@pytest.fixture
+def eliza(transactional_db: None) -> str:
+    """The demo ELIZA agent, registered in the test database before the server starts (the
+    server's agents load at its first connection; the in-process bus does not cross processes).
+    Returns its id."""
+    from elizabus.management.commands.ensure_demo_agent import DEMO_AGENT_ID
+
+    call_command("ensure_demo_agent", stdout=io.StringIO())
+    return str(DEMO_AGENT_ID)
+
+
+@pytest.fixture
+def live_server_env() -> dict[str, str]:
+    """Environment for the live server; a test parametrizes it (an API key, say)."""
+    return {}
+
+
+@pytest.fixture
+def chat_server(
+    eliza: str, tmp_path: Path, live_server_env: dict[str, str]
+) -> Iterator[LiveServer]:
+    """A live server with the in-process agents on, for one test (it stops before the test
+    database is flushed)."""
+    from django.db import connection
+
+    server = LiveServer(str(connection.settings_dict["NAME"]), tmp_path, live_server_env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium executable, once Playwright is known to be importable too."""
+    if shutil.which(CHROMIUM) is None:
+        require_tool(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        require_tool("Playwright is not installed (pip install -e '.[dev]')")
+    return CHROMIUM
+
+
+@pytest.fixture
+def console_log() -> list[str]:
+    """What the page logged and threw, for the assertions and failure messages of a test."""
+    return []
+
+
+@pytest.fixture
+async def page(chromium: str, console_log: list[str]) -> AsyncIterator[Any]:
+    """A page in a fresh browser (empty localStorage: a new user).
+
+    Playwright's async API, so that its event loop runs only while the test does: Django refuses
+    ORM calls from a thread with a running loop, and the database fixtures make them before and
+    after each test.
+    """
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 1200, "height": 760})
+            page = await context.new_page()
+            page.on("console", lambda line: console_log.append(f"{line.type}: {line.text}"))
+            page.on("pageerror", lambda error: console_log.append(f"pageerror: {error}"))
+            yield page
+        finally:
+            await browser.close()

@@ -1,0 +1,215 @@
+"""The chat page in a real browser (headless Chromium) against a live server running ELIZA.
+
+The tests act only as a user would: typing, clicking, reading the page. Whatever they check on the
+server side goes through the REST API, or the ORM in a worker thread (``sync_to_async``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT_MS = 15_000
+# Records whether "thinking…" was ever shown: ELIZA can answer before a poll would see it.
+WATCH_THINKING = """() => {
+  const thinking = document.getElementById("thinking");
+  window.thinkingSeen = false;
+  new MutationObserver(() => { if (!thinking.hidden) window.thinkingSeen = true; })
+    .observe(thinking, {attributes: true, attributeFilter: ["hidden"]});
+}"""
+
+
+def expect(locator: Any) -> Any:
+    from playwright.async_api import expect as playwright_expect
+
+    playwright_expect.set_options(timeout=TIMEOUT_MS)
+    return playwright_expect(locator)
+
+
+async def open_chat(page: Any, url: str) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(f"{url}/")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    await expect(page.locator("#channel-title")).to_have_text("Central")
+
+
+async def say(page: Any, text: str) -> None:
+    await page.fill("#message-input", text)
+    await page.click("#send-button")
+
+
+async def screenshot(page: Any, name: str) -> None:
+    """Saves a screenshot when ``ELIZABUS_SCREENSHOTS`` names a folder (to look at by hand)."""
+    folder = os.environ.get("ELIZABUS_SCREENSHOTS")
+    if folder:
+        await page.screenshot(path=str(Path(folder) / f"{name}.png"))
+
+
+def page_errors(console_log: list[str]) -> list[str]:
+    return [line for line in console_log if line.startswith(("error", "pageerror"))]
+
+
+async def test_talk_to_eliza_in_the_central_channel(page, chat_server, console_log):
+    await open_chat(page, chat_server.url)
+    await page.evaluate(WATCH_THINKING)
+
+    await say(page, "Men are all alike.")
+
+    reply = page.locator("#messages li.agent", has_text="In what way?")
+    await expect(reply).to_have_count(1)
+    await expect(reply.locator(".author")).to_have_text("Eliza")
+    await expect(page.locator("#thinking")).to_be_hidden()
+    assert await page.evaluate("window.thinkingSeen") is True
+    mine = page.locator("#messages li.mine")
+    await expect(mine).to_have_count(1)
+    await expect(mine).not_to_have_class(re.compile(r"\bpending\b"))
+    await expect(mine.locator(".text")).to_have_text("Men are all alike.")
+
+    await say(page, "They're always bugging us about something or other.")
+    await expect(page.locator("#messages li.agent")).to_have_count(2)
+    await expect(page.locator("#thinking")).to_be_hidden()
+    await screenshot(page, "chat-central")
+
+    # A reload draws the same conversation from the history, oldest at the top, still ours.
+    await page.reload()
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    texts = page.locator("#messages li .text")
+    await expect(texts).to_have_count(4)
+    assert (await texts.all_text_contents())[:2] == ["Men are all alike.", "In what way?"]
+    await expect(page.locator("#messages li.mine")).to_have_count(2)
+    assert page_errors(console_log) == []
+
+
+async def test_direct_message_with_an_agent(page, chat_server, eliza, console_log):
+    await open_chat(page, chat_server.url)
+
+    await page.locator("#agent-list button", has_text="Eliza").click()
+    await expect(page.locator("#channel-title")).to_have_text("Eliza")
+    await expect(page.locator("#channel-kind")).to_have_text("dm")
+    await say(page, "I need some help, that much seems certain.")
+
+    await expect(page.locator("#messages li.agent")).to_have_count(1)
+    await expect(page.locator("#thinking")).to_be_hidden()
+    await screenshot(page, "chat-dm")
+    entity_id = await page.evaluate("localStorage.getItem('elizabus-entity-id')")
+    answer = await page.request.get(
+        f"{chat_server.url}/api/messaging/dm-channel",
+        params={"currentUserId": entity_id, "targetUserId": eliza},
+    )
+    channel_id = (await answer.json())["data"]["id"]
+    answer = await page.request.get(
+        f"{chat_server.url}/api/messaging/channels/{channel_id}/participants"
+    )
+    assert set((await answer.json())["data"]) == {entity_id, eliza}
+    # The DM is listed with the agent's name, and the central channel is one click away.
+    await expect(page.locator("#channel-list button", has_text="@ Eliza")).to_have_count(1)
+    await page.locator("#channel-list button", has_text="# Central").click()
+    await expect(page.locator("#channel-title")).to_have_text("Central")
+    assert page_errors(console_log) == []
+
+
+def _store_message(text: str) -> str:
+    from django.db import connection
+
+    from elizabus import services
+
+    try:
+        message = services.message_create(
+            channel_id=CENTRAL_CHANNEL_ID,
+            server_id=DEFAULT_SERVER_ID,
+            author_id=uuid.uuid4(),
+            content=text,
+            metadata={"user_display_name": "Someone"},
+            source_type="test",
+            author_display_name="Someone",
+        )
+    finally:
+        # This worker thread's connection would keep PostgreSQL from dropping the test database.
+        connection.close()
+    return str(message.id)
+
+
+def sent_joins(page: Any) -> list[dict[str, Any]]:
+    """Records the join payloads the page sends on any of its WebSockets."""
+    joins: list[dict[str, Any]] = []
+
+    def on_frame(frame: str | bytes) -> None:
+        if isinstance(frame, str) and frame.startswith("42"):
+            event, *args = json.loads(frame[2:])
+            if event == "message" and args and args[0].get("type") == 1:
+                joins.append(args[0]["payload"])
+
+    page.on("websocket", lambda socket: socket.on("framesent", on_frame))
+    return joins
+
+
+async def test_a_reconnect_resumes_where_the_page_left_off(page, chat_server):
+    joins = sent_joins(page)
+    await open_chat(page, chat_server.url)
+    await say(page, "Men are all alike.")
+    reply = page.locator("#messages li.agent")
+    await expect(reply).to_have_count(1)
+    last_seen = await reply.get_attribute("data-id")
+
+    await asyncio.to_thread(chat_server.stop)
+    await expect(page.locator("#connection")).not_to_have_attribute("data-state", "connected")
+    # Stored while the page cannot hear it: only the resume (lastMessageId) can bring it.
+    await sync_to_async(_store_message)(text="Said while you were away.")
+    await asyncio.to_thread(chat_server.start)
+
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    missed = page.locator("#messages li", has_text="Said while you were away.")
+    await expect(missed).to_have_count(1)
+    await expect(missed.locator(".author")).to_have_text("Someone")
+    central = str(CENTRAL_CHANNEL_ID)
+    assert joins[0] == {"channelId": central, "roomId": central, "entityId": joins[0]["entityId"]}
+    assert joins[-1] == {**joins[0], "lastMessageId": last_seen}
+    # Still live after the resume, and nothing drawn twice.
+    await say(page, "Well, my boyfriend made me come here.")
+    await expect(page.locator("#messages li.agent")).to_have_count(2)
+    await expect(page.locator("#messages li")).to_have_count(5)
+
+
+API_KEY = "browser-test-key"
+
+
+@pytest.mark.parametrize("live_server_env", [{"ELIZA_SERVER_AUTH_TOKEN": API_KEY}])
+async def test_the_page_asks_for_the_api_key_and_keeps_it(page, chat_server, console_log):
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(f"{chat_server.url}/")
+    dialog = page.locator("#api-key-dialog")
+    await expect(dialog).to_be_visible()
+    await expect(page.locator("#connection")).to_have_text("API key needed")
+
+    await page.fill("#api-key-input", "wrong")
+    await page.click("#api-key-save")
+    # Refused over REST (401) or the socket (connect_error): asked again.
+    await expect(dialog).to_be_visible()
+    await page.fill("#api-key-input", API_KEY)
+    await page.click("#api-key-save")
+
+    await expect(dialog).to_be_hidden()
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    await expect(page.locator("#channel-title")).to_have_text("Central")
+    stored = await page.evaluate("localStorage.getItem(`eliza-api-key-${location.origin}`)")
+    assert stored == API_KEY
+    await say(page, "Men are all alike.")
+    await expect(page.locator("#messages li.agent", has_text="In what way?")).to_have_count(1)
+
+    # The next visit uses the stored key without asking.
+    await page.reload()
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    await expect(dialog).to_be_hidden()
+    await expect(page.locator("#messages li")).to_have_count(2)
