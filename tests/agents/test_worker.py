@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,25 +18,18 @@ from typing import Any
 import pytest
 
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID
+from tests.live import REPO, LiveServer
 
 pytestmark = pytest.mark.redis
 
-REPO = Path(__file__).resolve().parents[2]
 CENTRAL = str(CENTRAL_CHANNEL_ID)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Deployment:
-    """A server process and a worker process on one SQLite file and one Redis stream."""
+    """A server with no agents and a worker process on one SQLite file and one Redis stream."""
 
     def __init__(self, root: Path, redis_url: str) -> None:
         self.root = root
-        self.port = _free_port()
         self.env = {
             key: value
             for key, value in os.environ.items()
@@ -51,6 +43,7 @@ class Deployment:
             PYTHONPATH=str(REPO),
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.server = LiveServer(root, {**self.env, "ELIZABUS_RUN_AGENTS": "0"})
 
     def manage(self, *args: str) -> None:
         subprocess.run(
@@ -62,24 +55,6 @@ class Deployment:
         self.processes[name] = subprocess.Popen(
             command, cwd=REPO, env={**self.env, **extra_env}, stdout=log, stderr=log
         )
-
-    def start_server(self) -> None:
-        self.start(
-            "server",
-            [
-                *(sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)),
-                "project.asgi:application",
-            ],
-            ELIZABUS_RUN_AGENTS="0",
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError((self.root / "server.log").read_text())
 
     def start_worker(self) -> None:
         self.start(
@@ -105,7 +80,7 @@ class Deployment:
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/messaging/{path}",
+            f"{self.server.url}/api/messaging/{path}",
             method=method,
             data=json.dumps(body).encode() if body is not None else None,
             headers={"Content-Type": "application/json"},
@@ -137,10 +112,11 @@ def deployment(tmp_path: Path, redis_url: str) -> Iterator[Deployment]:
     finally:
         for name in list(deployed.processes):
             deployed.stop(name)
+        deployed.server.stop()
 
 
 def test_a_worker_answers_for_a_server_that_runs_no_agents(deployment: Deployment) -> None:
-    deployment.start_server()
+    deployment.server.start()
     deployment.start_worker()
     answered = deployment.post("Men are all alike.", transport="http")
     assert answered["agentResponse"]["text"] == "In what way?"
@@ -149,7 +125,7 @@ def test_a_worker_answers_for_a_server_that_runs_no_agents(deployment: Deploymen
 def test_a_restarted_worker_answers_what_was_sent_while_it_was_down(
     deployment: Deployment,
 ) -> None:
-    deployment.start_server()
+    deployment.server.start()
     deployment.start_worker()
     deployment.post("Men are all alike.", transport="http")
     deployment.stop("worker")

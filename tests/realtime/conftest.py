@@ -3,12 +3,8 @@ clients, and (for ``node`` tests) a live daphne server and the npm ``socket.io-c
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -22,6 +18,7 @@ from django.db import connections
 
 from elizabus.realtime import engineio
 from elizabus.realtime.routing import http_urlpatterns, websocket_urlpatterns
+from tests.live import LiveServer, skip_or_fail
 
 from .helpers import SioClient
 
@@ -68,16 +65,13 @@ async def sio(application) -> AsyncIterator[Callable[..., Awaitable[SioClient]]]
 
 # --- live server and the npm client (``node`` tests) ---------------------------------------------
 
-REPO = Path(__file__).resolve().parents[2]
 SOCKET_IO_CLIENT = "socket.io-client@~4.8.1"
 
 
 def _need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{tool} is not installed, and CI must run every test")
-        pytest.skip(f"{tool} is not installed")
+        skip_or_fail(f"{tool} is not installed")
     return path
 
 
@@ -103,43 +97,15 @@ def live_server_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
     """A daphne server running ``project.asgi`` on a free loopback port, on the test database."""
     from django.db import connection
 
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("live") / "daphne.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.realtime.live_settings",
-        "ELIZABUS_LIVE_DB_NAME": str(connection.settings_dict["NAME"]),
-        "PYTHONPATH": str(REPO),
-    }
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [*command, "project.asgi:application"], cwd=REPO, env=env, stdout=log, stderr=log
-        )
+    server = LiveServer(
+        tmp_path_factory.mktemp("live"),
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.realtime.live_settings",
+            "ELIZABUS_LIVE_DB_NAME": str(connection.settings_dict["NAME"]),
+        },
+    )
+    server.start()
     try:
-        _wait_until_listening(server, port, log_path)
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_listening(server: subprocess.Popen, port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"daphne did not start:\n{log_path.read_text()}")
+        server.stop()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from tests.realtime.conftest import REPO, _free_port, _wait_until_listening
+from tests.live import LiveServer, skip_or_fail
 
 CHROMIUM = os.environ.get("ELIZABUS_CHROMIUM", "/usr/bin/chromium")
 # Headless, and nothing that reaches out of the machine on its own.
@@ -33,57 +31,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def require_tool(reason: str) -> None:
-    """Skips with ``reason``, or fails under CI, where every test must run."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}, and CI must run every test")
-    pytest.skip(reason)
-
-
-class LiveServer:
-    """A daphne process serving ``project.asgi`` with ``tests.web.live_settings`` on the test
-    database, with ``env`` added to the environment; it can be stopped and started again on the
-    same port."""
-
-    def __init__(
-        self, database_name: str, log_dir: Path, env: dict[str, str] | None = None
-    ) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / "daphne.log"
-        self._env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.web.live_settings",
-            "ELIZABUS_LIVE_DB_NAME": database_name,
-            "PYTHONPATH": str(REPO),
-            **(env or {}),
-        }
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                [*command, "project.asgi:application"],
-                cwd=REPO,
-                env=self._env,
-                stdout=log,
-                stderr=log,
-            )
-        _wait_until_listening(self._process, self.port, self.log_path)
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
 
 
 @pytest.fixture
@@ -111,7 +58,14 @@ def chat_server(
     database is flushed)."""
     from django.db import connection
 
-    server = LiveServer(str(connection.settings_dict["NAME"]), tmp_path, live_server_env)
+    server = LiveServer(
+        tmp_path,
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.web.live_settings",
+            "ELIZABUS_LIVE_DB_NAME": str(connection.settings_dict["NAME"]),
+            **live_server_env,
+        },
+    )
     server.start()
     try:
         yield server
@@ -123,11 +77,11 @@ def chat_server(
 def chromium() -> str:
     """The Chromium executable, once Playwright is known to be importable too."""
     if shutil.which(CHROMIUM) is None:
-        require_tool(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+        skip_or_fail(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
-        require_tool("Playwright is not installed (pip install -e '.[dev]')")
+        skip_or_fail("Playwright is not installed (pip install -e '.[dev]')")
     return CHROMIUM
 
 

@@ -13,7 +13,7 @@ from django.test import AsyncClient
 
 from elizabus.conf import app_settings
 from elizabus.web.views import THINKING_GRACE_SECONDS
-from tests.web.conftest import require_tool
+from tests.live import skip_or_fail
 
 STATIC = Path(__file__).resolve().parents[2] / "static" / "elizabus"
 SCRIPTS = ("socketio-client.js", "chat.js")
@@ -159,7 +159,7 @@ async def test_static_files_are_served(static_client, name, content_type):
 def test_the_scripts_parse():
     node = shutil.which("node")
     if node is None:
-        require_tool("node is not installed")
+        skip_or_fail("node is not installed")
     for name in SCRIPTS:
         checked = subprocess.run(
             [node, "--check", str(STATIC / name)], capture_output=True, text=True, timeout=30
