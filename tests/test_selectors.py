@@ -12,10 +12,7 @@ import pytest
 from elizabus import selectors, services
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Message
 from tests import factories
-from tests.bus.conftest import World, world
-
-# ``world`` is the fixture, re-exported here until tests/conftest.py holds it.
-__all__ = ["world"]
+from tests.conftest import World
 
 pytestmark = pytest.mark.django_db
 

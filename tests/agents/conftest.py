@@ -6,7 +6,7 @@ own database connections, so these tests use a transactional database (committed
 ``serialized_rollback`` brings back the default server and central channel that the flush after
 each transactional test removes.
 
-``published`` is the bus recorder of ``tests/bus/conftest.py``.
+``published`` is the bus recorder of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ from elizabus.bus import dispatch
 from elizabus.bus.events import AgentUpdated, MessageComplete, MessageError, NewMessage
 from elizabus.models import DEFAULT_SERVER_ID, ChannelType, Memory
 from tests.agents.helpers import ECHO, wait_until
-from tests.bus.conftest import Published, published
-
-__all__ = ["AGENT_DB", "Stage", "published", "stage"]
+from tests.conftest import Published
 
 # Every test that runs agent workers needs this mark.
 AGENT_DB = pytest.mark.django_db(transaction=True, serialized_rollback=True)

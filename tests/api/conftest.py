@@ -15,11 +15,9 @@ from django.test import Client
 
 from elizabus.models import DEFAULT_SERVER_ID
 from tests import factories
-from tests.bus.conftest import db_state, published
+from tests.conftest import db_state
 
 from .helpers import Api, Room
-
-__all__ = ["api", "published", "room", "unchanged"]
 
 
 @pytest.fixture

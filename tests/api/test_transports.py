@@ -17,11 +17,11 @@ from django.http import HttpResponse
 from django.test import AsyncClient
 
 from elizabus.models import DEFAULT_SERVER_ID, Channel, Message
-from tests.agents.conftest import AGENT_DB, Stage, published, stage
+from tests.agents.conftest import AGENT_DB, Stage, stage
 from tests.agents.helpers import ECHO, FAILING, SILENT, SLOW
 from tests.api.helpers import assert_error
 
-__all__ = ["published", "stage"]
+__all__ = ["stage"]  # the fixture, shared with tests/agents
 
 pytestmark = AGENT_DB
 

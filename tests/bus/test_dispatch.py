@@ -14,8 +14,7 @@ from elizabus.bus import dispatch
 from elizabus.bus.events import BusEvent, ChannelDeleted, NewMessage
 from elizabus.bus.metrics import BusMetrics
 from elizabus.models import Message
-
-from .conftest import ConnectReceiver, Published, World
+from tests.conftest import ConnectReceiver, Published, World
 
 
 class ReceiverBroke(Exception):

@@ -10,8 +10,7 @@ from django.test import Client
 
 from elizabus import services
 from elizabus.bus.metrics import LATENCY_WINDOW, BusMetrics
-
-from .conftest import RECORDER_LABEL, Published, World
+from tests.conftest import RECORDER_LABEL, Published, World
 
 Labels = frozenset[tuple[str, str]]
 

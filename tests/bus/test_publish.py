@@ -35,8 +35,7 @@ from elizabus.bus.events import (
 from elizabus.bus.publish import publish
 from elizabus.models import Message
 from tests import factories
-
-from .conftest import Published, World, db_state
+from tests.conftest import Published, World, db_state
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,7 @@ import redis
 
 from elizabus.bus.events import ChannelCleared, MessageError, NewMessage
 from elizabus.bus.transports.redis import RedisStreamTransport
-
-from .conftest import Published
+from tests.conftest import Published
 
 pytestmark = pytest.mark.redis
 

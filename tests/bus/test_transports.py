@@ -15,8 +15,7 @@ from elizabus.bus.transports import get_transport, reset_transport
 from elizabus.bus.transports.base import Transport
 from elizabus.bus.transports.inprocess import InProcessTransport
 from elizabus.models import Message
-
-from .conftest import Published, World
+from tests.conftest import Published, World
 
 
 class RecordingTransport(Transport):

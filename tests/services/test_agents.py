@@ -11,7 +11,7 @@ import pytest
 from elizabus import services
 from elizabus.bus.events import AgentUpdated, MessageError, ParticipantUpdate, ServerAgentUpdate
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Agent, Memory, ServerAgent
-from tests.bus.conftest import Published, World
+from tests.conftest import Published, World
 
 pytestmark = pytest.mark.django_db
 

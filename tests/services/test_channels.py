@@ -23,7 +23,7 @@ from elizabus.models import (
     Participant,
 )
 from tests import factories
-from tests.bus.conftest import Published, World
+from tests.conftest import Published, World
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 
 from elizabus import services
 from elizabus.models import Entity, EntityKind
-from tests.bus.conftest import Published, World
+from tests.conftest import Published, World
 
 pytestmark = pytest.mark.django_db
 

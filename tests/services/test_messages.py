@@ -11,7 +11,7 @@ from elizabus.bus.events import MessageComplete, MessageDeleted, MessageUpdated,
 from elizabus.exceptions import Conflict, InvalidInput, NotFound
 from elizabus.models import DEFAULT_SERVER_ID, Entity, EntityKind, Message
 from tests import factories
-from tests.bus.conftest import Published, World
+from tests.conftest import Published, World
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from elizabus.bus.events import ServerAgentUpdate
 from elizabus.exceptions import NotFound
 from elizabus.models import DEFAULT_SERVER_ID, MessageServer
 from tests import factories
-from tests.bus.conftest import Published, World
+from tests.conftest import Published, World
 
 pytestmark = pytest.mark.django_db
 
