@@ -42,3 +42,10 @@ class Forbidden(DomainError):
 class PayloadTooLarge(DomainError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class UpstreamFailure(DomainError):
+    """A service elizabus depends on (an agent's model endpoint) failed."""
+
+    status = 502
+    code = "UPSTREAM_FAILURE"

@@ -150,7 +150,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "elizabus.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("ELIZABUS_API_RATE", "100000/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("ELIZABUS_API_RATE", "100000/min"),
+        # The reference allows 50 uploads per 15 minutes from one address.
+        "upload": os.environ.get("ELIZABUS_UPLOAD_RATE", "200/hour"),
+    },
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -196,6 +200,12 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# Uploaded media (POST /api/messaging/channels/:id/upload-media), served from /media/.
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "media/"
+# Uploads past this size are spooled to a temporary file rather than held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -5,7 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from elizabus.api.errors import api_not_found
-from elizabus.api.views import system
+from elizabus.api.views import media, system
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,5 +17,6 @@ urlpatterns = [
     path("healthz", system.healthz),
     path("health", system.health),
     path("metrics", system.prometheus_metrics),
+    path("media/uploads/channels/<str:channel_id>/<str:filename>", media.channel_media),
     path("", include("elizabus.web.urls")),
 ]

@@ -6,7 +6,7 @@ from django.urls import path, re_path
 
 from .errors import api_not_found
 from .exchange import with_agent_exchange
-from .views import channels, core, servers, system
+from .views import channels, core, media, servers, system
 
 CHANNEL_PREFIXES = ("channels", "central-channels")
 
@@ -44,6 +44,11 @@ for prefix in CHANNEL_PREFIXES:
         path(f"{prefix}/<str:channel_id>", channels.ChannelApi.as_view()),
         path(f"{prefix}/<str:channel_id>/details", channels.ChannelDetailsApi.as_view()),
         path(f"{prefix}/<str:channel_id>/participants", channels.ChannelParticipantsApi.as_view()),
+        path(f"{prefix}/<str:channel_id>/upload-media", media.ChannelUploadMediaApi.as_view()),
+        path(
+            f"{prefix}/<str:channel_id>/generate-title",
+            channels.ChannelGenerateTitleApi.as_view(),
+        ),
         path(f"{prefix}/<str:channel_id>/agents", channels.ChannelAgentsApi.as_view()),
         path(
             f"{prefix}/<str:channel_id>/agents/<str:agent_id>", channels.ChannelAgentApi.as_view()

@@ -6,6 +6,7 @@ agent's configuration); never the API, agent services or real time.
 """
 
 from .agents import (
+    agent_channel_title,
     agent_delete,
     agent_register,
     agent_set_enabled,
@@ -27,6 +28,7 @@ from .channels import (
     dm_channel_name,
 )
 from .entities import entity_ensure
+from .media import media_path, media_store
 from .messages import (
     channel_message_post,
     message_complete_announce,
@@ -38,6 +40,7 @@ from .messages import (
 from .servers import server_agent_add, server_agent_remove, server_create
 
 __all__ = [
+    "agent_channel_title",
     "agent_delete",
     "agent_register",
     "agent_set_enabled",
@@ -53,6 +56,8 @@ __all__ = [
     "dm_channel_get_or_create",
     "dm_channel_name",
     "entity_ensure",
+    "media_path",
+    "media_store",
     "memory_forget_channel",
     "memory_forget_message",
     "memory_record",

@@ -8,16 +8,18 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from elizabus.agents.responders.base import ResponderError, load_responder
+from elizabus import selectors
+from elizabus.agents.responders.base import ChatTurn, ResponderError, load_responder
 from elizabus.bus.events import AgentUpdated, MessageError, NewMessage
 from elizabus.bus.publish import publish
 from elizabus.conf import app_settings
-from elizabus.exceptions import InvalidInput, NotFound
+from elizabus.exceptions import InvalidInput, NotFound, UpstreamFailure
 from elizabus.ids import memory_id
 from elizabus.models import (
     CENTRAL_CHANNEL_ID,
     DEFAULT_SERVER_ID,
     Agent,
+    Channel,
     Entity,
     EntityKind,
     Memory,
@@ -222,3 +224,40 @@ def message_error_report(
             message_id=message_id, channel_id=channel_id, agent_id=str(agent_id), error=error[:500]
         )
     )
+
+
+TITLE_MIN_MESSAGES = 4
+TITLE_CONTEXT_MESSAGES = 20
+
+
+def agent_channel_title(*, agent_id: uuid.UUID, channel_id: uuid.UUID) -> tuple[str | None, str]:
+    """A title for a channel's conversation, in the words of an enabled agent's responder
+    (``POST /channels/:id/generate-title``), and why there is none when there is none.
+    Writes nothing: the client decides whether to rename the channel."""
+    agent = Agent.objects.filter(entity_id=agent_id, enabled=True).first()
+    if agent is None:
+        raise NotFound("Agent not found or not active", code="AGENT_NOT_FOUND")
+    if not Channel.objects.filter(id=channel_id).exists():
+        raise NotFound("Channel not found", code="CHANNEL_NOT_FOUND")
+    recent = list(selectors.message_list(channel_id=channel_id, limit=TITLE_CONTEXT_MESSAGES))
+    if len(recent) < TITLE_MIN_MESSAGES:
+        return None, "Not enough messages to generate a title"
+    names = selectors.entity_names([message.author_id for message in recent])
+    conversation = [
+        ChatTurn(
+            author_id=str(message.author_id),
+            author_name=names.get(message.author_id, ""),
+            text=message.content,
+            from_agent=message.source_type == "agent_response",
+        )
+        for message in reversed(recent)
+    ]
+    try:
+        responder = load_responder(agent.responder, agent.responder_options)
+        try:
+            title = responder.title(conversation)
+        finally:
+            responder.close()
+    except ResponderError as exc:
+        raise UpstreamFailure(str(exc), code="TITLE_FAILED") from exc
+    return title, "" if title else "The agent offered no title"

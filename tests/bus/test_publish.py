@@ -63,6 +63,9 @@ QUIET = {
     "memory_record",
     "memory_forget_message",
     "memory_forget_channel",
+    "agent_channel_title",
+    "media_store",
+    "media_path",
 }
 
 SCENARIOS = [

@@ -6,11 +6,14 @@ Imports nothing from Django models: a responder sees only the dataclasses below.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.module_loading import import_string
+
+TITLE_WORDS = 6
+TITLE_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,18 @@ class Responder(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Releases what the responder holds (connections); called when its agent stops."""
+
+    def title(self, conversation: Sequence[ChatTurn]) -> str | None:
+        """A short title for a conversation, oldest turn first (``generate-title``), or None.
+
+        The default needs no model: the first words of the first thing a person said.
+        """
+        said = next((turn.text for turn in conversation if not turn.from_agent), "")
+        words = said.split()[:TITLE_WORDS]
+        if not words:
+            return None
+        title = " ".join(words).strip(".,;:!?")
+        return title[:1].upper() + title[1:TITLE_CHARS] if title else None
 
     @abstractmethod
     def respond(self, request: ResponderRequest) -> ResponderReply | None:

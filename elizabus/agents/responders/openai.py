@@ -8,17 +8,21 @@ the ORM.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 from django.conf import settings
 
-from .base import Responder, ResponderError, ResponderReply, ResponderRequest
+from .base import ChatTurn, Responder, ResponderError, ResponderReply, ResponderRequest
 
 _ENV_VARS = {"base_url": "OPENAI_BASE_URL", "api_key": "OPENAI_API_KEY", "model": "OPENAI_MODEL"}
 _EXCERPT_CHARS = 200
+# The end of a long conversation is what a title should reflect; the start is cut.
+_TITLE_TRANSCRIPT_CHARS = 8000
+# Models like to quote their titles, in straight or typographic quotes.
+_TITLE_QUOTES = "\"' \u201c\u201d\u2018\u2019"
 
 _Number = TypeVar("_Number", int, float)
 
@@ -115,11 +119,36 @@ class OpenAIChatResponder(Responder):
         self._client.close()
 
     def respond(self, request: ResponderRequest) -> ResponderReply | None:
+        text = self._complete(self._messages(request), self._temperature, self._max_tokens)
+        if text is None:
+            return None
+        return ResponderReply(text=text, thought=f"model {self._model}", actions=("REPLY",))
+
+    def title(self, conversation: Sequence[ChatTurn]) -> str | None:
+        """Asks the model for a title, as the reference does (temperature 0.3, 50 tokens)."""
+        transcript = "\n".join(f"{turn.author_name}: {turn.text}" for turn in conversation)
+        messages = [
+            {
+                "role": "system",
+                "content": "Write a short title (at most six words) for this conversation. "
+                "Answer with the title only.",
+            },
+            {"role": "user", "content": transcript[-_TITLE_TRANSCRIPT_CHARS:]},
+        ]
+        text = self._complete(messages, 0.3, 50)
+        if text is None:
+            return None
+        return text.strip(_TITLE_QUOTES) or None
+
+    def _complete(
+        self, messages: list[dict[str, str]], temperature: float, max_tokens: int
+    ) -> str | None:
+        """The model's answer to ``messages``, stripped; None for an empty or null one."""
         payload = {
             "model": self._model,
-            "messages": self._messages(request),
-            "temperature": self._temperature,
-            "max_tokens": self._max_tokens,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
         }
         try:
             response = self._client.post(self._url, json=payload)
@@ -151,10 +180,7 @@ class OpenAIChatResponder(Responder):
             return None
         if not isinstance(content, str):
             raise ResponderError(f"{self._url} answered a non-text message content")
-        text = content.strip()
-        if not text:
-            return None
-        return ResponderReply(text=text, thought=f"model {self._model}", actions=("REPLY",))
+        return content.strip() or None
 
     def _messages(self, request: ResponderRequest) -> list[dict[str, str]]:
         system = self._system_prompt or request.system_prompt or f"You are {request.agent_name}."

@@ -278,3 +278,16 @@ class ChannelAgentApi(ApiView):
                 "message": "Agent removed from channel successfully",
             }
         )
+
+
+class ChannelGenerateTitleApi(ApiView):
+    """``POST /channels/:id/generate-title {agentId}``: a title in the agent's words."""
+
+    @extend_schema(request=AgentIdIn, responses={200: ENVELOPE})
+    def post(self, request: Request, channel_id: str) -> Response:
+        channel_uuid = parse_uuid(channel_id, "channelId")
+        agent_id = validated(AgentIdIn, request.data)["agentId"]
+        title, reason = services.agent_channel_title(agent_id=agent_id, channel_id=channel_uuid)
+        if title is None:
+            return ok({"title": None, "channelId": str(channel_uuid), "reason": reason})
+        return ok({"title": title, "channelId": str(channel_uuid)})

@@ -421,3 +421,30 @@ def test_repr_hides_the_api_key() -> None:
         assert API_KEY not in repr(responder)
     finally:
         responder.close()
+
+
+def test_a_title_is_asked_of_the_model_and_unquoted(
+    fake_server: FakeChatServer, make_responder: Callable[..., OpenAIChatResponder]
+) -> None:
+    fake_server.answer(completion('  "Garden Plans for Spring"\n'))
+    conversation = [
+        ChatTurn("user-1", "Alice", "What should I sow first?", from_agent=False),
+        ChatTurn("agent-1", "Eliza", "Peas, in March.", from_agent=True),
+    ]
+
+    assert make_responder(model="llama-3").title(conversation) == "Garden Plans for Spring"
+    [sent] = fake_server.requests
+    assert sent.body["temperature"] == 0.3
+    assert sent.body["max_tokens"] == 50
+    assert sent.body["messages"][1] == {
+        "role": "user",
+        "content": "Alice: What should I sow first?\nEliza: Peas, in March.",
+    }
+
+
+def test_a_failing_model_fails_the_title(
+    fake_server: FakeChatServer, make_responder: Callable[..., OpenAIChatResponder]
+) -> None:
+    fake_server.answer({"error": "overloaded"}, status=503)
+    with pytest.raises(ResponderError, match="503"):
+        make_responder().title([ChatTurn("u", "Alice", "hi", from_agent=False)])

@@ -1,0 +1,73 @@
+"""Channel media: ``POST /channels/:id/upload-media`` and the files at
+``/media/uploads/channels/:channelId/:filename`` (SPEC B1.2)."""
+
+from __future__ import annotations
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from elizabus import services
+from elizabus.api.envelope import ok
+from elizabus.api.fields import UUID_PATTERN, parse_uuid
+from elizabus.exceptions import InvalidInput
+
+from .base import ApiView
+
+INLINE_TYPES = ("image/", "audio/", "video/")
+
+
+class MediaUploadIn(serializers.Serializer):
+    file = serializers.FileField()
+
+
+class ChannelUploadMediaApi(ApiView):
+    """``POST /channels/:id/upload-media``: one file in the multipart field ``file``."""
+
+    parser_classes = [MultiPartParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "upload"
+
+    @extend_schema(
+        request={"multipart/form-data": MediaUploadIn},
+        responses={200: OpenApiResponse(description="`{success, data: {url, type, ...}}`")},
+    )
+    def post(self, request: Request, channel_id: str) -> Response:
+        channel_uuid = parse_uuid(channel_id, "channelId")
+        files = request.FILES.getlist("file")
+        if len(files) != 1:
+            raise InvalidInput("No media file provided", code="NO_FILE")
+        stored = services.media_store(channel_id=channel_uuid, upload=files[0])
+        return ok(
+            {
+                "url": stored.url,
+                "type": stored.content_type,
+                "filename": stored.filename,
+                "originalName": stored.original_name,
+                "size": stored.size,
+            }
+        )
+
+
+def channel_media(request: HttpRequest, channel_id: str, filename: str) -> FileResponse:
+    """A stored file, with the type it was accepted as; only images, audio and video inline."""
+    if not UUID_PATTERN.match(channel_id):
+        raise Http404
+    found = services.media_path(channel_id=channel_id, filename=filename)
+    if found is None:
+        raise Http404
+    path, content_type = found
+    response = FileResponse(
+        default_storage.open(path, "rb"),
+        content_type=content_type,
+        as_attachment=not content_type.startswith(INLINE_TYPES),
+        filename=filename,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

@@ -1,0 +1,90 @@
+"""Media uploaded to a channel (``POST /channels/:id/upload-media``, SPEC B1.2): checked against
+the reference's type allow-list and size limit, and stored under a name the server chooses."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+
+from elizabus.exceptions import InvalidInput, NotFound, PayloadTooLarge
+from elizabus.models import Channel
+
+MAX_MEDIA_BYTES = 50 * 1024 * 1024
+# The reference's allow-list (``api/shared/constants.ts``), each type with the extension it is
+# stored under: the client's own file name never reaches the disk.
+ALLOWED_MEDIA_TYPES = {
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/ogg": ".ogg",
+    "audio/webm": ".weba",
+    "audio/mp4": ".m4a",
+    "audio/aac": ".aac",
+    "audio/flac": ".flac",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+}
+MEDIA_PREFIX = "uploads/channels"
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    channel_id: uuid.UUID
+    filename: str
+    content_type: str
+    original_name: str
+    size: int
+
+    @property
+    def url(self) -> str:
+        return f"/media/{MEDIA_PREFIX}/{self.channel_id}/{self.filename}"
+
+
+def media_store(*, channel_id: uuid.UUID, upload: UploadedFile) -> StoredMedia:
+    """Stores one uploaded file for a channel under ``<ms>-<random><ext>``."""
+    if not Channel.objects.filter(id=channel_id).exists():
+        raise NotFound("Channel not found", code="CHANNEL_NOT_FOUND")
+    content_type = (upload.content_type or "").split(";")[0].strip().lower()
+    extension = ALLOWED_MEDIA_TYPES.get(content_type)
+    if extension is None:
+        raise InvalidInput(
+            f"File type {content_type or 'unknown'} is not allowed", code="INVALID_FILE_TYPE"
+        )
+    if upload.size is None or upload.size > MAX_MEDIA_BYTES:
+        raise PayloadTooLarge(f"File exceeds {MAX_MEDIA_BYTES} bytes", code="FILE_TOO_LARGE")
+    if upload.size == 0:
+        raise InvalidInput("The file is empty", code="EMPTY_FILE")
+    filename = f"{int(time.time() * 1000)}-{secrets.token_hex(6)}{extension}"
+    default_storage.save(f"{MEDIA_PREFIX}/{channel_id}/{filename}", upload)
+    return StoredMedia(
+        channel_id=channel_id,
+        filename=filename,
+        content_type=content_type,
+        original_name=PurePath(upload.name or "").name[:255],
+        size=upload.size,
+    )
+
+
+def media_path(*, channel_id: uuid.UUID | str, filename: str) -> tuple[str, str] | None:
+    """The storage path and content type of a stored file, or None. ``filename`` must be one
+    this module chose: anything else (a path, ``..``) is not found."""
+    stem, dot, extension = filename.rpartition(".")
+    types = [kind for kind, ext in ALLOWED_MEDIA_TYPES.items() if ext == f".{extension}"]
+    if not (dot and types and stem.replace("-", "").isalnum() and "/" not in filename):
+        return None
+    path = f"{MEDIA_PREFIX}/{channel_id}/{filename}"
+    return (path, types[0]) if default_storage.exists(path) else None
