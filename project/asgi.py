@@ -3,9 +3,9 @@ layer, and the in-process agents start with the first connection."""
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+from elizabus.asgi import get_asgi_application
 
 # Django must be set up before the real-time layer imports models.
 django_asgi_app = get_asgi_application()

@@ -91,13 +91,20 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=600, conn_health_checks=True
+        )
+    }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "elizabus.sqlite3",
+            # One connection per thread for the life of the process: opening one (with the
+            # PRAGMAs below) costs more than a whole message post.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL lets readers run beside the one writer; the busy timeout makes a second
                 # writer wait for the lock instead of failing with "database is locked", and

@@ -34,7 +34,9 @@ def make_server(
 
 def make_user(*, name: str = "", entity_id: uuid.UUID | None = None) -> Entity:
     """A user entity (``entity_ensure``)."""
-    return services.entity_ensure(entity_id=entity_id or uuid.uuid4(), name=name)
+    entity_id = entity_id or uuid.uuid4()
+    services.entity_ensure(entity_id=entity_id, name=name)
+    return Entity.objects.get(id=entity_id)
 
 
 def make_channel(

@@ -166,7 +166,8 @@ def test_subscriptions_read_both_ways(world: World) -> None:
 
 
 def test_entity_names_fall_back_to_the_id(world: World) -> None:
-    bare = services.entity_ensure(entity_id=uuid.uuid4()).id
+    bare = uuid.uuid4()
+    services.entity_ensure(entity_id=bare)
     assert selectors.entity_names([world.alice, bare, uuid.uuid4()]) == {
         world.alice: "Alice",
         bare: f"User-{str(bare)[:8]}",

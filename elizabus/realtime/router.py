@@ -354,27 +354,21 @@ def _store_message(
     source_id: str,
     sender_name: str,
 ) -> NewMessage:
-    channel = services.channel_ensure_for_post(
+    message, _ = services.channel_message_post(
         channel_id=channel_id,
         server_id=server_id,
         author_id=sender_id,
-        metadata=channel_metadata,
-        created_by="socketio_auto_creation",
-    )
-    message = services.message_create(
-        channel_id=channel.id,
-        server_id=server_id,
-        author_id=sender_id,
         content=text,
-        raw_message=raw_message,
         metadata=metadata,
+        channel_metadata=channel_metadata,
+        created_by="socketio_auto_creation",
+        needs_agent=False,
+        raw_message=raw_message,
         source_type=source_type,
         source_id=source_id,
         author_display_name=sender_name,
     )
-    return services.message_event(
-        message, server_id=channel.server_id, author_display_name=sender_name
-    )
+    return services.message_event(message, server_id=server_id, author_display_name=sender_name)
 
 
 def _missed_messages(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> list[NewMessage]:

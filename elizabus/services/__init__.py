@@ -1,5 +1,7 @@
 """The services layer: the only code that writes domain rows, and so the only code that publishes
-bus events. Functions are ``<entity>_<verb>(*, ...)``, keyword-only, and atomic.
+bus events. Functions are ``<entity>_<verb>(*, ...)``, keyword-only, and atomic. On the hot path
+(a message post) they share private helpers rather than call each other, since each nested
+atomic block costs a savepoint: two more statements.
 
 May import models, selectors, the bus, exceptions and the responder contract (to check an
 agent's configuration); never the API, agent services or real time.

@@ -108,12 +108,33 @@ def channel_ensure_for_post(
     metadata: dict[str, Any],
     created_by: str,
 ) -> Channel:
+    """The channel a message is posted to, created on first use (see
+    :func:`ensure_channel_for_post`)."""
+    return ensure_channel_for_post(
+        channel_id=channel_id,
+        server_id=server_id,
+        author_id=author_id,
+        metadata=metadata,
+        created_by=created_by,
+    )
+
+
+def ensure_channel_for_post(
+    *,
+    channel_id: uuid.UUID,
+    server_id: uuid.UUID,
+    author_id: uuid.UUID,
+    metadata: dict[str, Any],
+    created_by: str,
+) -> Channel:
     """The channel a message is posted to, auto-created when the client chose a new id (B1.2).
 
     A DM (``metadata.isDm`` or a ``DM`` channel type) with a known counterpart is named by the
-    one DM rule so that ``/dm-channel`` finds it again.
+    one DM rule so that ``/dm-channel`` finds it again. The caller holds the transaction (this
+    runs inside a message post without a savepoint of its own); the channel row stays locked
+    until it commits.
     """
-    channel = Channel.objects.filter(id=channel_id).first()
+    channel = Channel.objects.select_for_update().filter(id=channel_id).first()
     if channel is not None:
         if channel.server_id != server_id:
             raise InvalidInput(

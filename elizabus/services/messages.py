@@ -15,7 +15,7 @@ from elizabus.bus.publish import publish
 from elizabus.exceptions import Conflict, InvalidInput, NotFound
 from elizabus.models import Channel, Message
 
-from .channels import channel_ensure_for_post, optional_uuid
+from .channels import ensure_channel_for_post, optional_uuid
 from .entities import entity_ensure
 
 
@@ -74,11 +74,7 @@ def message_create(
     message (same channel, author and content: a client retrying) and nothing is published again;
     a different message under that id is a Conflict.
     """
-    # Locking the channel row orders concurrent posts to one channel (SQLite's write lock does
-    # the same), so each gets its own millisecond (:func:`_next_created_at`).
-    channel = (
-        Channel.objects.select_for_update().filter(id=channel_id).only("id", "server_id").first()
-    )
+    channel = _locked_channel(channel_id)
     if channel is None:
         raise NotFound(f"Channel {channel_id} not found", code="CHANNEL_NOT_FOUND")
     if server_id is not None and channel.server_id != server_id:
@@ -92,10 +88,44 @@ def message_create(
             if _same_message(existing, channel_id, author_id, content):
                 return existing
             raise Conflict(f"Message {message_id} already exists", code="DUPLICATE_MESSAGE_ID")
+    return _message_insert(
+        channel,
+        message_id=message_id or uuid.uuid4(),
+        author_id=author_id,
+        content=content,
+        raw_message=raw_message,
+        metadata=metadata,
+        in_reply_to_message_id=in_reply_to_message_id,
+        source_type=source_type,
+        source_id=source_id,
+        author_display_name=author_display_name,
+    )
+
+
+def _locked_channel(channel_id: uuid.UUID) -> Channel | None:
+    """The channel, its row locked until commit: concurrent posts to one channel then take
+    turns (SQLite's write lock does the same), so each gets its own millisecond."""
+    return Channel.objects.select_for_update().filter(id=channel_id).only("id", "server_id").first()
+
+
+def _message_insert(
+    channel: Channel,
+    *,
+    message_id: uuid.UUID,
+    author_id: uuid.UUID,
+    content: str,
+    raw_message: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    in_reply_to_message_id: uuid.UUID | None,
+    source_type: str,
+    source_id: str,
+    author_display_name: str,
+) -> Message:
+    """Stores a message in a channel already locked and checked, and publishes it."""
     entity_ensure(entity_id=author_id, name=author_display_name)
     message = Message.objects.create(
-        id=message_id or uuid.uuid4(),
-        channel_id=channel_id,
+        id=message_id,
+        channel_id=channel.id,
         author_id=author_id,
         content=content,
         raw_message=raw_message,
@@ -103,7 +133,7 @@ def message_create(
         in_reply_to_id=in_reply_to_message_id,
         source_type=source_type,
         source_id=source_id,
-        created_at=_next_created_at(channel_id),
+        created_at=_next_created_at(channel.id),
     )
     publish(
         message_event(message, server_id=channel.server_id, author_display_name=author_display_name)
@@ -139,17 +169,26 @@ def channel_message_post(
     metadata: dict[str, Any],
     needs_agent: bool,
     message_id: uuid.UUID | None = None,
-    **message_fields: Any,
+    raw_message: dict[str, Any] | None = None,
+    in_reply_to_message_id: uuid.UUID | None = None,
+    source_type: str = "",
+    source_id: str = "",
+    author_display_name: str = "",
+    channel_metadata: dict[str, Any] | None = None,
+    created_by: str = "gui_auto_creation",
 ) -> tuple[Message, uuid.UUID | None]:
-    """A client's post to a channel (``POST /channels/:id/messages``): the channel is created on
-    first use, and with ``needs_agent`` an agent must be there to answer, else nothing is stored.
+    """A client's post to a channel (``POST /channels/:id/messages``, a socket's send): the channel
+    is created on first use (from ``channel_metadata``, else ``metadata``), and with
+    ``needs_agent`` an agent must be there to answer, else nothing is stored.
+    ``message_id``, when given, is new (the caller made it to wait for the answer), so it is not
+    looked up.
     Returns the message and the answering agent."""
-    channel = channel_ensure_for_post(
+    channel = ensure_channel_for_post(
         channel_id=channel_id,
         server_id=server_id,
         author_id=author_id,
-        metadata=metadata,
-        created_by="gui_auto_creation",
+        metadata=metadata if channel_metadata is None else channel_metadata,
+        created_by=created_by,
     )
     agent_id = None
     if needs_agent:
@@ -160,14 +199,17 @@ def channel_message_post(
         )
         if agent_id is None:
             raise InvalidInput("No agent found in channel participants", code="NO_AGENT")
-    message = message_create(
-        channel_id=channel.id,
-        server_id=server_id,
+    message = _message_insert(
+        channel,
+        message_id=message_id or uuid.uuid4(),
         author_id=author_id,
         content=content,
+        raw_message=raw_message,
         metadata=metadata,
-        message_id=message_id,
-        **message_fields,
+        in_reply_to_message_id=in_reply_to_message_id,
+        source_type=source_type,
+        source_id=source_id,
+        author_display_name=author_display_name,
     )
     return message, agent_id
 
@@ -201,7 +243,8 @@ def message_update(
         if value is not None:
             setattr(message, field_name, value)
     if author_id is not None:
-        message.author = entity_ensure(entity_id=author_id)
+        entity_ensure(entity_id=author_id)
+        message.author_id = author_id
     message.save()
     publish(message_event(message, server_id=message.channel.server_id, event_type=MessageUpdated))
     return message

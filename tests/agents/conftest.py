@@ -120,7 +120,8 @@ def stage(transactional_db: None, published: Published) -> Iterator[Stage]:
     uid = "tests.agents.runtime"
     dispatch.connect(AgentUpdated, runtime.on_agent_update, dispatch_uid=uid)
     runtime.activate()
-    human = services.entity_ensure(entity_id=uuid.uuid4(), name="Hannah").id
+    human = uuid.uuid4()
+    services.entity_ensure(entity_id=human, name="Hannah")
     try:
         yield Stage(runtime=runtime, published=published, human=human)
     finally:
