@@ -96,11 +96,14 @@ if DATABASE_URL:
             DATABASE_URL, conn_max_age=600, conn_health_checks=True
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["ENGINE"] = "elizabus.db.sqlite3"
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, with writers queued in the process (elizabus/db/sqlite3).
+            "ENGINE": "elizabus.db.sqlite3",
             "NAME": VAR_DIR / "elizabus.sqlite3",
             # One connection per thread for the life of the process: opening one (with the
             # PRAGMAs below) costs more than a whole message post.

@@ -93,7 +93,7 @@ def probe(tmp_path: Path, *checks: str, **env: str) -> dict[str, Any]:
 def test_without_environment_it_runs_embedded(tmp_path: Path) -> None:
     chosen = probe(tmp_path, "db", "layer")
 
-    assert chosen["engine"] == "django.db.backends.sqlite3"
+    assert chosen["engine"] == "elizabus.db.sqlite3"
     assert chosen["name"] == str(tmp_path / "elizabus.sqlite3")
     assert chosen["select"] == 1
     assert chosen["layer"] == "channels.layers.InMemoryChannelLayer"
@@ -113,7 +113,7 @@ def test_redis_url_selects_the_redis_channel_layer(tmp_path: Path, redis_url: st
 
     assert chosen["layer"] == "channels_redis.core.RedisChannelLayer"
     assert chosen["received"] == {"type": "probe.message", "text": "ping"}
-    assert chosen["engine"] == "django.db.backends.sqlite3"
+    assert chosen["engine"] == "elizabus.db.sqlite3"
 
 
 def deploy_check_ids(tmp_path: Path, **env: str) -> tuple[set[str], str]:
