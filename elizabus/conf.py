@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
+    # Requests per client address to /api (DRF's rate format; empty: no limit).
+    "API_RATE": "3000/min",
     # Size limits (SPEC A6).
     "MAX_CONTENT_BYTES": 64 * 1024,
     "MAX_METADATA_BYTES": 16 * 1024,

@@ -143,7 +143,7 @@ class Message(TimestampedModel):
         ordering = ["-created_at"]
         indexes = [
             # Newest-first listing per channel, and the resume query for a reconnecting client.
-            models.Index(fields=["channel", "-created_at"], name="message_channel_newest"),
+            models.Index(fields=["channel", "-created_at", "-id"], name="message_channel_newest"),
         ]
 
     def __str__(self) -> str:

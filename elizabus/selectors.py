@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
@@ -82,6 +83,36 @@ def message_list(
     if before is not None:
         queryset = queryset.filter(created_at__lt=before)
     return queryset.order_by("-created_at", "-id")[:limit]
+
+
+MESSAGE_COLUMNS = (
+    "id",
+    "channel_id",
+    "author_id",
+    "content",
+    "raw_message",
+    "metadata",
+    "in_reply_to_id",
+    "source_type",
+    "source_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def message_page(
+    *, channel_id: uuid.UUID, limit: int = 50, before: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """As :func:`message_list`, as rows of :data:`MESSAGE_COLUMNS`: a page is read on every
+    visit to a channel, and building model instances was a third of its cost."""
+    return list(
+        message_list(channel_id=channel_id, limit=limit, before=before).values(*MESSAGE_COLUMNS)
+    )
+
+
+def message_row(message: Message) -> dict[str, Any]:
+    """A stored message as a row of :data:`MESSAGE_COLUMNS`."""
+    return {column: getattr(message, column) for column in MESSAGE_COLUMNS}
 
 
 def messages_after(*, channel_id: uuid.UUID, message_id: uuid.UUID, limit: int) -> list[Message]:

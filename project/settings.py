@@ -144,6 +144,7 @@ ELIZA_SERVER_AUTH_TOKEN = os.environ.get("ELIZA_SERVER_AUTH_TOKEN", "")
 
 ELIZABUS: dict[str, object] = {
     "RUN_AGENTS_IN_PROCESS": env_flag("ELIZABUS_RUN_AGENTS", True),
+    "API_RATE": os.environ.get("ELIZABUS_API_RATE", "3000/min"),
 }
 if os.environ.get("ELIZABUS_BUS_TRANSPORT"):
     ELIZABUS["BUS_TRANSPORT"] = os.environ["ELIZABUS_BUS_TRANSPORT"]
@@ -159,9 +160,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "elizabus.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["elizabus.api.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": os.environ.get("ELIZABUS_API_RATE", "100000/min"),
         # The reference allows 50 uploads per 15 minutes from one address.
         "upload": os.environ.get("ELIZABUS_UPLOAD_RATE", "200/hour"),
     },

@@ -80,7 +80,9 @@ def redis_url() -> str:
 @pytest.fixture(autouse=True)
 def _fresh_app_settings(settings: Any) -> Iterator[None]:
     # Agents run only where a test starts them; a live server started by a test decides itself.
-    settings.ELIZABUS = {**settings.ELIZABUS, "RUN_AGENTS_IN_PROCESS": False}
+    # The suite sends thousands of requests from one address; tests/api/test_throttling.py
+    # sets a rate of its own.
+    settings.ELIZABUS = {**settings.ELIZABUS, "RUN_AGENTS_IN_PROCESS": False, "API_RATE": ""}
     # Admin logins hash passwords; the default hasher is slow on purpose.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     app_settings.reload()

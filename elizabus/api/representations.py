@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
-from elizabus.models import Agent, Channel, Memory, Message, MessageServer
+from elizabus.models import Agent, Channel, Memory, MessageServer
 
 
 def iso(moment: dt.datetime) -> str:
@@ -52,29 +53,32 @@ def channel_data(channel: Channel) -> dict[str, Any]:
     return _without_unset(data, "sourceType", "sourceId", "topic")
 
 
-def message_data(message: Message, *, listing: bool = True) -> dict[str, Any]:
-    """``CentralRootMessage`` plus ``created_at``/``updated_at`` in ms. In a ``listing``,
-    ``metadata`` also gains the ``thought``, ``actions`` and ``attachments`` of ``rawMessage``,
-    as in the reference's; elsewhere (``/submit``, ``/action``) it is the stored metadata."""
-    raw = message.raw_message if listing and isinstance(message.raw_message, dict) else {}
-    metadata = dict(message.metadata)
+def message_data(row: Mapping[str, Any], *, listing: bool = True) -> dict[str, Any]:
+    """A message row (:data:`elizabus.selectors.MESSAGE_COLUMNS`) as ``CentralRootMessage`` plus
+    ``created_at``/``updated_at`` in ms. In a ``listing``, ``metadata`` also gains the
+    ``thought``, ``actions`` and ``attachments`` of ``rawMessage``, as in the reference's;
+    elsewhere (``/submit``, ``/action``) it is the stored metadata."""
+    raw_message = row["raw_message"]
+    raw = raw_message if listing and isinstance(raw_message, dict) else {}
+    metadata = dict(row["metadata"])
     for key in ("thought", "actions", "attachments"):
         if key in raw and key not in metadata:
             metadata[key] = raw[key]
+    in_reply_to = row["in_reply_to_id"]
     data = {
-        "id": str(message.id),
-        "channelId": str(message.channel_id),
-        "authorId": str(message.author_id),
-        "content": message.content,
-        "rawMessage": message.raw_message,
-        "sourceType": message.source_type or None,
-        "sourceId": message.source_id or None,
+        "id": str(row["id"]),
+        "channelId": str(row["channel_id"]),
+        "authorId": str(row["author_id"]),
+        "content": row["content"],
+        "rawMessage": raw_message,
+        "sourceType": row["source_type"] or None,
+        "sourceId": row["source_id"] or None,
         "metadata": metadata,
-        "inReplyToRootMessageId": str(message.in_reply_to_id) if message.in_reply_to_id else None,
-        "createdAt": iso(message.created_at),
-        "updatedAt": iso(message.updated_at),
-        "created_at": epoch_ms(message.created_at),
-        "updated_at": epoch_ms(message.updated_at),
+        "inReplyToRootMessageId": str(in_reply_to) if in_reply_to else None,
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+        "created_at": epoch_ms(row["created_at"]),
+        "updated_at": epoch_ms(row["updated_at"]),
     }
     return _without_unset(data, "rawMessage", "sourceType", "sourceId")
 

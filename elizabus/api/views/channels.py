@@ -78,12 +78,12 @@ class ChannelMessagesApi(ApiView):
         channel_uuid = parse_uuid(channel_id, "channelId")
         query = validated(MessageListQuery, request.query_params.dict())
         before = query.get("before")
-        messages = selectors.message_list(
+        messages = selectors.message_page(
             channel_id=channel_uuid,
             limit=query["limit"],
             before=dt.datetime.fromtimestamp(before / 1000, dt.UTC) if before is not None else None,
         )
-        return ok({"messages": [message_data(message) for message in messages]})
+        return ok({"messages": [message_data(row) for row in messages]})
 
     @extend_schema(request=ChannelMessageIn, responses={201: ENVELOPE})
     def post(self, request: Request, channel_id: str) -> Response:

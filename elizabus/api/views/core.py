@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from elizabus import services
+from elizabus import selectors, services
 from elizabus.api.envelope import ok, validated, with_server_alias
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations import message_data
@@ -32,7 +32,7 @@ def _store_submitted(request: Request) -> Response:
         source_type=data["source_type"],
         author_display_name=str(metadata.get("agentName") or ""),
     )
-    return ok(message_data(message, listing=False), status.HTTP_201_CREATED)
+    return ok(message_data(selectors.message_row(message), listing=False), status.HTTP_201_CREATED)
 
 
 class SubmitApi(ApiView):
@@ -67,7 +67,7 @@ class ActionUpdateApi(ApiView):
             in_reply_to_message_id=data.get("in_reply_to_message_id"),
             author_id=data.get("author_id"),
         )
-        return ok(message_data(message, listing=False))
+        return ok(message_data(selectors.message_row(message), listing=False))
 
 
 class IngestExternalApi(ApiView):

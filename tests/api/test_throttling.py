@@ -1,0 +1,41 @@
+"""The API's rate limit per client address: 429 in the error shape, with Retry-After."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from tests.api.helpers import assert_error
+
+pytestmark = pytest.mark.django_db
+
+SERVERS = "/api/messaging/message-servers"
+
+
+@pytest.fixture(autouse=True)
+def three_per_minute(settings) -> None:
+    settings.ELIZABUS = {**settings.ELIZABUS, "API_RATE": "3/min"}
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_a_client_past_its_rate_is_refused_until_the_window_passes() -> None:
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    assert [client.get(SERVERS).status_code for _ in range(3)] == [200, 200, 200]
+    refused = client.get(SERVERS)
+    assert_error(refused, 429, "RATE_LIMIT_EXCEEDED")
+    assert 0 < int(refused["Retry-After"]) <= 61
+
+
+def test_each_address_has_its_own_allowance() -> None:
+    for _ in range(3):
+        Client(REMOTE_ADDR="203.0.113.7").get(SERVERS)
+    assert Client(REMOTE_ADDR="203.0.113.8").get(SERVERS).status_code == 200
+
+
+def test_an_empty_rate_limits_nothing(settings) -> None:
+    settings.ELIZABUS = {**settings.ELIZABUS, "API_RATE": ""}
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    assert {client.get(SERVERS).status_code for _ in range(6)} == {200}
