@@ -56,17 +56,21 @@ INSTALLED_APPS = [
     "elizabus",
 ]
 
+# The order is about threads as much as about function: the two async middleware come first and
+# the sync-only API guard last, so that Django runs everything between them, and the views, in
+# one sync zone (one thread hop per request; see elizabus/api/exchange.py).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "elizabus.api.exchange.AgentExchangeMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "elizabus.api.middleware.ApiGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "elizabus.api.middleware.ApiGuardMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -92,9 +96,7 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=600, conn_health_checks=True
-        )
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"]["ENGINE"] = "elizabus.db.sqlite3"
@@ -218,6 +220,15 @@ MEDIA_URL = "media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 STATIC_URL = "static/"
+
+
+def static_file_headers(headers: dict[str, str], path: str, url: str) -> None:
+    """Static files are served before SecurityMiddleware (see MIDDLEWARE), so they carry its
+    nosniff here."""
+    headers["X-Content-Type-Options"] = "nosniff"
+
+
+SERVESTATIC_ADD_HEADERS_FUNCTION = static_file_headers
 STATIC_ROOT = VAR_DIR / "static"
 # collectstatic fills it; it exists before that so the static middleware finds its root.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

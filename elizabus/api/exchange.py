@@ -2,8 +2,8 @@
 
 The view stores the user's message as usual and hands back an :class:`AgentExchange` holding a
 bus waiter opened *before* the message was stored, so the agent's answer cannot slip past. The
-wait itself happens on the event loop (:func:`with_agent_exchange`), never on a thread, so a
-slow agent holds no worker while it thinks.
+wait itself happens on the event loop (:class:`AgentExchangeMiddleware`), never on a thread, so
+a slow agent holds no worker while it thinks.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from elizabus.bus.events import BusEvent, MessageComplete, MessageError, NewMessage
 from elizabus.bus.waiters import EventWaiter
@@ -127,21 +128,31 @@ def sse_event(name: str, data: Any) -> str:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def with_agent_exchange(view: Callable[..., HttpResponse]) -> Callable[..., Any]:
-    """Wraps a sync view: its response may carry an ``agent_exchange`` to finish asynchronously.
+class AgentExchangeMiddleware:
+    """Finishes the ``http`` and ``sse`` exchanges on the event loop, outside the other
+    middleware.
 
-    The view itself runs exactly as Django runs a sync view (thread-sensitive)."""
-    sync_view = sync_to_async(view)
+    It is the outermost middleware and the only async one besides static files: Django then runs
+    every other middleware and the view in one sync zone (one thread hop per request; an
+    async-capable chain costs a hop per middleware method). A view that starts an exchange
+    returns a response carrying ``agent_exchange``; the answer replaces it here, keeping the
+    headers the other middleware added (CORS, security).
+    """
 
-    async def view_with_exchange(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = await sync_view(request, *args, **kwargs)
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = await self.get_response(request)
         exchange = getattr(response, "agent_exchange", None)
         if exchange is None:
             return response
-        return await exchange.respond()
-
-    # The view's attributes (``cls``, ``initkwargs``, ``csrf_exempt``) go along: the schema
-    # generator finds the APIView through them, and would otherwise leave these routes out.
-    view_with_exchange.__dict__.update(view.__dict__)
-    view_with_exchange.csrf_exempt = True  # type: ignore[attr-defined]
-    return view_with_exchange
+        answer = await exchange.respond()
+        for header, value in response.items():
+            if header.lower() not in {"content-type", "content-length"}:
+                answer.setdefault(header, value)
+        return answer

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -23,27 +21,19 @@ def api_key_matches(given: str | None, expected: str) -> bool:
 class ApiGuardMiddleware:
     """Answers 401 without the configured ``X-API-KEY`` and 413 for an oversized body.
 
-    Sync and async capable, so that under ASGI no request is pinned to Django's one sync thread
-    by this middleware (an agent exchange awaits its reply on the event loop).
+    Sync only, and last in ``MIDDLEWARE`` on purpose: Django then runs it and every middleware
+    above it down to the async :class:`~elizabus.api.exchange.AgentExchangeMiddleware` in one sync
+    zone, a single thread hop per request.
     """
 
     sync_capable = True
-    async_capable = True
+    async_capable = False
 
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> Any:
-        refused = self._guard(request)
-        if self.is_async:
-            return self._async_call(request, refused)
-        return refused or self.get_response(request)
-
-    async def _async_call(self, request: HttpRequest, refused: HttpResponse | None) -> HttpResponse:
-        return refused or await self.get_response(request)
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self._guard(request) or self.get_response(request)
 
     def _guard(self, request: HttpRequest) -> HttpResponse | None:
         path = request.path

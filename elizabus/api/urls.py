@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.urls import path, re_path
 
 from .errors import api_not_found
-from .exchange import with_agent_exchange
 from .views import channels, core, media, servers, system
 
 CHANNEL_PREFIXES = ("channels", "central-channels")
@@ -53,10 +52,7 @@ for prefix in CHANNEL_PREFIXES:
         path(
             f"{prefix}/<str:channel_id>/agents/<str:agent_id>", channels.ChannelAgentApi.as_view()
         ),
-        path(
-            f"{prefix}/<str:channel_id>/messages",
-            with_agent_exchange(channels.ChannelMessagesApi.as_view()),
-        ),
+        path(f"{prefix}/<str:channel_id>/messages", channels.ChannelMessagesApi.as_view()),
         path(
             f"{prefix}/<str:channel_id>/messages/<str:message_id>",
             channels.ChannelMessageApi.as_view(),
