@@ -1,5 +1,6 @@
-"""ASGI entry point: HTTP goes to Django, ``/socket.io/`` (polling and websocket) to the real-time
-layer, and the in-process agents start with the first connection."""
+"""ASGI entry point: HTTP goes to Django (``/api/`` through its lean middleware list), and
+``/socket.io/`` (polling and websocket) to the real-time layer; the in-process agents start with
+the first connection."""
 
 import os
 
@@ -9,6 +10,10 @@ from elizabus.asgi import get_asgi_application
 
 # Django must be set up before the real-time layer imports models.
 django_asgi_app = get_asgi_application()
+
+from django.conf import settings  # noqa: E402
+
+api_asgi_app = get_asgi_application(settings.API_MIDDLEWARE)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
@@ -22,7 +27,13 @@ from elizabus.realtime.routing import http_urlpatterns, websocket_urlpatterns  #
 application = StartAgentsWithServer(
     ProtocolTypeRouter(
         {
-            "http": URLRouter([*http_urlpatterns, re_path(r"", django_asgi_app)]),
+            "http": URLRouter(
+                [
+                    *http_urlpatterns,
+                    re_path(r"^api/", api_asgi_app),
+                    re_path(r"", django_asgi_app),
+                ]
+            ),
             "websocket": URLRouter(websocket_urlpatterns),
         }
     )

@@ -56,20 +56,26 @@ INSTALLED_APPS = [
     "elizabus",
 ]
 
-# The order is about threads as much as about function: the two async middleware come first and
-# the sync-only API guard last, so that Django runs everything between them, and the views, in
-# one sync zone (one thread hop per request; see elizabus/api/exchange.py).
 MIDDLEWARE = [
     "elizabus.api.exchange.AgentExchangeMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "elizabus.api.middleware.ApiGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+# Under ASGI, /api/ is served with only these (elizabus/asgi.py): the API needs no session,
+# CSRF, auth or messages, and each of Django's own middleware costs the async path a thread hop
+# per hook. Each one here has a native async path. (The test client, and WSGI, use MIDDLEWARE,
+# which includes them all in the same order.)
+API_MIDDLEWARE = [
+    "elizabus.api.exchange.AgentExchangeMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "elizabus.api.middleware.ApiGuardMiddleware",
 ]
 

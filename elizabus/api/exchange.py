@@ -132,11 +132,9 @@ class AgentExchangeMiddleware:
     """Finishes the ``http`` and ``sse`` exchanges on the event loop, outside the other
     middleware.
 
-    It is the outermost middleware and the only async one besides static files: Django then runs
-    every other middleware and the view in one sync zone (one thread hop per request; an
-    async-capable chain costs a hop per middleware method). A view that starts an exchange
-    returns a response carrying ``agent_exchange``; the answer replaces it here, keeping the
-    headers the other middleware added (CORS, security).
+    The outermost middleware, async only: a view that starts an exchange returns a response
+    carrying ``agent_exchange``, and the answer replaces it here, keeping the headers the other
+    middleware added (CORS, security). No thread waits for the agent.
     """
 
     sync_capable = False

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .errors import error_body
@@ -21,19 +24,27 @@ def api_key_matches(given: str | None, expected: str) -> bool:
 class ApiGuardMiddleware:
     """Answers 401 without the configured ``X-API-KEY`` and 413 for an oversized body.
 
-    Sync only, and last in ``MIDDLEWARE`` on purpose: Django then runs it and every middleware
-    above it down to the async :class:`~elizabus.api.exchange.AgentExchangeMiddleware` in one sync
-    zone, a single thread hop per request.
+    Sync and async capable, with no thread hop of its own on the async path: under ASGI the API
+    runs with only async middleware (``API_MIDDLEWARE``, elizabus/asgi.py).
     """
 
     sync_capable = True
-    async_capable = False
+    async_capable = True
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self._guard(request) or self.get_response(request)
+    def __call__(self, request: HttpRequest) -> Any:
+        refused = self._guard(request)
+        if self.is_async:
+            return self._async_call(request, refused)
+        return refused or self.get_response(request)
+
+    async def _async_call(self, request: HttpRequest, refused: HttpResponse | None) -> HttpResponse:
+        return refused or await self.get_response(request)
 
     def _guard(self, request: HttpRequest) -> HttpResponse | None:
         path = request.path
@@ -42,6 +53,11 @@ class ApiGuardMiddleware:
         return None
 
     def _refuse(self, request: HttpRequest, path: str) -> HttpResponse | None:
+        try:
+            # ALLOWED_HOSTS: on the lean /api/ path no CommonMiddleware asks for the host.
+            request.get_host()
+        except DisallowedHost:
+            return JsonResponse(error_body("BAD_REQUEST", "Invalid Host header"), status=400)
         token = settings.ELIZA_SERVER_AUTH_TOKEN
         if (
             token

@@ -1,0 +1,57 @@
+"""The ASGI application: ``/api/`` runs through its own lean middleware list, which must still
+guard the key, answer CORS and serve the API; everything else through Django's full list."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.testing import HttpCommunicator
+
+from project.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _get(path: str, *headers: tuple[bytes, bytes], host: bytes = b"localhost") -> dict:
+    communicator = HttpCommunicator(application, "GET", path, headers=[(b"host", host), *headers])
+    return await communicator.get_response()
+
+
+async def test_the_api_answers_through_its_own_handler() -> None:
+    response = await _get("/api/messaging/message-server/current")
+    assert response["status"] == 200
+    body = json.loads(response["body"])
+    assert body == {
+        "success": True,
+        "data": {"messageServerId": "0" * 8 + "-0000-0000-0000-" + "0" * 12},
+    }
+
+
+async def test_the_api_handler_enforces_the_key(settings) -> None:
+    settings.ELIZA_SERVER_AUTH_TOKEN = "s3cret"
+    refused = await _get("/api/messaging/message-servers")
+    assert refused["status"] == 401
+    allowed = await _get("/api/messaging/message-servers", (b"x-api-key", b"s3cret"))
+    assert allowed["status"] == 200
+
+
+async def test_the_api_handler_checks_the_host() -> None:
+    response = await _get("/api/messaging/message-servers", host=b"evil.example")
+    assert response["status"] == 400
+    assert json.loads(response["body"])["error"]["message"] == "Invalid Host header"
+
+
+async def test_the_api_handler_answers_cors(settings) -> None:
+    settings.CORS_ALLOWED_ORIGINS = ["http://chat.example"]
+    response = await _get("/api/messaging/message-servers", (b"origin", b"http://chat.example"))
+    headers = {name.lower(): value for name, value in response["headers"]}
+    assert headers[b"access-control-allow-origin"] == b"http://chat.example"
+
+
+async def test_other_paths_keep_the_full_middleware() -> None:
+    response = await _get("/admin/login/")
+    assert response["status"] == 200
+    headers = {name.lower(): value for name, value in response["headers"]}
+    assert headers[b"x-frame-options"] == b"DENY"
+    assert b"csrftoken" in headers.get(b"set-cookie", b"")
