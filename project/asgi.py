@@ -1,6 +1,6 @@
 """ASGI entry point: HTTP goes to Django (``/api/`` through its lean middleware list), and
-``/socket.io/`` (polling and websocket) to the real-time layer; the in-process agents start with
-the first connection."""
+``/socket.io/`` (polling and websocket) to the real-time layer; the start-up
+(elizabus/startup.py) runs at the first connection."""
 
 import os
 
@@ -18,13 +18,13 @@ api_asgi_app = get_asgi_application(settings.API_MIDDLEWARE)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from elizabus.agents.asgi import StartAgentsWithServer  # noqa: E402
 from elizabus.realtime.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
+from elizabus.startup import ServerStartup  # noqa: E402
 
 # No AllowedHostsOriginValidator on the websocket side: it refuses sockets without an Origin
 # header, which non-browser clients (the npm socket.io-client in Node) do not send. The
 # consumers check the origin themselves when there is one.
-application = StartAgentsWithServer(
+application = ServerStartup(
     ProtocolTypeRouter(
         {
             "http": URLRouter(

@@ -17,6 +17,7 @@ May import Django, Channels, the bus events and this package's protocol modules.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -36,6 +37,8 @@ from elizabus.bus.events import (
 
 from .engineio import spawn
 from .socketio import encode_event
+
+logger = logging.getLogger(__name__)
 
 SOCKET_EMIT = "socket.emit"
 
@@ -95,12 +98,63 @@ def group_message(
     }
 
 
+class _Outbox:
+    """Group messages waiting to be sent on the server's loop, in the order they were made."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.sender = loop.create_task(self._send_all())
+
+    @property
+    def usable(self) -> bool:
+        return self.loop.is_running() and not self.loop.is_closed()
+
+    def put(self, group: str, message: dict[str, Any]) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            self.queue.put_nowait((group, message))
+        else:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
+
+    async def _send_all(self) -> None:
+        while True:
+            group, message = await self.queue.get()
+            layer = get_channel_layer()
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                logger.exception("a broadcast to %s failed", group)
+
+
+_outbox: _Outbox | None = None
+
+
+def attach_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Called once from the server's loop (elizabus/startup.py): broadcasts from any thread are
+    then sent there, in order. Without it (a worker process, a management command) a broadcast
+    from a thread is sent on a loop of its own."""
+    global _outbox
+    _outbox = _Outbox(loop)
+
+
 def emit_to_channel(channel_id: str, message: dict[str, Any]) -> None:
-    """Sends a group message to the channel's sockets, from sync or async code."""
+    """Sends a group message to the channel's sockets, from sync or async code.
+
+    From another thread it must not use ``async_to_sync``: that makes a new event loop in the
+    thread, which touches the in-memory layer's queues without waking the server's loop (agent
+    replies reached sockets up to 0.85 s late) and holds a database thread while it waits.
+    """
     layer = get_channel_layer()
     if layer is None:
         return
     group = channel_group(channel_id)
+    if _outbox is not None and _outbox.usable:
+        _outbox.put(group, message)
+        return
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -1,0 +1,46 @@
+"""What happens when the server starts, done before its first connection is handled (daphne
+sends no ASGI lifespan events, hence the first connection):
+
+- the real-time layer learns the server's event loop, so that bus events committed on other
+  threads (agents, the database thread) reach the sockets on it, in order;
+- the in-process agents start, where ``RUN_AGENTS_IN_PROCESS`` is on, so no message can arrive
+  before its agents listen;
+- the objects made so far are frozen out of the garbage collector's reach: its full collections
+  of them paused the loop for up to 89 ms in the fan-out benchmark (bench/README.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from elizabus.agents.runtime import agent_runtime
+from elizabus.conf import app_settings
+from elizabus.realtime import broadcast
+
+
+class ServerStartup:
+    """An ASGI wrapper that runs the start-up once, at the first http or websocket scope."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._started = False
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if not self._started and scope["type"] in {"http", "websocket"}:
+            async with self._lock:
+                if not self._started:
+                    await self._start()
+                    self._started = True
+        return await self.app(scope, receive, send)
+
+    async def _start(self) -> None:
+        broadcast.attach_server_loop(asyncio.get_running_loop())
+        if app_settings.RUN_AGENTS_IN_PROCESS:
+            await sync_to_async(agent_runtime.activate, thread_sensitive=False)()
+        gc.collect()
+        gc.freeze()
