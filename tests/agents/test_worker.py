@@ -30,10 +30,12 @@ class Deployment:
 
     def __init__(self, root: Path, redis_url: str) -> None:
         self.root = root
+        # Its own SQLite file whatever the suite runs on: an empty DATABASE_URL means SQLite,
+        # and this environment is laid over the test process's in every child.
         self.env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+            **os.environ,
+            "DATABASE_URL": "",
+            "DJANGO_SETTINGS_MODULE": "project.settings",
         }
         self.env.update(
             ELIZABUS_VAR_DIR=str(root),
