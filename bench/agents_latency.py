@@ -43,7 +43,6 @@ import servers
 from fanout import (
     CENTRAL_CHANNEL_ID,
     SERVER_ID,
-    PySpy,
     add_machine_args,
     apply_machine_args,
     await_quiet,
@@ -286,7 +285,7 @@ def run_rate(
         await_quiet(args)
         asyncio.run(open_loop(server.url, min(rate, 20.0), args.warmup))
         before = elizabus_metrics(server)
-        spy = PySpy(args.profile, server.pid) if args.profile else None
+        spy = servers.PySpy(args.profile, server.pid) if args.profile else None
         if spy:
             spy.start(f"agents-{rate:g}-run{run}", ["--threads"])
         cpu0, busy0, t0 = server.cpu_seconds(), servers.machine_busy(), time.monotonic()

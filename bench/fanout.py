@@ -189,50 +189,6 @@ def dig(data: Any, *path: str) -> Any:
     return data
 
 
-class PySpy:
-    """py-spy attached to a server for the timed phase (raw collapsed stacks)."""
-
-    def __init__(self, out_dir: Path | None, pid: int | None, rate: int = 250) -> None:
-        self.out_dir, self.pid, self.rate = out_dir, pid, rate
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.exe = shutil.which("py-spy") or str(servers.VENV_BIN / "py-spy")
-
-    def start(self, label: str, extra: list[str] | None = None) -> None:
-        if self.out_dir is None or self.pid is None:
-            return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        base = self.out_dir / label
-        self.proc = subprocess.Popen(
-            [
-                self.exe,
-                "record",
-                "-p",
-                str(self.pid),
-                "-r",
-                str(self.rate),
-                "--format",
-                "raw",
-                "-o",
-                f"{base}.txt",
-                "--nonblocking",
-                *(extra or []),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(f"{base}.log", "wb"),  # noqa: SIM115
-        )
-        time.sleep(1.0)  # let it attach before the phase starts
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-            self.proc = None
-
-
 def start_elizabus(
     args: argparse.Namespace, agents: bool, app: str = "project.asgi:application"
 ) -> servers.Server:
@@ -328,7 +284,7 @@ def prepare_channel(server: servers.Server, kind: str, clients: int) -> dict[str
 
 
 def run_fanout(
-    server: servers.Server, args: argparse.Namespace, spy: PySpy | None = None
+    server: servers.Server, args: argparse.Namespace, spy: servers.PySpy | None = None
 ) -> dict[str, Any]:
     node = ensure_node_client()
     config = {
@@ -586,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     time.sleep(1.0)  # let start-up work settle
                     await_quiet(args)
-                    spy = PySpy(args.profile, server.pid) if name == "elizabus" else None
+                    spy = servers.PySpy(args.profile, server.pid) if name == "elizabus" else None
                     result = run_fanout(server, args, spy)
                 finally:
                     server.stop()

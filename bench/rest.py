@@ -25,7 +25,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -278,48 +277,6 @@ async def timed_phase(
 # --------------------------------------------------------------------------------------------
 
 
-class PySpy:
-    def __init__(self, out_dir: Path | None, pid: int | None, rate: int, extra: list[str]) -> None:
-        self.out_dir, self.pid, self.rate, self.extra = out_dir, pid, rate, extra
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.exe = shutil.which("py-spy") or str(servers.VENV_BIN / "py-spy")
-
-    def hooks(self, label: str) -> tuple[Callable[[], None] | None, Callable[[], None] | None]:
-        if self.out_dir is None or self.pid is None:
-            return None, None
-        return (lambda: self.start(label)), self.stop
-
-    def start(self, label: str) -> None:
-        assert self.out_dir is not None
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        base = self.out_dir / label
-        self.proc = subprocess.Popen(
-            [
-                self.exe,
-                "record",
-                "-p",
-                str(self.pid),
-                "-r",
-                str(self.rate),
-                "--format",
-                "raw",
-                "-o",
-                f"{base}.txt",
-                "--nonblocking",
-                *self.extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(f"{base}.log", "wb"),  # noqa: SIM115
-        )
-        time.sleep(0.5)  # let it attach before the phase starts
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGINT)
-            self.proc.wait(timeout=60)
-            self.proc = None
-
-
 # --------------------------------------------------------------------------------------------
 # One run against one server
 # --------------------------------------------------------------------------------------------
@@ -341,7 +298,7 @@ def message_body(index: int, channel_id: str, author_id: str, agent_id: str, siz
 
 
 async def run_workload(
-    server: servers.Server, args: argparse.Namespace, run_index: int, profiler: PySpy | None
+    server: servers.Server, args: argparse.Namespace, run_index: int, profiler: servers.PySpy | None
 ) -> dict[str, PhaseResult]:
     client = CLIENTS[args.client]
     channel_id, author_id, agent_id = (str(uuid.uuid4()) for _ in range(3))
@@ -692,7 +649,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 profiler = None
                 if name == "elizabus" and args.profile and server.pid is not None:
-                    profiler = PySpy(
+                    profiler = servers.PySpy(
                         args.profile / f"run{index + 1}",
                         server.pid,
                         args.profile_rate,

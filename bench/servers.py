@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -394,3 +395,50 @@ def start_null_server(*, port: int | None = None, timeout: float = 15) -> Server
 def external(name: str, url: str) -> Server:
     """A server already running at ``url`` (not started, not stopped, CPU not measured)."""
     return Server(name=name, url=url.rstrip("/").removesuffix(API))
+
+
+class PySpy:
+    """py-spy attached to a server for a timed phase, writing raw collapsed stacks to
+    ``<out_dir>/<label>.txt`` (its own output beside it, ``.log``). Without ``out_dir`` or
+    ``pid`` it records nothing."""
+
+    def __init__(
+        self, out_dir: Path | None, pid: int | None, rate: int = 250, extra: list[str] | None = None
+    ) -> None:
+        self.out_dir, self.pid, self.rate, self.extra = out_dir, pid, rate, list(extra or [])
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.exe = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+
+    def hooks(self, label: str) -> tuple[Callable[[], None] | None, Callable[[], None] | None]:
+        """Start and stop callables for a phase, or (None, None) when not recording."""
+        if self.out_dir is None or self.pid is None:
+            return None, None
+        return (lambda: self.start(label)), self.stop
+
+    def start(self, label: str, extra: list[str] | None = None) -> None:
+        if self.out_dir is None or self.pid is None:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        base = self.out_dir / label
+        self.proc = subprocess.Popen(
+            [
+                *(self.exe, "record", "-p", str(self.pid), "-r", str(self.rate)),
+                *("--format", "raw", "-o", f"{base}.txt", "--nonblocking"),
+                *self.extra,
+                *(extra or []),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(f"{base}.log", "wb"),  # noqa: SIM115 - open as long as py-spy runs
+        )
+        time.sleep(1.0)  # let it attach before the phase starts
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
