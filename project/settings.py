@@ -137,15 +137,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Each process receives every broadcast for its sockets on one channel (realtime/rooms.py); a
+# full channel drops group messages silently, so it must hold a burst, not 100 (the default).
+_LAYER_CAPACITY = 10_000
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": _LAYER_CAPACITY, "expiry": 60},
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": _LAYER_CAPACITY},
+        }
+    }
 
 # --- elizaOS compatibility and the app's own settings -------------------------------------------
 ELIZA_SERVER_AUTH_TOKEN = os.environ.get("ELIZA_SERVER_AUTH_TOKEN", "")

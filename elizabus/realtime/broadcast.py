@@ -1,10 +1,10 @@
 """From the bus to the sockets: receivers that push each bus event to its channel's group.
 
 Every channel has one Channels group, named by :func:`channel_group` alone. A group message has
-``type`` ``socket.emit`` (handled by the consumers' ``socket_emit``) and carries the Socket.IO
+``type`` ``socket.emit`` (handed to the sockets by ``rooms.py``) and carries the Socket.IO
 packet already encoded, so a broadcast is serialised once however many sockets receive it:
 
-``{"type": "socket.emit", "channel": <channel id>, "frame": <EVENT packet>, "id": <unique>,
+``{"type": "socket.emit", "channel": <channel id>, "frame": <EVENT packet>,
 "message_id": <message id, for messageBroadcast>, "origin": <Socket.IO sid of the sender>}``
 
 The receivers are connected in :mod:`elizabus.bus.wiring`. They run after commit, in whatever
@@ -91,8 +91,6 @@ def group_message(
         "type": SOCKET_EMIT,
         "channel": channel_id,
         "frame": encode_event(event_name, data),
-        # Lets a socket that moves from polling to WebSocket drop what it got on both routes.
-        "id": uuid.uuid4().hex,
         "message_id": message_id,
         "origin": origin,
     }

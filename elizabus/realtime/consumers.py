@@ -4,10 +4,8 @@
 upgrades. :class:`SocketIOPollingConsumer` answers one long-polling request. Both hand frames to
 the session (``engineio.py``) and group messages (``type`` ``socket.emit``) to the socket router.
 
-Group membership (:class:`GroupMembership`) is tied to a Channels channel. A WebSocket consumer
-lends its own, so an idle socket costs no extra task. A polling session has no consumer between
-requests, so it gets a small pump task that receives for it; when the session upgrades, its
-groups move to the WebSocket consumer's channel and the pump stops (see ``move_to``).
+Neither has a Channels channel of its own: broadcasts reach a socket through its process's rooms
+(``rooms.py``), whatever transport carries it, so an upgrade moves nothing.
 
 Origins: a request without ``Origin`` (a non-browser client) is let in; one with ``Origin`` must
 match ``ELIZABUS["SOCKET_ALLOWED_ORIGINS"]`` (Channels' pattern syntax, ``*`` for any), or
@@ -18,7 +16,6 @@ May import Django, Channels, the app's conf and this package.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
@@ -27,13 +24,11 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import BaseChannelLayer, get_channel_layer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
 from elizabus.conf import app_settings
 
-from .broadcast import SOCKET_EMIT
 from .engineio import (
     CLOSE_TOO_BIG,
     POLLING,
@@ -46,6 +41,7 @@ from .engineio import (
     check_request,
     sessions,
 )
+from .rooms import local_rooms
 from .router import SocketRouter
 from .socketio import Socket
 
@@ -53,9 +49,6 @@ logger = logging.getLogger(__name__)
 
 # socket.io's connectTimeout: how long a session may stay without a connected namespace.
 CONNECT_TIMEOUT = 45.0
-# How long an upgrade waits for the polling pump to hand over what it already received.
-HANDOVER_TIMEOUT = 5.0
-HANDOVER = "socket.handover"
 
 
 def engine_options() -> EngineOptions:
@@ -66,97 +59,16 @@ def engine_options() -> EngineOptions:
     )
 
 
-class GroupMembership:
-    """A socket's Channels groups and the channel that receives for them."""
-
-    __slots__ = ("_pump", "_seen", "channel", "groups", "layer", "router")
-
-    def __init__(self, layer: BaseChannelLayer, channel: str | None) -> None:
-        self.layer = layer
-        self.channel = channel
-        self.groups: set[str] = set()
-        self.router: SocketRouter | None = None
-        self._pump: asyncio.Task[None] | None = None
-        # Ids of group messages the pump delivered during an upgrade, to drop their twins.
-        self._seen: set[str] | None = None
-
-    async def add(self, group: str) -> None:
-        if self.channel is None:
-            self.channel = await self.layer.new_channel()
-            self._pump = asyncio.get_running_loop().create_task(self._run_pump(self.channel))
-        await self.layer.group_add(group, self.channel)
-        self.groups.add(group)
-
-    async def discard_all(self) -> None:
-        for group in self.groups:
-            await self.layer.group_discard(group, self.channel)
-        self.groups.clear()
-        if self._pump is not None:
-            self._pump.cancel()
-            self._pump = None
-
-    async def deliver(self, message: dict[str, Any]) -> None:
-        if self._seen and message.get("id") in self._seen:
-            self._seen.discard(message["id"])
-            return
-        await self.router.deliver(message)
-
-    async def move_to(self, channel: str) -> None:
-        """Moves every group onto ``channel`` (an upgraded session's WebSocket consumer).
-
-        Join the new channel first and leave the old one after, so nothing is lost; then fence
-        the old channel and let the pump deliver all it holds before the consumer goes on (it
-        waits, so order holds). A message sent while both were joined arrives twice and
-        ``_seen`` drops the second copy.
-        """
-        old, self.channel = self.channel, channel
-        pump, self._pump = self._pump, None
-        if old is None or pump is None:
-            return
-        self._seen = set()
-        for group in self.groups:
-            await self.layer.group_add(group, channel)
-        for group in self.groups:
-            await self.layer.group_discard(group, old)
-        await self.layer.send(old, {"type": HANDOVER})
-        try:
-            await asyncio.wait_for(pump, HANDOVER_TIMEOUT)
-        except TimeoutError:
-            logger.warning("socket upgrade: the polling pump did not hand over in time")
-
-    async def _run_pump(self, channel: str) -> None:
-        while True:
-            message = await self.layer.receive(channel)
-            if message.get("type") == HANDOVER:
-                return
-            if message.get("type") != SOCKET_EMIT:
-                continue
-            if self._seen is not None:
-                self._seen.add(message["id"])
-            try:
-                await self.router.deliver(message)
-            except Exception:
-                logger.exception("socket pump: delivery failed")
-
-
-def open_session(
-    scope: dict[str, Any], *, link: WebSocketLink | None = None, channel: str | None = None
-) -> Session:
-    """Builds one client's stack: Engine.IO session, Socket.IO socket, router, groups."""
+def open_session(scope: dict[str, Any], *, link: WebSocketLink | None = None) -> Session:
+    """Builds one client's stack: Engine.IO session, Socket.IO socket, router."""
     session = Session(
         transport=WEBSOCKET if link is not None else POLLING, options=engine_options(), link=link
     )
-    groups = GroupMembership(get_channel_layer(), channel)
-    router = SocketRouter(groups=groups, api_key_header=_header(scope, b"x-api-key"))
+    router = SocketRouter(rooms=local_rooms(), api_key_header=_header(scope, b"x-api-key"))
     socket = Socket(session, router, connect_timeout=CONNECT_TIMEOUT)
     router.socket = socket
-    groups.router = router
     session.handler = socket
     return session
-
-
-def _membership(session: Session) -> GroupMembership:
-    return session.handler.namespace.groups
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str:
@@ -181,6 +93,8 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
 class SocketIOWebSocketConsumer(AsyncWebsocketConsumer):
     """A WebSocket at ``/socket.io/``: a new session (no ``sid``) or an upgrade probe (``sid``)."""
 
+    # Broadcasts arrive through the process's rooms, so the consumer needs no channel of its own.
+    channel_layer_alias = None
     session: Session | None = None
     probing = False
 
@@ -194,7 +108,7 @@ class SocketIOWebSocketConsumer(AsyncWebsocketConsumer):
             return
         if sid is None:
             await self.accept()
-            self.session = open_session(self.scope, link=self, channel=self.channel_name)
+            self.session = open_session(self.scope, link=self)
             await self.send(text_data=self.session.open())
             return
         session = sessions.get(sid)
@@ -212,7 +126,6 @@ class SocketIOWebSocketConsumer(AsyncWebsocketConsumer):
             await self.close(CLOSE_TOO_BIG)
         elif await self.session.receive_probe(data, self):
             self.probing = False
-            await _membership(self.session).move_to(self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         if self.session is None:
@@ -222,14 +135,10 @@ class SocketIOWebSocketConsumer(AsyncWebsocketConsumer):
         else:
             await self.session.close("transport close", notify=False)
 
-    async def socket_emit(self, message: dict[str, Any]) -> None:
-        if self.session is not None and not self.probing:
-            await _membership(self.session).deliver(message)
-
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every message, a thread hop per
-        # frame and per broadcast. All database work here goes through database_sync_to_async,
-        # which does that itself, so fan-out skips the hop.
+        # frame. All database work here goes through database_sync_to_async, which does that
+        # itself, so frames skip the hop.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

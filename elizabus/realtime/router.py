@@ -21,7 +21,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -32,7 +32,8 @@ from elizabus.bus.events import NewMessage
 from elizabus.conf import app_settings
 from elizabus.exceptions import DomainError
 
-from .broadcast import channel_group, message_broadcast
+from .broadcast import message_broadcast
+from .rooms import LocalRooms
 from .socketio import ConnectionRefused, Socket
 
 logger = logging.getLogger(__name__)
@@ -51,14 +52,6 @@ ACK_STATUS = "received_by_server_and_processing"
 
 # Sockets per entity in this process; the limit is per process, like the sockets themselves.
 _entity_sockets: Counter[uuid.UUID] = Counter()
-
-
-class ChannelGroups(Protocol):
-    """The socket's Channels group memberships (kept by the consumers)."""
-
-    async def add(self, group: str) -> None: ...
-
-    async def discard_all(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -89,17 +82,20 @@ class SocketRouter:
 
     __slots__ = (
         "_api_key_header",
+        "_channels",
         "_resumes",
         "_stamp",
         "_throttled",
         "_tokens",
         "entity_id",
-        "groups",
+        "rooms",
         "socket",
     )
 
-    def __init__(self, *, groups: ChannelGroups, api_key_header: str = "") -> None:
-        self.groups = groups
+    def __init__(self, *, rooms: LocalRooms, api_key_header: str = "") -> None:
+        self.rooms = rooms
+        # The channels this socket joined; None until the first join (most sockets join one).
+        self._channels: set[str] | None = None
         self.socket: Socket | None = None
         self.entity_id: uuid.UUID | None = None
         self._api_key_header = api_key_header
@@ -145,7 +141,9 @@ class SocketRouter:
     async def on_disconnect(self, reason: str) -> None:
         self._release_entity()
         self._resumes = None
-        await self.groups.discard_all()
+        channels, self._channels = self._channels or (), None
+        for channel_id in channels:
+            await self.rooms.leave(channel_id, self)
 
     def _release_entity(self) -> None:
         if self.entity_id is not None:
@@ -226,7 +224,8 @@ class SocketRouter:
         if last_seen_id is not None:
             resume = _Resume()
             self._resumes = {**(self._resumes or {}), key: resume}
-        await self.groups.add(channel_group(channel_id))
+        await self.rooms.join(key, self)
+        self._channels = {*(self._channels or ()), key}
         joined = {"message": f"Successfully joined channel {key}", "channelId": key, "roomId": key}
         if isinstance(payload.get("agentId"), str):
             joined["agentId"] = payload["agentId"]

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connections
 
 from elizabus.realtime import engineio
+from elizabus.realtime.rooms import local_rooms
 from elizabus.realtime.routing import http_urlpatterns, websocket_urlpatterns
 from tests.live import LiveServer, skip_or_fail
 
@@ -37,6 +38,7 @@ async def channel_layer() -> AsyncIterator[object]:
     layer = get_channel_layer()
     await layer.flush()
     yield layer
+    await local_rooms().close()
     await layer.flush()
     engineio.sessions.clear()
     # database_sync_to_async keeps its own connection in its worker thread; close it, or

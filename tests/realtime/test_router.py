@@ -395,7 +395,7 @@ class FakeSocket:
 
 
 async def test_live_pushes_wait_for_the_resend_and_repeat_nothing():
-    router = router_module.SocketRouter(groups=None)
+    router = router_module.SocketRouter(rooms=None)
     router.socket = FakeSocket()
     resume = router_module._Resume()
     router._resumes = {"c": resume}

@@ -1,0 +1,150 @@
+"""This process's sockets by channel, behind one Channels channel per process.
+
+Every channel has one Channels group (:func:`~.broadcast.channel_group`). The members of that
+group are processes, not sockets: the first socket of this process to join a channel adds the
+process's own Channels channel to the group, and the last to leave removes it. One task
+receives on that channel and hands each group message to this process's sockets in the
+channel, in the order the group got them.
+
+So a broadcast crosses the channel layer once per process however many sockets receive it, an
+idle socket has no channel, queue or task of its own in the layer, and a polling session that
+upgrades to a WebSocket keeps its rooms (they belong to the socket, not to a transport).
+
+Group memberships expire in both layers (``group_expiry``, a day by default); the process
+renews its own well before that, and again after the layer failed and came back.
+
+May import Channels and this package's broadcast module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import Any, Protocol
+
+from channels.layers import BaseChannelLayer, get_channel_layer
+
+from .broadcast import SOCKET_EMIT, channel_group
+
+logger = logging.getLogger(__name__)
+
+# How long the pump waits after the layer failed before it receives again.
+RETRY_DELAY = 1.0
+
+
+class Member(Protocol):
+    """A socket's seat in a room: what the pump hands each group message to."""
+
+    async def deliver(self, message: dict[str, Any]) -> None: ...
+
+
+class LocalRooms:
+    """The rooms of one event loop: channel id → the sockets there, and the pump feeding them."""
+
+    def __init__(self, layer: BaseChannelLayer | None) -> None:
+        self.layer = layer
+        self._members: dict[str, set[Member]] = {}
+        self._channel: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        # Serialises group_add/group_discard so a room's first join and last leave stay in order.
+        self._lock = asyncio.Lock()
+
+    async def join(self, channel_id: str, member: Member) -> None:
+        """Seats ``member`` in the room; returns once group messages for it reach this process."""
+        room = self._members.get(channel_id)
+        if room is not None:
+            room.add(member)
+            return
+        async with self._lock:
+            room = self._members.get(channel_id)
+            if room is None:
+                if self.layer is not None:
+                    await self.layer.group_add(channel_group(channel_id), await self._listen())
+                room = self._members[channel_id] = set()
+            room.add(member)
+
+    async def leave(self, channel_id: str, member: Member) -> None:
+        room = self._members.get(channel_id)
+        if room is None:
+            return
+        room.discard(member)
+        if room:
+            return
+        async with self._lock:
+            if self._members.get(channel_id) is room and not room:
+                del self._members[channel_id]
+                if self.layer is not None and self._channel is not None:
+                    await self.layer.group_discard(channel_group(channel_id), self._channel)
+
+    async def _listen(self) -> str:
+        if self._channel is None:
+            self._channel = await self.layer.new_channel()
+            loop = asyncio.get_running_loop()
+            self._tasks = [loop.create_task(self._pump()), loop.create_task(self._renew())]
+        return self._channel
+
+    async def _pump(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("socket rooms: receiving from the channel layer failed")
+                await asyncio.sleep(RETRY_DELAY)
+                await self._renew_groups()
+                continue
+            if message.get("type") == SOCKET_EMIT:
+                await self._deliver(message)
+
+    async def _deliver(self, message: dict[str, Any]) -> None:
+        for member in tuple(self._members.get(message.get("channel"), ())):
+            try:
+                await member.deliver(message)
+            except Exception:
+                logger.exception("socket rooms: a delivery failed")
+
+    async def _renew(self) -> None:
+        interval = max(float(getattr(self.layer, "group_expiry", 86400)) / 4, 0.25)
+        while True:
+            await asyncio.sleep(interval)
+            await self._renew_groups()
+
+    async def _renew_groups(self) -> None:
+        async with self._lock:
+            for channel_id in list(self._members):
+                try:
+                    await self.layer.group_add(channel_group(channel_id), self._channel)
+                except Exception:
+                    logger.exception("socket rooms: renewing group %s failed", channel_id)
+                    return
+
+    async def close(self) -> None:
+        """Stops the pump and leaves every group (tests and shutdown)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.layer is not None and self._channel is not None:
+            for channel_id in list(self._members):
+                await self.layer.group_discard(channel_group(channel_id), self._channel)
+        self._members.clear()
+        self._channel = None
+
+
+_rooms: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LocalRooms] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def local_rooms() -> LocalRooms:
+    """The rooms of the running event loop (one per server process; one per test loop)."""
+    loop = asyncio.get_running_loop()
+    rooms = _rooms.get(loop)
+    if rooms is None:
+        rooms = _rooms[loop] = LocalRooms(get_channel_layer())
+    return rooms

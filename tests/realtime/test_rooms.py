@@ -1,0 +1,161 @@
+"""A process's sockets share one Channels channel: each broadcast crosses the layer once per
+process and reaches every socket of the channel here, in order, on the in-memory layer and on
+a real Redis layer alike."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels_redis.core import RedisChannelLayer
+
+from elizabus.realtime.broadcast import channel_group, group_message
+from elizabus.realtime.rooms import LocalRooms, local_rooms
+
+
+class Seat:
+    """A socket's seat: records the frames it is handed."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.frames: list[str] = []
+        self.fail = fail
+        self.changed = asyncio.Event()
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        self.frames.append(message["frame"])
+        self.changed.set()
+        if self.fail:
+            raise RuntimeError("this socket is broken")
+
+    async def wait_for(self, count: int, timeout: float = 3.0) -> list[str]:
+        async with asyncio.timeout(timeout):
+            while len(self.frames) < count:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.frames
+
+
+def push(channel_id: str, text: str) -> dict[str, Any]:
+    return group_message("messageBroadcast", {"text": text}, channel_id=channel_id)
+
+
+@pytest.fixture(params=["in-memory", "redis"])
+async def layer(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    if request.param == "in-memory":
+        made = InMemoryChannelLayer()
+    else:
+        url = request.getfixturevalue("redis_url")
+        made = RedisChannelLayer(hosts=[url], prefix=f"test-rooms-{uuid.uuid4().hex}")
+    yield made
+    await made.flush()
+    if hasattr(made, "close_pools"):
+        await made.close_pools()
+
+
+@pytest.fixture
+async def rooms(layer: Any) -> AsyncIterator[LocalRooms]:
+    made = LocalRooms(layer)
+    yield made
+    await made.close()
+
+
+async def test_a_broadcast_reaches_each_socket_of_its_channel_only(rooms, layer) -> None:
+    here, also_here, elsewhere = Seat(), Seat(), Seat()
+    await rooms.join("c1", here)
+    await rooms.join("c1", also_here)
+    await rooms.join("c2", elsewhere)
+
+    for n in range(5):
+        await layer.group_send(channel_group("c1"), push("c1", f"m{n}"))
+    await layer.group_send(channel_group("c2"), push("c2", "other"))
+
+    expected = [push("c1", f"m{n}")["frame"] for n in range(5)]
+    assert await here.wait_for(5) == expected
+    assert await also_here.wait_for(5) == expected
+    assert await elsewhere.wait_for(1) == [push("c2", "other")["frame"]]
+
+
+async def test_the_layer_carries_each_broadcast_once_per_process() -> None:
+    layer = InMemoryChannelLayer()
+    rooms = LocalRooms(layer)
+    seats = [Seat() for _ in range(20)]
+    sent: list[str] = []
+    original = layer.send
+
+    async def counting_send(channel: str, message: dict[str, Any]) -> None:
+        sent.append(channel)
+        await original(channel, message)
+
+    layer.send = counting_send
+    try:
+        for seat in seats:
+            await rooms.join("c1", seat)
+        await layer.group_send(channel_group("c1"), push("c1", "once"))
+        for seat in seats:
+            assert await seat.wait_for(1) == [push("c1", "once")["frame"]]
+        assert len(sent) == 1
+    finally:
+        await rooms.close()
+
+
+async def test_the_last_socket_leaving_takes_the_process_out_of_the_group(rooms, layer) -> None:
+    first, second, witness = Seat(), Seat(), Seat()
+    await rooms.join("c1", first)
+    await rooms.join("c1", second)
+    await rooms.join("c2", witness)
+
+    await rooms.leave("c1", first)
+    await layer.group_send(channel_group("c1"), push("c1", "still"))
+    assert await second.wait_for(1) == [push("c1", "still")["frame"]]
+
+    await rooms.leave("c1", second)
+    await layer.group_send(channel_group("c1"), push("c1", "gone"))
+    await layer.group_send(channel_group("c2"), push("c2", "after"))
+    # c2's push was sent after c1's: once it arrived, c1's would have too.
+    await witness.wait_for(1)
+    assert first.frames == []
+    assert second.frames == [push("c1", "still")["frame"]]
+
+
+async def test_a_failing_socket_does_not_stop_the_others(rooms, layer) -> None:
+    broken, fine = Seat(fail=True), Seat()
+    await rooms.join("c1", broken)
+    await rooms.join("c1", fine)
+
+    await layer.group_send(channel_group("c1"), push("c1", "one"))
+    await layer.group_send(channel_group("c1"), push("c1", "two"))
+
+    assert len(await fine.wait_for(2)) == 2
+    assert len(await broken.wait_for(2)) == 2
+
+
+async def test_memberships_are_renewed_before_the_layer_expires_them() -> None:
+    # The in-memory layer forgets a group member after group_expiry seconds.
+    layer = InMemoryChannelLayer(group_expiry=1)
+    rooms = LocalRooms(layer)
+    seat = Seat()
+    try:
+        await rooms.join("c1", seat)
+        await asyncio.sleep(1.6)
+        await layer.group_send(channel_group("c1"), push("c1", "late"))
+        assert await seat.wait_for(1) == [push("c1", "late")["frame"]]
+    finally:
+        await rooms.close()
+
+
+async def test_a_burst_beyond_the_layers_default_capacity_loses_nothing() -> None:
+    # The configured layer: a full channel would drop group messages without a word.
+    rooms = local_rooms()
+    seat = Seat()
+    await rooms.join("c1", seat)
+    layer = get_channel_layer()
+    # Sent at once, as the outbox does under load, before the pump gets a turn.
+    await asyncio.gather(
+        *(layer.group_send(channel_group("c1"), push("c1", f"m{n}")) for n in range(500))
+    )
+    frames = await seat.wait_for(500)
+    assert sorted(frames) == sorted(push("c1", f"m{n}")["frame"] for n in range(500))
