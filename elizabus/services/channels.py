@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from elizabus.bus.events import ChannelCleared, ChannelDeleted, ChannelUpdated, ParticipantUpdate
 from elizabus.bus.publish import publish
+from elizabus.db import rows
 from elizabus.exceptions import Forbidden, InvalidInput, NotFound
 from elizabus.models import (
     CENTRAL_CHANNEL_ID,
@@ -110,13 +111,25 @@ def channel_ensure_for_post(
 ) -> Channel:
     """The channel a message is posted to, created on first use (see
     :func:`ensure_channel_for_post`)."""
-    return ensure_channel_for_post(
+    ensure_channel_for_post(
         channel_id=channel_id,
         server_id=server_id,
         author_id=author_id,
         metadata=metadata,
         created_by=created_by,
     )
+    return Channel.objects.get(id=channel_id)
+
+
+def require_same_server(
+    channel_id: uuid.UUID, channel_server_id: uuid.UUID, server_id: uuid.UUID
+) -> None:
+    """Refuses a message for ``channel_id`` addressed to another server than the channel's."""
+    if channel_server_id != server_id:
+        raise InvalidInput(
+            f"Channel {channel_id} does not belong to message server {server_id}",
+            code="SERVER_MISMATCH",
+        )
 
 
 def ensure_channel_for_post(
@@ -126,22 +139,19 @@ def ensure_channel_for_post(
     author_id: uuid.UUID,
     metadata: dict[str, Any],
     created_by: str,
-) -> Channel:
-    """The channel a message is posted to, auto-created when the client chose a new id (B1.2).
+) -> None:
+    """Makes sure the channel a message is posted to exists on ``server_id``: it is
+    auto-created when the client chose a new id (B1.2), and one on another server is refused.
 
     A DM (``metadata.isDm`` or a ``DM`` channel type) with a known counterpart is named by the
     one DM rule so that ``/dm-channel`` finds it again. The caller holds the transaction (this
     runs inside a message post without a savepoint of its own); the channel row stays locked
     until it commits.
     """
-    channel = Channel.objects.select_for_update().filter(id=channel_id).first()
-    if channel is not None:
-        if channel.server_id != server_id:
-            raise InvalidInput(
-                f"Channel {channel_id} does not belong to message server {server_id}",
-                code="SERVER_MISMATCH",
-            )
-        return channel
+    found_server_id = rows.channel_server(channel_id, lock=True)
+    if found_server_id is not None:
+        require_same_server(channel_id, found_server_id, server_id)
+        return
     _server(server_id)
     channel_type = str(metadata.get("channelType") or metadata.get("channel_type") or "").upper()
     is_dm = metadata.get("isDm") is True or channel_type == ChannelType.DM
@@ -153,7 +163,7 @@ def ensure_channel_for_post(
         name = dm_channel_name(author_id, target_id)
     else:
         name = f"{'DM' if is_dm else 'Chat'} {str(channel_id)[:8]}"
-    return channel_create(
+    channel_create(
         server_id=server_id,
         channel_id=channel_id,
         name=name,

@@ -12,10 +12,11 @@ from django.utils import timezone
 from elizabus import selectors
 from elizabus.bus.events import MessageComplete, MessageDeleted, MessageUpdated, NewMessage
 from elizabus.bus.publish import publish
+from elizabus.db import rows
 from elizabus.exceptions import Conflict, InvalidInput, NotFound
-from elizabus.models import Channel, Message
+from elizabus.models import Message
 
-from .channels import ensure_channel_for_post, optional_uuid
+from .channels import ensure_channel_for_post, optional_uuid, require_same_server
 from .entities import entity_ensure
 
 
@@ -74,14 +75,13 @@ def message_create(
     message (same channel, author and content: a client retrying) and nothing is published again;
     a different message under that id is a Conflict.
     """
-    channel = _locked_channel(channel_id)
-    if channel is None:
+    # Locked until commit: concurrent posts to one channel then take turns (SQLite's write lock
+    # does the same), so each gets its own millisecond.
+    channel_server_id = rows.channel_server(channel_id, lock=True)
+    if channel_server_id is None:
         raise NotFound(f"Channel {channel_id} not found", code="CHANNEL_NOT_FOUND")
-    if server_id is not None and channel.server_id != server_id:
-        raise InvalidInput(
-            f"Channel {channel_id} does not belong to message server {server_id}",
-            code="SERVER_MISMATCH",
-        )
+    if server_id is not None:
+        require_same_server(channel_id, channel_server_id, server_id)
     if message_id is not None:
         existing = Message.objects.filter(id=message_id).first()
         if existing is not None:
@@ -89,7 +89,8 @@ def message_create(
                 return existing
             raise Conflict(f"Message {message_id} already exists", code="DUPLICATE_MESSAGE_ID")
     return _message_insert(
-        channel,
+        channel_id=channel_id,
+        server_id=channel_server_id,
         message_id=message_id or uuid.uuid4(),
         author_id=author_id,
         content=content,
@@ -102,15 +103,10 @@ def message_create(
     )
 
 
-def _locked_channel(channel_id: uuid.UUID) -> Channel | None:
-    """The channel, its row locked until commit: concurrent posts to one channel then take
-    turns (SQLite's write lock does the same), so each gets its own millisecond."""
-    return Channel.objects.select_for_update().filter(id=channel_id).only("id", "server_id").first()
-
-
 def _message_insert(
-    channel: Channel,
     *,
+    channel_id: uuid.UUID,
+    server_id: uuid.UUID,
     message_id: uuid.UUID,
     author_id: uuid.UUID,
     content: str,
@@ -123,9 +119,9 @@ def _message_insert(
 ) -> Message:
     """Stores a message in a channel already locked and checked, and publishes it."""
     entity_ensure(entity_id=author_id, name=author_display_name)
-    message = Message.objects.create(
+    message = Message(
         id=message_id,
-        channel_id=channel.id,
+        channel_id=channel_id,
         author_id=author_id,
         content=content,
         raw_message=raw_message,
@@ -133,11 +129,10 @@ def _message_insert(
         in_reply_to_id=in_reply_to_message_id,
         source_type=source_type,
         source_id=source_id,
-        created_at=_next_created_at(channel.id),
+        created_at=_next_created_at(channel_id),
     )
-    publish(
-        message_event(message, server_id=channel.server_id, author_display_name=author_display_name)
-    )
+    rows.insert(message)
+    publish(message_event(message, server_id=server_id, author_display_name=author_display_name))
     return message
 
 
@@ -145,12 +140,7 @@ def _next_created_at(channel_id: uuid.UUID) -> dt.datetime:
     """Now, or a millisecond after the channel's newest message if that is later: clients page
     by epoch ms, so a millisecond shared by two messages would hide one of them."""
     now = timezone.now()
-    newest = (
-        Message.objects.filter(channel_id=channel_id)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
+    newest = rows.newest_created_at(channel_id)
     if newest is None:
         return now
     next_free = newest.replace(microsecond=newest.microsecond // 1000 * 1000) + dt.timedelta(
@@ -183,7 +173,7 @@ def channel_message_post(
     ``message_id``, when given, is new (the caller made it to wait for the answer), so it is not
     looked up.
     Returns the message and the answering agent."""
-    channel = ensure_channel_for_post(
+    ensure_channel_for_post(
         channel_id=channel_id,
         server_id=server_id,
         author_id=author_id,
@@ -193,14 +183,15 @@ def channel_message_post(
     agent_id = None
     if needs_agent:
         agent_id = selectors.channel_answering_agent(
-            channel_id=channel.id,
+            channel_id=channel_id,
             author_id=author_id,
             preferred=optional_uuid(metadata.get("targetAgentId")),
         )
         if agent_id is None:
             raise InvalidInput("No agent found in channel participants", code="NO_AGENT")
     message = _message_insert(
-        channel,
+        channel_id=channel_id,
+        server_id=server_id,
         message_id=message_id or uuid.uuid4(),
         author_id=author_id,
         content=content,

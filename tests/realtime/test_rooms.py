@@ -148,14 +148,21 @@ async def test_memberships_are_renewed_before_the_layer_expires_them() -> None:
 
 
 async def test_a_burst_beyond_the_layers_default_capacity_loses_nothing() -> None:
-    # The configured layer: a full channel would drop group messages without a word.
+    # The configured layer: a full channel would drop group messages without a word. The first
+    # delivery is held, so the whole burst waits in the process's channel.
     rooms = local_rooms()
-    seat = Seat()
+    release = asyncio.Event()
+
+    class SlowSeat(Seat):
+        async def deliver(self, message: dict[str, Any]) -> None:
+            await release.wait()
+            await super().deliver(message)
+
+    seat = SlowSeat()
     await rooms.join("c1", seat)
     layer = get_channel_layer()
-    # Sent at once, as the outbox does under load, before the pump gets a turn.
-    await asyncio.gather(
-        *(layer.group_send(channel_group("c1"), push("c1", f"m{n}")) for n in range(500))
-    )
+    for n in range(500):
+        await layer.group_send(channel_group("c1"), push("c1", f"m{n}"))
+    release.set()
     frames = await seat.wait_for(500)
-    assert sorted(frames) == sorted(push("c1", f"m{n}")["frame"] for n in range(500))
+    assert frames == [push("c1", f"m{n}")["frame"] for n in range(500)]

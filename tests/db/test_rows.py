@@ -1,0 +1,101 @@
+"""The hand-built statements of a message post store and read exactly what the ORM would, on
+the database the suite runs on (SQLite, or PostgreSQL under DATABASE_URL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.forms.models import model_to_dict
+
+from elizabus.db import rows
+from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Entity, EntityKind, Message
+from tests.factories import make_channel, make_user
+
+pytestmark = pytest.mark.django_db
+
+REPLIED_TO = uuid.UUID("6254b671-ea8d-4387-84dd-9dc25dacbc0b")
+
+
+def _message(author: Entity, channel_id: uuid.UUID = CENTRAL_CHANNEL_ID) -> Message:
+    return Message(
+        id=uuid.uuid4(),
+        channel_id=channel_id,
+        author_id=author.id,
+        content="héllo ✓ 'quoted' \"too\"",
+        raw_message={"nested": {"list": [1, 2.5, None, True]}, "text": "ünï"},
+        metadata={"user_display_name": "Ann", "attachments": []},
+        in_reply_to_id=REPLIED_TO,
+        source_type="eliza_gui",
+        source_id="client-1",
+        created_at=dt.datetime(2026, 11, 26, 12, 0, 0, 123000, tzinfo=dt.UTC),
+    )
+
+
+def test_an_inserted_message_reads_back_as_the_orm_stores_it() -> None:
+    author = make_user(name="Ann")
+    by_hand, by_orm = _message(author), _message(author)
+    rows.insert(by_hand)
+    by_orm.save(force_insert=True)
+
+    stored_by_hand = Message.objects.get(id=by_hand.id)
+    stored_by_orm = Message.objects.get(id=by_orm.id)
+    ignore = {"id", "updated_at"}
+    assert {k: v for k, v in model_to_dict(stored_by_hand).items() if k not in ignore} == {
+        k: v for k, v in model_to_dict(stored_by_orm).items() if k not in ignore
+    }
+    assert stored_by_hand.raw_message == by_hand.raw_message
+    assert stored_by_hand.created_at == by_hand.created_at
+    # auto_now is stamped as the ORM stamps it.
+    assert stored_by_hand.updated_at is not None and by_hand.updated_at == stored_by_hand.updated_at
+    assert not by_hand._state.adding
+
+
+def test_a_message_without_raw_message_stores_null() -> None:
+    author = make_user()
+    message = _message(author)
+    message.raw_message = None
+    rows.insert(message)
+    assert Message.objects.get(id=message.id).raw_message is None
+
+
+def test_ignore_conflicts_keeps_the_existing_row() -> None:
+    entity_id = uuid.uuid4()
+    rows.insert(Entity(id=entity_id, kind=EntityKind.USER, names=["first"]), ignore_conflicts=True)
+    rows.insert(
+        Entity(id=entity_id, kind=EntityKind.AGENT, names=["second"]), ignore_conflicts=True
+    )
+    entity = Entity.objects.get(id=entity_id)
+    assert (entity.kind, entity.names) == (EntityKind.USER, ["first"])
+
+
+def test_a_duplicate_key_without_ignore_conflicts_is_refused() -> None:
+    author = make_user()
+    message = _message(author)
+    rows.insert(message)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.insert(message)
+    assert Message.objects.filter(id=message.id).count() == 1
+
+
+def test_channel_server_names_the_channels_server_or_none() -> None:
+    channel = make_channel()
+    assert rows.channel_server(channel.id) == channel.server_id
+    with transaction.atomic():
+        assert rows.channel_server(CENTRAL_CHANNEL_ID, lock=True) == DEFAULT_SERVER_ID
+    assert rows.channel_server(uuid.uuid4()) is None
+
+
+def test_newest_created_at_is_the_channels_latest_message_time() -> None:
+    author = make_user()
+    channel = make_channel()
+    assert rows.newest_created_at(channel.id) is None
+    times = [dt.datetime(2026, 1, 1, 0, 0, second, 5000, tzinfo=dt.UTC) for second in (3, 9, 5)]
+    for created_at in times:
+        message = _message(author, channel.id)
+        message.created_at = created_at
+        rows.insert(message)
+    newest = rows.newest_created_at(channel.id)
+    assert newest == max(times) and newest.tzinfo is not None
