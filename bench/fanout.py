@@ -207,7 +207,7 @@ def start_elizabus(
 def add_machine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--asgi-server",
-        choices=["daphne", "uvicorn"],
+        choices=["daphne", "uvicorn", "granian"],
         default="daphne",
         help="experiment: serve elizabus (and the baselines) with uvicorn (not a project "
         "dependency: UVICORN_PATH names a directory holding it, see bench/servers.py)",

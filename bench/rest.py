@@ -549,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--asgi-server",
-        choices=["daphne", "uvicorn"],
+        choices=["daphne", "uvicorn", "granian"],
         default="daphne",
         help="experiment: serve elizabus with uvicorn (from UVICORN_PATH)",
     )

@@ -279,6 +279,23 @@ def start_elizabus(
             *(server_args or []),
             app,
         ]
+    elif asgi_server == "granian":
+        env["PYTHONPATH"] += ":" + os.environ.get("GRANIAN_PATH", "/tmp/bench-granian")
+        command = [
+            str(VENV_BIN / "python"),
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *(server_args or []),
+            app,
+        ]
     else:
         command = [
             str(VENV_BIN / "daphne"),

@@ -6,6 +6,8 @@ BENCH_TRANSACTION_MODE=DEFERRED|IMMEDIATE  (project: IMMEDIATE)
 BENCH_CONN_MAX_AGE=seconds|none            (project: none, i.e. persistent, for SQLite)
 BENCH_MIDDLEWARE=api                       only Security, ApiGuard and Common middleware
 BENCH_NO_THROTTLE=1                        no DRF throttle class (project: ClientRateThrottle)
+BENCH_FLOOR=drf|django                     the message routes answered by a constant view
+                                           (experiments/floor_urls.py)
 """
 
 import os
@@ -37,3 +39,5 @@ if os.environ.get("BENCH_MIDDLEWARE") == "api":
     SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 if os.environ.get("BENCH_NO_THROTTLE") == "1":
     REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+if os.environ.get("BENCH_FLOOR"):
+    ROOT_URLCONF = "experiments.floor_urls"
