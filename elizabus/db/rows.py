@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from functools import cache
+from typing import Any
 
 from django.db import connection
 from django.db.models import Model
@@ -95,3 +96,68 @@ def newest_created_at(channel_id: uuid.UUID) -> dt.datetime | None:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return timezone.make_aware(value, dt.UTC) if timezone.is_naive(value) else value
+
+
+# What a page of messages holds for each message (``api.representations.message_data``).
+MESSAGE_COLUMNS = (
+    "id",
+    "channel_id",
+    "author_id",
+    "content",
+    "raw_message",
+    "metadata",
+    "in_reply_to_id",
+    "source_type",
+    "source_id",
+    "created_at",
+    "updated_at",
+)
+
+
+@cache
+def _page_plan(vendor: str, with_before: bool) -> tuple[str, list[tuple[int, list, Any]]]:
+    quote = connection.ops.quote_name
+    table = Message._meta.db_table
+    fields = [Message._meta.get_field(column) for column in MESSAGE_COLUMNS]
+    created_at = quote(Message._meta.get_field("created_at").column)
+    sql = (
+        f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(table)} "
+        f"WHERE {quote(Message._meta.get_field('channel').column)} = %s"
+        f"{f' AND {created_at} < %s' if with_before else ''} "
+        f"ORDER BY {created_at} DESC, {quote(Message._meta.pk.column)} DESC LIMIT %s"
+    )
+    # The converters the ORM applies to these columns on this backend, in its order.
+    converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(table)
+        found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if found:
+            converters.append((index, found, column))
+    return sql, converters
+
+
+def message_page(
+    channel_id: uuid.UUID, *, limit: int, before: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` messages of a channel (``before`` exclusive), newest first, as
+    rows of :data:`MESSAGE_COLUMNS` holding what the ORM's ``values()`` would."""
+    sql, converters = _page_plan(connection.vendor, before is not None)
+    params: list[Any] = [
+        Message._meta.get_field("channel").get_db_prep_value(channel_id, connection)
+    ]
+    if before is not None:
+        params.append(Message._meta.get_field("created_at").get_db_prep_value(before, connection))
+    params.append(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    page = []
+    for row in fetched:
+        values = list(row)
+        for index, functions, column in converters:
+            value = values[index]
+            for function in functions:
+                value = function(value, column, connection)
+            values[index] = value
+        page.append(dict(zip(MESSAGE_COLUMNS, values, strict=True)))
+    return page

@@ -99,3 +99,23 @@ def test_newest_created_at_is_the_channels_latest_message_time() -> None:
         rows.insert(message)
     newest = rows.newest_created_at(channel.id)
     assert newest == max(times) and newest.tzinfo is not None
+
+
+def test_a_page_holds_what_the_orms_values_would() -> None:
+    author = make_user()
+    channel = make_channel()
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    for n in range(7):
+        message = _message(author, channel.id)
+        # Two messages share each timestamp: the id breaks the tie, as in the ORM's order.
+        message.created_at = base + dt.timedelta(milliseconds=n // 2)
+        message.raw_message = None if n == 3 else {"n": n}
+        message.in_reply_to_id = None if n % 2 else REPLIED_TO
+        rows.insert(message)
+    newest_first = Message.objects.filter(channel_id=channel.id).order_by("-created_at", "-id")
+
+    for limit, before in [(50, None), (3, None), (50, base + dt.timedelta(milliseconds=2))]:
+        expected = newest_first.filter(created_at__lt=before) if before else newest_first
+        page = rows.message_page(channel.id, limit=limit, before=before)
+        assert page == list(expected[:limit].values(*rows.MESSAGE_COLUMNS))
+    assert rows.message_page(uuid.uuid4(), limit=50) == []
