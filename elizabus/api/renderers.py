@@ -1,0 +1,37 @@
+"""JSON out of every API response, encoded by orjson.
+
+DRF's renderer encodes through the standard library's ``json``, which took a twentieth of a
+page read (50 messages: 0.12 ms against 0.008 ms). The output is DRF's byte for byte
+(datetimes, decimals and lazy strings go through DRF's own encoder), except U+2028 and U+2029,
+which DRF escapes and orjson writes as they are; both are valid JSON. What orjson cannot encode
+(an integer beyond 64 bits, which a client may have stored in metadata) and a request for
+indented output go to DRF's renderer as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.encoders import JSONEncoder
+
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_default = JSONEncoder().default
+
+
+class OrjsonRenderer(JSONRenderer):
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: dict[str, Any] | None = None,
+    ) -> bytes:
+        if data is None:
+            return b""
+        if self.get_indent(accepted_media_type or "", renderer_context or {}) is None:
+            try:
+                return orjson.dumps(data, default=_default, option=_OPTIONS)
+            except orjson.JSONEncodeError:
+                pass
+        return super().render(data, accepted_media_type, renderer_context)
