@@ -11,7 +11,9 @@ from elizabus.models import Agent, Channel, Memory, MessageServer
 
 def iso(moment: dt.datetime) -> str:
     """As JavaScript's ``Date.toISOString()``: milliseconds and a ``Z``."""
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.utcoffset() != dt.timedelta(0):
+        moment = moment.astimezone(dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def epoch_ms(moment: dt.datetime) -> int:
@@ -21,7 +23,10 @@ def epoch_ms(moment: dt.datetime) -> int:
 def _without_unset(data: dict[str, Any], *optional: str) -> dict[str, Any]:
     """Leaves out the ``optional`` keys that have no value, as the reference does (JSON has no
     ``undefined``): a client testing ``"sourceId" in channel`` sees the same answer from both."""
-    return {key: value for key, value in data.items() if value is not None or key not in optional}
+    for key in optional:
+        if data.get(key, 0) is None:
+            del data[key]
+    return data
 
 
 def server_data(server: MessageServer) -> dict[str, Any]:
