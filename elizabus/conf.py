@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "SOCKET_MAX_CONNECTIONS_PER_ENTITY": 20,
     "SOCKET_ALLOWED_ORIGINS": [],
     "SOCKET_RESUME_LIMIT": 500,
+    # subscribe_logs: sockets may stream this process's log (as the reference's may).
+    "SOCKET_LOG_STREAM": True,
 }
 
 

@@ -77,6 +77,10 @@ class AgentService:
 
     def __init__(self, profile: AgentProfile, responder: Responder) -> None:
         self.profile = profile
+        # Agent log records name their agent, for the log stream's agentName filter.
+        self.log = logging.LoggerAdapter(
+            logger, {"agentName": profile.name, "agentId": str(profile.agent_id)}
+        )
         self.responder = responder
         self._agent_key = str(profile.agent_id)
         self._metrics_scope = f"agent:{profile.name}"
@@ -142,7 +146,7 @@ class AgentService:
     # --- receivers: any thread, cheap -------------------------------------------------------
     def _on_new_message(self, event: NewMessage, **kwargs: Any) -> None:
         if not is_well_formed(event):
-            logger.warning("agent %s dropped a malformed new_message", self.profile.name)
+            self.log.warning("agent %s dropped a malformed new_message", self.profile.name)
             return
         if event.author_id == self._agent_key:
             return
@@ -181,7 +185,7 @@ class AgentService:
         try:
             self._queue.put_nowait((handler, event, time.perf_counter()))
         except queue.Full:
-            logger.error("agent %s is overloaded; dropped %s", self.profile.name, event.name)
+            self.log.error("agent %s is overloaded; dropped %s", self.profile.name, event.name)
             if isinstance(event, NewMessage):
                 self._report_error(event, "Agent is overloaded; message not processed")
 
@@ -198,7 +202,7 @@ class AgentService:
                 try:
                     handler(event)
                 except Exception:
-                    logger.exception("agent %s failed on %s", self.profile.name, event.name)
+                    self.log.exception("agent %s failed on %s", self.profile.name, event.name)
         finally:
             connections.close_all()
 
@@ -229,7 +233,7 @@ class AgentService:
             if hops < app_settings.AGENT_HOP_LIMIT:
                 self._reply(event, hops)
         except Exception as exc:
-            logger.exception("agent %s could not answer %s", self.profile.name, event.id)
+            self.log.exception("agent %s could not answer %s", self.profile.name, event.id)
             self._report_error(event, f"{type(exc).__name__}: {exc}")
         finally:
             services.message_complete_announce(

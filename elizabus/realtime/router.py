@@ -6,7 +6,8 @@ parses packets (``socketio.py`` does) and never writes rows itself (the services
 from the bus arrive through :meth:`SocketRouter.deliver`.
 
 Events: ``"1"`` and ``message {type: 1}`` join a channel, ``"2"`` and ``message {type: 2}`` send
-a message. Every refusal is a ``messageError {error}`` to this socket alone.
+a message; ``subscribe_logs``, ``unsubscribe_logs`` and ``update_log_filters`` manage the socket's
+log stream (``logstream.py``). Every refusal is a ``messageError {error}`` to this socket alone.
 
 May import Django, Channels' ``database_sync_to_async``, services, selectors, exceptions, the
 app's conf and this package.
@@ -33,6 +34,7 @@ from elizabus.conf import app_settings
 from elizabus.exceptions import DomainError
 
 from .broadcast import message_broadcast
+from .logstream import log_stream
 from .rooms import LocalRooms
 from .socketio import ConnectionRefused, Socket
 
@@ -48,6 +50,8 @@ SEND_REQUIRED = (
     "and message are required."
 )
 SENDER_MISMATCH = "senderId must be the entityId this socket authenticated as."
+LOG_EVENTS = frozenset({"subscribe_logs", "unsubscribe_logs", "update_log_filters"})
+LOG_STREAM_OFF = "Log streaming is disabled on this server."
 ACK_STATUS = "received_by_server_and_processing"
 
 # Sockets per entity in this process; the limit is per process, like the sockets themselves.
@@ -141,6 +145,7 @@ class SocketRouter:
     async def on_disconnect(self, reason: str) -> None:
         self._release_entity()
         self._resumes = None
+        log_stream.unsubscribe(self.socket)
         channels, self._channels = self._channels or (), None
         for channel_id in channels:
             await self.rooms.leave(channel_id, self)
@@ -165,6 +170,9 @@ class SocketRouter:
             return
         self._throttled = False
         payload = args[0] if args else None
+        if event in LOG_EVENTS:
+            await self._log_event(event, payload)
+            return
         if event == "message":
             if not isinstance(payload, dict) or "type" not in payload or "payload" not in payload:
                 await self._error("A message event needs {type, payload}.")
@@ -310,6 +318,28 @@ class SocketRouter:
                 "roomId": key,
             },
         )
+
+    async def _log_event(self, event: str, payload: Any) -> None:
+        if not app_settings.SOCKET_LOG_STREAM:
+            await self._error(LOG_STREAM_OFF)
+        elif event == "subscribe_logs":
+            log_stream.subscribe(self.socket)
+            await self._emit(
+                "log_subscription_confirmed",
+                {"subscribed": True, "message": "Successfully subscribed to log stream"},
+            )
+        elif event == "unsubscribe_logs":
+            log_stream.unsubscribe(self.socket)
+            await self._emit(
+                "log_subscription_confirmed",
+                {"subscribed": False, "message": "Successfully unsubscribed from log stream"},
+            )
+        elif (filters := log_stream.update_filters(self.socket, payload)) is None:
+            await self._emit(
+                "log_filters_updated", {"success": False, "error": "Not subscribed to log stream"}
+            )
+        else:
+            await self._emit("log_filters_updated", {"success": True, "filters": dict(filters)})
 
     # --- live pushes ----------------------------------------------------------------------------
 
