@@ -32,6 +32,7 @@ COPY . .
 RUN mkdir -p /app/var && chown elizabus:elizabus /app/var
 USER elizabus
 EXPOSE 8000
-# The default command (daphne on 0.0.0.0:8000) lives in the entrypoint, where it is tested.
+# The default command (manage.py serve on 0.0.0.0:8000) lives in the entrypoint, where it is
+# tested.
 # Run through sh so that the script needs no executable bit in the build context.
 ENTRYPOINT ["sh", "/app/docker/entrypoint.sh"]

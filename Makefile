@@ -23,7 +23,7 @@ migrate: $(STAMP)
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_demo_agent
-	DJANGO_SECURE_COOKIES=$${DJANGO_SECURE_COOKIES:-0} $(BIN)/daphne -b $(HOST) -p $(PORT) project.asgi:application
+	DJANGO_SECURE_COOKIES=$${DJANGO_SECURE_COOKIES:-0} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python manage.py makemigrations --check --dry-run

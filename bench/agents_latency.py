@@ -226,7 +226,7 @@ def summary(values: list[float]) -> dict[str, float | None]:
 
 def start_with_agent(args: argparse.Namespace) -> tuple[servers.Server, Path]:
     """elizabus with the demo agent: a var dir migrated and seeded by ``ensure_demo_agent``
-    before daphne starts (the in-process agents load when the first connection arrives)."""
+    before the server starts."""
     var_dir = Path(tempfile.mkdtemp(prefix="elizabus-bench-agents-"))
     env_items = [f"ELIZABUS_VAR_DIR={var_dir}", *args.elizabus_env]
     python = str(servers.VENV_BIN / "python")

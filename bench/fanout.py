@@ -199,7 +199,7 @@ def start_elizabus(
         extra_env=env,
         daphne_args=getattr(args, "daphne_arg", None),
         app=app,
-        asgi_server=getattr(args, "asgi_server", "daphne"),
+        asgi_server=getattr(args, "asgi_server", "serve"),
         server_args=getattr(args, "server_arg", None),
     )
 
@@ -207,13 +207,13 @@ def start_elizabus(
 def add_machine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--asgi-server",
-        choices=["daphne", "uvicorn", "granian"],
-        default="daphne",
-        help="experiment: serve elizabus (and the baselines) with uvicorn (not a project "
-        "dependency: UVICORN_PATH names a directory holding it, see bench/servers.py)",
+        choices=["serve", "daphne", "uvicorn", "granian"],
+        default="serve",
+        help="serve elizabus (and the baselines) with manage.py serve (the default), or for "
+        "comparison daphne, uvicorn's command line or granian (see bench/servers.py)",
     )
     parser.add_argument(
-        "--server-arg", action="append", default=[], help="extra argument to uvicorn"
+        "--server-arg", action="append", default=[], help="extra argument to the server"
     )
     parser.add_argument(
         "--nice",
@@ -249,11 +249,11 @@ def await_quiet(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-# Floors for elizabus, served by the same daphne (bench/realtime_apps.py): the same Socket.IO
+# Floors for elizabus, served by the same server (bench/realtime_apps.py): the same Socket.IO
 # exchange with nothing stored, rooms as Channels groups or as plain sets of sockets.
 BASELINES = {
-    "daphne+channels": "realtime_apps:channels_application",
-    "daphne+raw": "realtime_apps:raw_application",
+    "server+channels": "realtime_apps:channels_application",
+    "server+raw": "realtime_apps:raw_application",
 }
 
 
@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baselines",
         action="store_true",
-        help="also run the same workload on daphne+channels and daphne+raw "
+        help="also run the same workload on server+channels and server+raw "
         "(bench/realtime_apps.py: nothing stored; what the framework alone costs)",
     )
     parser.add_argument(
@@ -564,8 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         f"elizabus channel: {args.channel}; medians of {args.runs} run(s)"
     )
     print(f"{started:%Y-%m-%d %H:%M %Z}; {machine()}; code {code_version()}")
-    if args.asgi_server != "daphne":
-        print(f"(elizabus and the daphne+ baselines served by {args.asgi_server}, not daphne)")
+    if args.asgi_server != "serve":
+        print(f"(elizabus and the server+ baselines served by {args.asgi_server}, not serve)")
     summaries = {name: summarise(results[name]) for name in names}
     print_table(
         [(label, *(summaries[name][label] for name in names), d) for label, _, d in ROWS],

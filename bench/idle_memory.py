@@ -14,9 +14,10 @@ is the cost of one idle connection. Memory is VmRSS from /proc/PID/status and PS
 read once more (what is given back), and a second round reopens as many: its figure is the cost
 once the allocator has warm free lists (``--rounds``).
 
-Where elizabus's cost goes: the same measurement on two baselines served by the same daphne
-(bench/realtime_apps.py): ``daphne+raw`` (a bare ASGI app speaking just enough Socket.IO) and
-``daphne+channels`` (a Channels consumer that joins a group on the in-memory layer, no Django
+Where elizabus's cost goes: the same measurement on two baselines served by the same server
+(``manage.py serve`` unless ``--asgi-server`` says otherwise; bench/realtime_apps.py):
+``server+raw`` (a bare ASGI app speaking just enough Socket.IO) and
+``server+channels`` (a Channels consumer that joins a group on the in-memory layer, no Django
 models). elizabus runs with agents off (``ELIZABUS_RUN_AGENTS=0``), DJANGO_DEBUG unset.
 """
 
@@ -57,8 +58,8 @@ from fanout import (
 
 VARIANTS = {
     "elizabus": "project.asgi:application",
-    "daphne+channels": "realtime_apps:channels_application",
-    "daphne+raw": "realtime_apps:raw_application",
+    "server+channels": "realtime_apps:channels_application",
+    "server+raw": "realtime_apps:raw_application",
 }
 
 
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", choices=["elizabus", "reference"])
-    parser.add_argument("--no-baselines", action="store_true", help="skip daphne+raw/channels")
+    parser.add_argument("--no-baselines", action="store_true", help="skip server+raw/channels")
     parser.add_argument("--connections", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
@@ -299,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "--tracemalloc",
         action="store_true",
         help="instead: where the baselines' per-connection Python memory goes (tracemalloc by "
-        "file; daphne+raw and daphne+channels only, as they are bench code)",
+        "file; server+raw and server+channels only, as they are bench code)",
     )
     parser.add_argument("--json", type=Path)
     add_machine_args(parser)
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.tracemalloc:
         args.elizabus_env = [*args.elizabus_env, "BENCH_TRACEMALLOC=1"]
-        for name in ("daphne+raw", "daphne+channels"):
+        for name in ("server+raw", "server+channels"):
             server = start(name, args)
             try:
                 time.sleep(1.0)
@@ -333,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
 
     names = [args.only] if args.only else ["elizabus", "reference"]
     if not args.no_baselines and args.only != "reference":
-        names += ["daphne+channels", "daphne+raw"]
+        names += ["server+channels", "server+raw"]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     started = dt.datetime.now().astimezone()
     for run in range(args.runs):
@@ -361,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         f"settle {args.settle:g}s, medians of {args.runs} run(s)"
     )
     print(f"{started:%Y-%m-%d %H:%M %Z}; {machine()}; code {code_version()}")
-    if args.asgi_server != "daphne":
-        print(f"(elizabus and the daphne+ baselines served by {args.asgi_server}, not daphne)")
+    if args.asgi_server != "serve":
+        print(f"(elizabus and the server+ baselines served by {args.asgi_server}, not serve)")
 
     def med(name: str, round_index: int, key: str) -> float | None:
         values = [

@@ -1,14 +1,15 @@
 """ASGI applications for the Socket.IO benchmarks (bench/fanout.py, bench/idle_memory.py).
 
-Nothing here is used by the project. Served by daphne from bench/ (on PYTHONPATH), as
+Nothing here is used by the project. Served by the same server as elizabus (``manage.py serve
+--app``, or the one ``--asgi-server`` names) from bench/ (on PYTHONPATH), as
 ``realtime_apps:<name>``:
 
 ``raw_application``
-    Daphne and a hand-written ASGI WebSocket app that speaks just enough Engine.IO v4 /
+    A hand-written ASGI WebSocket app that speaks just enough Engine.IO v4 /
     Socket.IO v5 for socket.io-client to connect, join and send (OPEN, CONNECT,
     ``channel_joined``, ``messageBroadcast`` to the room, echo + ``messageAck``; nothing stored),
     keeping one small dict per socket and rooms as sets of ASGI ``send`` callables. No Django,
-    no Channels: what daphne, Twisted and autobahn cost per connection and per delivery.
+    no Channels: what the server alone costs per connection and per delivery.
 ``channels_application``
     The same protocol in a Channels ``AsyncWebsocketConsumer``: rooms are Channels groups on the
     in-memory layer and a broadcast is one ``group_send`` of the encoded frame, as in elizabus

@@ -273,7 +273,7 @@ async def timed_phase(
 
 
 # --------------------------------------------------------------------------------------------
-# Profiling (elizabus only): py-spy attached to daphne during a timed phase.
+# Profiling (elizabus only): py-spy attached to the server during a timed phase.
 # --------------------------------------------------------------------------------------------
 
 
@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra environment for the started daphne (KEY= removes KEY)",
+        help="extra environment for the started server (KEY= removes KEY)",
     )
     parser.add_argument(
         "--daphne-arg",
@@ -549,16 +549,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--asgi-server",
-        choices=["daphne", "uvicorn", "granian"],
-        default="daphne",
-        help="experiment: serve elizabus with uvicorn (from UVICORN_PATH)",
+        choices=["serve", "daphne", "uvicorn", "granian"],
+        default="serve",
+        help="manage.py serve (the default), or for comparison daphne, uvicorn or granian",
     )
     parser.add_argument(
         "--server-arg",
         action="append",
         default=[],
         metavar="ARG",
-        help="extra uvicorn argument, e.g. --server-arg=--workers=2",
+        help="extra server argument, e.g. --server-arg=--workers=2 (uvicorn)",
     )
     parser.add_argument("--no-ceiling", action="store_true", help="skip the client-ceiling check")
     parser.add_argument(

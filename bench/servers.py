@@ -222,16 +222,18 @@ def start_elizabus(
     extra_env: dict[str, str] | None = None,
     daphne_args: list[str] | None = None,
     app: str = "project.asgi:application",
-    asgi_server: str = "daphne",
+    asgi_server: str = "serve",
     server_args: list[str] | None = None,
     port: int | None = None,
     timeout: float = 60,
 ) -> Server:
-    """daphne ``project.asgi:application`` from the repository's venv, on a fresh database.
+    """``app`` (``project.asgi:application``) from the repository's venv, on a fresh database,
+    served by ``asgi_server``: ``serve`` (``manage.py serve``, as ``make run``), or for
+    comparison ``daphne``, ``uvicorn`` (its command line and defaults) or ``granian``.
 
     ``ELIZABUS_VAR_DIR`` is a new temporary directory (migrated first), ``DJANGO_DEBUG`` is
-    unset, logging is at WARNING and daphne writes no access log (``-v 0``) unless
-    ``daphne_args`` says otherwise. ``extra_env`` values of ``""`` remove a variable.
+    unset, logging is at WARNING and no access log is written. ``extra_env`` values of ``""``
+    remove a variable.
     """
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="elizabus-bench-"))
@@ -249,9 +251,8 @@ def start_elizabus(
             env.pop(key, None)
         else:
             env[key] = value
-    python = str(VENV_BIN / "python")
     migrate = subprocess.run(
-        [python, "manage.py", "migrate", "--noinput", "-v", "0"],
+        [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=src_dir,
         env=env,
         capture_output=True,
@@ -261,12 +262,24 @@ def start_elizabus(
         shutil.rmtree(workdir, ignore_errors=True)
         raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
     log_path = workdir / f"{asgi_server}.log"
-    if asgi_server == "uvicorn":
-        # An experiment: uvicorn is not a project dependency. UVICORN_PATH names a directory
-        # holding it (pip install --target DIR uvicorn httptools uvloop).
-        env["PYTHONPATH"] += ":" + os.environ.get("UVICORN_PATH", "/tmp/bench-extra")
+    python = str(VENV_BIN / "python")
+    if asgi_server == "serve":
+        # The project's own server, as `make run` starts it.
         command = [
-            str(VENV_BIN / "python"),
+            python,
+            "manage.py",
+            "serve",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--app",
+            app,
+            *(server_args or []),
+        ]
+    elif asgi_server == "uvicorn":
+        # uvicorn's command line with its defaults, for comparison with `serve`'s choices.
+        command = [
+            python,
             "-m",
             "uvicorn",
             "--host",
@@ -280,9 +293,11 @@ def start_elizabus(
             app,
         ]
     elif asgi_server == "granian":
+        # An experiment: granian is not a project dependency. GRANIAN_PATH names a directory
+        # holding it (pip install --target DIR granian).
         env["PYTHONPATH"] += ":" + os.environ.get("GRANIAN_PATH", "/tmp/bench-granian")
         command = [
-            str(VENV_BIN / "python"),
+            python,
             "-m",
             "granian",
             "--interface",
@@ -297,6 +312,7 @@ def start_elizabus(
             app,
         ]
     else:
+        # daphne, the server elizabus ran on before `serve` (a dev dependency: channels.testing).
         command = [
             str(VENV_BIN / "daphne"),
             "-b",

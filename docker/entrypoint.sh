@@ -1,7 +1,7 @@
 #!/bin/sh
 # The container's entry point: prepares the database and static files, then becomes the server.
 #
-#   entrypoint.sh                 migrate, collectstatic, then daphne on 0.0.0.0:8000
+#   entrypoint.sh                 migrate, collectstatic, then the server on 0.0.0.0:8000
 #   entrypoint.sh CMD [ARG...]    migrate, collectstatic, then CMD (e.g. python manage.py shell)
 #
 # DJANGO_MIGRATE=0 skips migrating: extra replicas leave it to the first one instead of racing it.
@@ -16,6 +16,6 @@ fi
 python "$app_dir/manage.py" collectstatic --noinput --verbosity 0
 
 if [ "$#" -eq 0 ]; then
-    set -- daphne --bind 0.0.0.0 --port 8000 project.asgi:application
+    set -- python "$app_dir/manage.py" serve --host 0.0.0.0 --port 8000
 fi
 exec "$@"

@@ -1,5 +1,6 @@
-"""What happens when the server starts, done before its first connection is handled (daphne
-sends no ASGI lifespan events, hence the first connection):
+"""What happens when the server starts, done before its first connection is handled: at the
+ASGI lifespan's start-up (``manage.py serve``), or at the first connection under a server that
+sends no lifespan events (daphne):
 
 - the real-time layer learns the server's event loop, so that bus events committed on other
   threads (agents, the database thread) reach the sockets on it, in order;
@@ -7,6 +8,8 @@ sends no ASGI lifespan events, hence the first connection):
   before its agents listen;
 - the objects made so far are frozen out of the garbage collector's reach: its full collections
   of them paused the loop for up to 89 ms in the fan-out benchmark (bench/README.md).
+
+At the lifespan's shutdown the in-process agents stop.
 """
 
 from __future__ import annotations
@@ -31,12 +34,34 @@ class ServerStartup:
         self._lock = asyncio.Lock()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return None
         if not self._started and scope["type"] in {"http", "websocket"}:
             async with self._lock:
                 if not self._started:
                     await self._start()
                     self._started = True
         return await self.app(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    async with self._lock:
+                        if not self._started:
+                            await self._start()
+                            self._started = True
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    raise
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._started and app_settings.RUN_AGENTS_IN_PROCESS:
+                    await sync_to_async(agent_runtime.deactivate, thread_sensitive=False)()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     async def _start(self) -> None:
         broadcast.attach_server_loop(asyncio.get_running_loop())

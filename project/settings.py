@@ -42,7 +42,6 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -256,5 +255,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     "loggers": {
         "elizabus": {"level": os.environ.get("ELIZABUS_LOG_LEVEL", "INFO"), "propagate": True},
+        # The server's start-up line and access log (manage.py serve).
+        "uvicorn": {"level": os.environ.get("SERVER_LOG_LEVEL", "INFO"), "propagate": True},
     },
 }

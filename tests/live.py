@@ -1,5 +1,6 @@
 """Live servers for the tests that need a real one (the npm Socket.IO client, the browser, agent
-workers): a daphne process on a free loopback port that can be stopped and started again."""
+workers): ``manage.py serve``, the server ``make run`` runs, on a free loopback port, that can be
+stopped and started again."""
 
 from __future__ import annotations
 
@@ -38,24 +39,24 @@ def wait_until_listening(
             return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"daphne did not start:\n{log_path.read_text(errors='replace')}")
+    raise RuntimeError(f"the server did not start:\n{log_path.read_text(errors='replace')}")
 
 
 class LiveServer:
-    """daphne serving ``project.asgi`` with the environment ``env`` on top of this process's."""
+    """``manage.py serve`` with the environment ``env`` on top of this process's."""
 
     def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / f"daphne-{self.port}.log"
+        self.log_path = log_dir / f"server-{self.port}.log"
         self.env = {**os.environ, "PYTHONPATH": str(REPO), **env}
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        command = [sys.executable, "manage.py", "serve", "--port", str(self.port)]
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                [*command, "project.asgi:application"],
+                command,
                 cwd=REPO,
                 env=self.env,
                 stdout=log,

@@ -94,18 +94,20 @@ def test_a_failed_migration_stops_before_the_command(tmp_path: Path) -> None:
     assert "started" not in result.stdout
 
 
-def test_without_a_command_it_runs_daphne_on_all_interfaces(tmp_path: Path) -> None:
-    # A stand-in daphne on PATH records how it was called instead of serving.
+def test_without_a_command_it_serves_on_all_interfaces(tmp_path: Path) -> None:
+    # A stand-in python on PATH records how it was called instead of running anything.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake_daphne = bin_dir / "daphne"
-    fake_daphne.write_text('#!/bin/sh\necho "daphne $*"\n')
-    fake_daphne.chmod(0o755)
+    fake_python = bin_dir / "python"
+    fake_python.write_text('#!/bin/sh\necho "python $*"\n')
+    fake_python.chmod(0o755)
 
     result = run_entrypoint(tmp_path, path_prefix=bin_dir, DJANGO_MIGRATE="0")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "daphne --bind 0.0.0.0 --port 8000 project.asgi:application"
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"python {ROOT}/manage.py serve --host 0.0.0.0 --port 8000"
+    )
 
 
 def test_the_entrypoint_is_strict_posix_sh() -> None:

@@ -1,5 +1,5 @@
 """Fixtures of the real-time tests: the ASGI application, a clean channel layer, connected
-clients, and (for ``node`` tests) a live daphne server and the npm ``socket.io-client``."""
+clients, and (for ``node`` tests) a live server and the npm ``socket.io-client``."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def node_modules() -> Path:
 
 @pytest.fixture(scope="session")
 def live_server_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
-    """A daphne server running ``project.asgi`` on a free loopback port, on the test database."""
+    """``manage.py serve`` on a free loopback port, on the test database."""
     from django.db import connection
 
     server = LiveServer(

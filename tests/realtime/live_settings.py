@@ -1,4 +1,4 @@
-"""Settings of the live daphne server the ``node`` tests start: the project's settings on the
+"""Settings of the live server the ``node`` tests start: the project's settings on the
 test database the test process created (``ELIZABUS_LIVE_DB_NAME``), with a fast heartbeat so a
 test sees several pings."""
 

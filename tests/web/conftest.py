@@ -1,5 +1,5 @@
-"""Fixtures of the chat page tests: a live daphne server with the demo ELIZA agent running in it,
-and headless Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright.
+"""Fixtures of the chat page tests: a live server (``manage.py serve``) with the demo ELIZA agent
+running in it, and headless Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright.
 
 Chromium or Playwright missing skips the browser tests with the reason, except under CI (``CI``
 set), where it fails them, as :func:`tests.conftest.require_service` does for servers.

@@ -1,4 +1,4 @@
-"""Settings of the live daphne server the browser tests start: the project's settings on the test
+"""Settings of the live server the browser tests start: the project's settings on the test
 database the test process created (``ELIZABUS_LIVE_DB_NAME``), with the in-process agents on and
 the static files served straight from the finders (``collectstatic`` has not run)."""
 

@@ -1,0 +1,69 @@
+"""``manage.py serve``: the server, one process, HTTP and WebSocket on one port.
+
+uvicorn with httptools, uvloop and the sans-I/O ``websockets`` protocol serves
+``project.asgi:application``. Measured against daphne on the same code (bench/README.md):
+less CPU per request and per broadcast delivery, and less memory per idle socket.
+
+Choices made here rather than left to uvicorn's defaults:
+
+- no per-message deflate: a zlib state costs about 46 KiB per socket, and Socket.IO frames are
+  small; the reference's ``ws`` does not compress either;
+- no WebSocket-level pings: Engine.IO's heartbeat already tells a live socket from a dead one;
+- the largest WebSocket message is ``MAX_SOCKET_FRAME_BYTES`` (1 MiB): a bigger one is refused
+  with close code 1009 before it is buffered;
+- proxy headers are not trusted: the client address (throttling, logs) is the peer's, unless
+  ``--forwarded-allow-ips`` names the proxies in front;
+- the ASGI lifespan runs the start-up (elizabus/startup.py) before the first connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from django.core.management.base import BaseCommand
+
+from elizabus.conf import app_settings
+
+
+class Command(BaseCommand):
+    help = "Serves elizabus (REST, Socket.IO, chat page, admin) with uvicorn."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--app",
+            default="project.asgi:application",
+            help="the ASGI application, as module:attribute (benchmarks serve others)",
+        )
+        parser.add_argument("--no-access-log", action="store_true", help="do not log each request")
+        parser.add_argument(
+            "--forwarded-allow-ips",
+            default="",
+            help="comma-separated addresses of trusted proxies (X-Forwarded-For, -Proto)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        trusted = options["forwarded_allow_ips"]
+        uvicorn.run(
+            options["app"],
+            host=options["host"],
+            port=options["port"],
+            loop="uvloop",
+            http="httptools",
+            ws="websockets-sansio",
+            ws_max_size=app_settings.MAX_SOCKET_FRAME_BYTES,
+            ws_per_message_deflate=False,
+            ws_ping_interval=None,
+            # The project runs its start-up there; a failed start-up stops the server. (Apps
+            # without lifespan support, such as the benchmarks' baselines, are served too.)
+            lifespan="auto",
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or None,
+            server_header=False,
+            access_log=not options["no_access_log"],
+            # Django's LOGGING configures the uvicorn loggers with everything else.
+            log_config=None,
+            timeout_graceful_shutdown=5,
+        )
