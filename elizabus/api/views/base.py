@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse, HttpResponseBase
+from django.template.response import SimpleTemplateResponse
 from drf_spectacular.openapi import AutoSchema
+from rest_framework.request import Request
 from rest_framework.views import APIView
 
 
@@ -37,3 +40,23 @@ class UuidPathAutoSchema(AutoSchema):
 
 class ApiView(APIView):
     schema = UuidPathAutoSchema()
+
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """Renders the response here, in the view's thread, and hands Django a plain
+        ``HttpResponse``. Django's async handler renders a response that can still render
+        through one more hop to the sync thread; with the view's own hop, thread hops were a
+        fifth of a message post's CPU."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if not isinstance(response, SimpleTemplateResponse):
+            return response
+        response.render()
+        plain = HttpResponse(response.content, status=response.status_code)
+        for header, value in response.items():
+            plain[header] = value
+        plain.cookies = response.cookies
+        exchange = getattr(response, "agent_exchange", None)
+        if exchange is not None:
+            plain.agent_exchange = exchange
+        return plain
