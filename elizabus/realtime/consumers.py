@@ -2,7 +2,7 @@
 
 :class:`SocketIOWebSocketConsumer` carries a WebSocket-only session, or a polling session once it
 upgrades. :class:`SocketIOPollingConsumer` answers one long-polling request. Both hand frames to
-the session (``engineio.py``) and group messages (``type`` ``socket.emit``) to the socket router.
+the session (``engineio.py``).
 
 Neither has a Channels channel of its own: broadcasts reach a socket through its process's rooms
 (``rooms.py``), whatever transport carries it, so an upgrade moves nothing.

@@ -232,8 +232,12 @@ class SocketRouter:
         if last_seen_id is not None:
             resume = _Resume()
             self._resumes = {**(self._resumes or {}), key: resume}
-        await self.rooms.join(key, self)
         self._channels = {*(self._channels or ()), key}
+        await self.rooms.join(key, self)
+        if self._channels is None:
+            # The socket went away while the join waited on the channel layer.
+            await self.rooms.leave(key, self)
+            return
         joined = {"message": f"Successfully joined channel {key}", "channelId": key, "roomId": key}
         if isinstance(payload.get("agentId"), str):
             joined["agentId"] = payload["agentId"]

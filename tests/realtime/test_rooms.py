@@ -166,3 +166,57 @@ async def test_a_burst_beyond_the_layers_default_capacity_loses_nothing() -> Non
     release.set()
     frames = await seat.wait_for(500)
     assert frames == [push("c1", f"m{n}")["frame"] for n in range(500)]
+
+
+class _SlowLayer(InMemoryChannelLayer):
+    """Its group_add waits for ``release``, as a remote layer can."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.adding = asyncio.Event()
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.adding.set()
+        await self.release.wait()
+        await super().group_add(group, channel)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_that_leaves_while_its_join_waits_is_not_left_in_the_room() -> None:
+    from elizabus.models import CENTRAL_CHANNEL_ID
+    from elizabus.realtime.router import SocketRouter
+
+    layer = _SlowLayer()
+    rooms = LocalRooms(layer)
+
+    class RecordingSocket:
+        sid = "s1"
+        frames: list[str] = []
+
+        async def emit(self, event: str, *args: Any) -> None:
+            pass
+
+        async def send_frame(self, frame: str) -> None:
+            self.frames.append(frame)
+
+    router = SocketRouter(rooms=rooms)
+    router.socket = RecordingSocket()
+    router.entity_id = uuid.uuid4()
+    try:
+        join = asyncio.ensure_future(router.on_event("1", [{"channelId": str(CENTRAL_CHANNEL_ID)}]))
+        await asyncio.wait_for(layer.adding.wait(), 2)
+        await router.on_disconnect("transport close")
+        layer.release.set()
+        await asyncio.wait_for(join, 2)
+        seat = Seat()
+        await rooms.join(str(CENTRAL_CHANNEL_ID), seat)
+        await layer.group_send(
+            channel_group(str(CENTRAL_CHANNEL_ID)), push(str(CENTRAL_CHANNEL_ID), "after")
+        )
+        # One pass of the pump hands a message to every seat: the seat has it, so the
+        # disconnected socket would have it too, were it still in the room.
+        await seat.wait_for(1)
+        assert router.socket.frames == []
+    finally:
+        await rooms.close()
