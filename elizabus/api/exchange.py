@@ -20,25 +20,26 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.http.response import HttpResponseBase
 
 from elizabus.bus.events import BusEvent, MessageComplete, MessageError, NewMessage
-from elizabus.bus.waiters import EventWaiter
+from elizabus.bus.waiters import EventWaiter, WaiterRegistry
 from elizabus.conf import app_settings
 
 from .errors import error_body
+
+# What agents do about a message: reply to it, fail on it or finish with it.
+agent_answers = WaiterRegistry(
+    "agent_answers",
+    {
+        NewMessage: lambda event: event.in_reply_to_message_id,
+        MessageError: lambda event: event.message_id,
+        MessageComplete: lambda event: event.message_id,
+    },
+)
 
 
 def agent_answer_waiter(*, message_id: uuid.UUID) -> EventWaiter:
     """A waiter for what agents do about ``message_id``: reply, fail or finish. Which agent is
     the one to wait for is known only once the message is stored (:class:`AgentExchange`)."""
-    message_key = str(message_id)
-
-    def accept(event: BusEvent) -> bool:
-        if isinstance(event, NewMessage):
-            return event.in_reply_to_message_id == message_key
-        if isinstance(event, MessageError | MessageComplete):
-            return event.message_id == message_key
-        return False
-
-    return EventWaiter((NewMessage, MessageError, MessageComplete), accept)
+    return agent_answers.waiter(str(message_id))
 
 
 def agent_response(reply: NewMessage) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 Reading this file tells everything that happens after an event. Besides these fixed receivers,
 each running agent service connects its own handlers when it starts and disconnects them when it
 stops (:mod:`elizabus.agents.service`): ``new_message``, ``message_deleted``, ``channel_cleared``,
-``channel_updated``, ``channel_deleted``, ``participant_update`` and ``server_agent_update``.
+``channel_updated``, ``channel_deleted``, ``participant_update`` and ``server_agent_update``; and
+the registry of requests waiting for an agent's answer (``elizabus.api.exchange.agent_answers``)
+connects one receiver each to ``new_message``, ``message:error`` and ``message_complete`` when
+the first request waits.
 """
 
 from __future__ import annotations

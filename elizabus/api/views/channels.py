@@ -96,7 +96,7 @@ class ChannelMessagesApi(ApiView):
         waiter = None
         if transport != "websocket":
             # Opened before the message is stored, so the agent's answer cannot slip past.
-            waiter = agent_answer_waiter(message_id=message_id).__enter__()
+            waiter = agent_answer_waiter(message_id=message_id)
         try:
             message, agent_id = services.channel_message_post(
                 channel_id=channel_uuid,
