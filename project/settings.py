@@ -139,13 +139,24 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # Each process receives every broadcast for its sockets on one channel (realtime/rooms.py); a
 # full channel drops group messages silently, so it must hold a burst, not 100 (the default).
 _LAYER_CAPACITY = 10_000
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": _LAYER_CAPACITY, "expiry": 60},
-        }
+
+
+def redis_channel_layer(url: str) -> dict[str, object]:
+    """The Redis channel layer's settings. Its receive is a blocking pop of up to 5 s; redis-py
+    8 reads with a 5 s socket timeout by default, which cut every idle receive short with a
+    TimeoutError (channels_redis issue 422), so the read may take longer than the pop."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": url, "socket_timeout": 15}],
+            "capacity": _LAYER_CAPACITY,
+            "expiry": 60,
+        },
     }
+
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {
         "default": {

@@ -220,3 +220,26 @@ async def test_a_socket_that_leaves_while_its_join_waits_is_not_left_in_the_room
         assert router.socket.frames == []
     finally:
         await rooms.close()
+
+
+async def test_an_idle_process_keeps_receiving_on_the_configured_redis_layer(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The layer's blocking pop lasts 5 s; a read timeout no longer than that broke every idle
+    # receive (redis-py 8). Wait through more than one pop, then send.
+    from project.settings import redis_channel_layer
+
+    config = redis_channel_layer(redis_url)["CONFIG"]
+    layer = RedisChannelLayer(**config, prefix=f"test-idle-{uuid.uuid4().hex}")
+    rooms = LocalRooms(layer)
+    seat = Seat()
+    try:
+        await rooms.join("c1", seat)
+        await asyncio.sleep(6.5)
+        await layer.group_send(channel_group("c1"), push("c1", "after a quiet while"))
+        assert await seat.wait_for(1) == [push("c1", "after a quiet while")["frame"]]
+        assert not [r for r in caplog.records if r.name == "elizabus.realtime.rooms"]
+    finally:
+        await rooms.close()
+        await layer.flush()
+        await layer.close_pools()
