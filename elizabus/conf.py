@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "SOCKET_MAX_CONNECTIONS_PER_ENTITY": 20,
     "SOCKET_ALLOWED_ORIGINS": [],
     "SOCKET_RESUME_LIMIT": 500,
+    # Messages whose wire form the API keeps for pages (api/pages.py); 0: none.
+    "MESSAGE_WIRE_CACHE_SIZE": 5000,
     # subscribe_logs: sockets may stream this process's log (as the reference's may).
     "SOCKET_LOG_STREAM": True,
 }

@@ -1,6 +1,6 @@
 """Reads. Each returns a queryset or plain values with its joins already chosen.
 
-May import models and the hand-built statements of ``elizabus.db.rows``.
+May import models, and the column list of ``elizabus.db.rows``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from elizabus.db import rows
 from elizabus.db.rows import MESSAGE_COLUMNS
 from elizabus.models import (
     CENTRAL_CHANNEL_ID,
@@ -85,14 +84,6 @@ def message_list(
     if before is not None:
         queryset = queryset.filter(created_at__lt=before)
     return queryset.order_by("-created_at", "-id")[:limit]
-
-
-def message_page(
-    *, channel_id: uuid.UUID, limit: int = 50, before: dt.datetime | None = None
-) -> list[dict[str, Any]]:
-    """As :func:`message_list`, as rows of :data:`MESSAGE_COLUMNS`: a page is read on every
-    visit to a channel, and building model instances was a third of its cost."""
-    return rows.message_page(channel_id, limit=limit, before=before)
 
 
 def message_row(message: Message) -> dict[str, Any]:

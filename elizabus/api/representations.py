@@ -59,7 +59,7 @@ def channel_data(channel: Channel) -> dict[str, Any]:
 
 
 def message_data(row: Mapping[str, Any], *, listing: bool = True) -> dict[str, Any]:
-    """A message row (:data:`elizabus.selectors.MESSAGE_COLUMNS`) as ``CentralRootMessage`` plus
+    """A message row (:data:`elizabus.db.rows.MESSAGE_COLUMNS`) as ``CentralRootMessage`` plus
     ``created_at``/``updated_at`` in ms. In a ``listing``, ``metadata`` also gains the
     ``thought``, ``actions`` and ``attachments`` of ``rawMessage``, as in the reference's;
     elsewhere (``/submit``, ``/action``) it is the stored metadata."""

@@ -114,34 +114,30 @@ MESSAGE_COLUMNS = (
 )
 
 
+# A message's version as the database holds it, unconverted: its id and ``updated_at``. Every
+# change to a message goes through the ORM's save, whose ``auto_now`` gives it a new version.
+MessageVersion = tuple[Any, Any]
+
+
 @cache
-def _page_plan(vendor: str, with_before: bool) -> tuple[str, list[tuple[int, list, Any]]]:
+def _versions_sql(vendor: str, with_before: bool) -> str:
     quote = connection.ops.quote_name
-    table = Message._meta.db_table
-    fields = [Message._meta.get_field(column) for column in MESSAGE_COLUMNS]
     created_at = quote(Message._meta.get_field("created_at").column)
-    sql = (
-        f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(table)} "
+    pk = quote(Message._meta.pk.column)
+    return (
+        f"SELECT {pk}, {quote(Message._meta.get_field('updated_at').column)} "
+        f"FROM {quote(Message._meta.db_table)} "
         f"WHERE {quote(Message._meta.get_field('channel').column)} = %s"
         f"{f' AND {created_at} < %s' if with_before else ''} "
-        f"ORDER BY {created_at} DESC, {quote(Message._meta.pk.column)} DESC LIMIT %s"
+        f"ORDER BY {created_at} DESC, {pk} DESC LIMIT %s"
     )
-    # The converters the ORM applies to these columns on this backend, in its order.
-    converters = []
-    for index, field in enumerate(fields):
-        column = field.get_col(table)
-        found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        if found:
-            converters.append((index, found, column))
-    return sql, converters
 
 
-def message_page(
+def message_page_versions(
     channel_id: uuid.UUID, *, limit: int, before: dt.datetime | None = None
-) -> list[dict[str, Any]]:
-    """The newest ``limit`` messages of a channel (``before`` exclusive), newest first, as
-    rows of :data:`MESSAGE_COLUMNS` holding what the ORM's ``values()`` would."""
-    sql, converters = _page_plan(connection.vendor, before is not None)
+) -> list[MessageVersion]:
+    """The versions of the newest ``limit`` messages of a channel (``before`` exclusive),
+    newest first: a page's contents, read from the index without converting anything."""
     params: list[Any] = [
         Message._meta.get_field("channel").get_db_prep_value(channel_id, connection)
     ]
@@ -149,15 +145,50 @@ def message_page(
         params.append(Message._meta.get_field("created_at").get_db_prep_value(before, connection))
     params.append(limit)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_versions_sql(connection.vendor, before is not None), params)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+@cache
+def _message_converters(vendor: str) -> list[tuple[int, list, Any]]:
+    """The converters the ORM applies to :data:`MESSAGE_COLUMNS` on this backend."""
+    table = Message._meta.db_table
+    converters = []
+    for index, name in enumerate(MESSAGE_COLUMNS):
+        field = Message._meta.get_field(name)
+        column = field.get_col(table)
+        found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if found:
+            converters.append((index, found, column))
+    return converters
+
+
+def messages_by_id(raw_ids: list[Any]) -> dict[Any, tuple[MessageVersion, dict[str, Any]]]:
+    """The messages of ``raw_ids`` (ids as :func:`message_page_versions` gives them), each with
+    its version and its row of :data:`MESSAGE_COLUMNS` holding what the ORM's ``values()``
+    would. A message deleted meanwhile is missing."""
+    if not raw_ids:
+        return {}
+    quote = connection.ops.quote_name
+    fields = [Message._meta.get_field(name) for name in MESSAGE_COLUMNS]
+    sql = (
+        f"SELECT {', '.join(quote(field.column) for field in fields)} "
+        f"FROM {quote(Message._meta.db_table)} "
+        f"WHERE {quote(Message._meta.pk.column)} IN ({', '.join(['%s'] * len(raw_ids))})"
+    )
+    converters = _message_converters(connection.vendor)
+    updated_at = MESSAGE_COLUMNS.index("updated_at")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, raw_ids)
         fetched = cursor.fetchall()
-    page = []
+    found = {}
     for row in fetched:
         values = list(row)
+        version = (values[0], values[updated_at])
         for index, functions, column in converters:
             value = values[index]
             for function in functions:
                 value = function(value, column, connection)
             values[index] = value
-        page.append(dict(zip(MESSAGE_COLUMNS, values, strict=True)))
-    return page
+        found[version[0]] = (version, dict(zip(MESSAGE_COLUMNS, values, strict=True)))
+    return found

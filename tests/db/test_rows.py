@@ -10,6 +10,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
 
+from elizabus import services
 from elizabus.db import rows
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Entity, EntityKind, Message
 from tests.factories import make_channel, make_user
@@ -101,21 +102,51 @@ def test_newest_created_at_is_the_channels_latest_message_time() -> None:
     assert newest == max(times) and newest.tzinfo is not None
 
 
-def test_a_page_holds_what_the_orms_values_would() -> None:
-    author = make_user()
-    channel = make_channel()
+def _history(channel_id: uuid.UUID, author: Entity) -> dt.datetime:
     base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for n in range(7):
-        message = _message(author, channel.id)
+        message = _message(author, channel_id)
         # Two messages share each timestamp: the id breaks the tie, as in the ORM's order.
         message.created_at = base + dt.timedelta(milliseconds=n // 2)
         message.raw_message = None if n == 3 else {"n": n}
         message.in_reply_to_id = None if n % 2 else REPLIED_TO
         rows.insert(message)
+    return base
+
+
+def test_a_pages_versions_come_in_the_orms_order() -> None:
+    channel = make_channel()
+    base = _history(channel.id, make_user())
     newest_first = Message.objects.filter(channel_id=channel.id).order_by("-created_at", "-id")
 
     for limit, before in [(50, None), (3, None), (50, base + dt.timedelta(milliseconds=2))]:
         expected = newest_first.filter(created_at__lt=before) if before else newest_first
-        page = rows.message_page(channel.id, limit=limit, before=before)
-        assert page == list(expected[:limit].values(*rows.MESSAGE_COLUMNS))
-    assert rows.message_page(uuid.uuid4(), limit=50) == []
+        versions = rows.message_page_versions(channel.id, limit=limit, before=before)
+        found = rows.messages_by_id([message_id for message_id, _ in versions])
+        assert [found[message_id][1]["id"] for message_id, _ in versions] == [
+            message.id for message in expected[:limit]
+        ]
+    assert rows.message_page_versions(uuid.uuid4(), limit=50) == []
+
+
+def test_messages_by_id_hold_what_the_orms_values_would() -> None:
+    channel = make_channel()
+    _history(channel.id, make_user())
+    versions = rows.message_page_versions(channel.id, limit=50)
+    found = rows.messages_by_id([message_id for message_id, _ in versions])
+    for version in versions:
+        found_version, row = found[version[0]]
+        assert found_version == version
+        assert row == Message.objects.filter(id=row["id"]).values(*rows.MESSAGE_COLUMNS).get()
+    assert rows.messages_by_id([]) == {}
+
+
+def test_an_edited_message_has_a_new_version() -> None:
+    channel = make_channel()
+    author = make_user()
+    message = _message(author, channel.id)
+    rows.insert(message)
+    [before] = rows.message_page_versions(channel.id, limit=1)
+    services.message_update(message_id=message.id, content="edited")
+    [after] = rows.message_page_versions(channel.id, limit=1)
+    assert before[0] == after[0] and before[1] != after[1]

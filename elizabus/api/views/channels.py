@@ -15,7 +15,8 @@ from elizabus import selectors, services
 from elizabus.api.envelope import no_content, ok, validated, with_server_alias
 from elizabus.api.exchange import AgentExchange, agent_answer_waiter
 from elizabus.api.fields import parse_uuid
-from elizabus.api.representations import channel_data, message_data
+from elizabus.api.pages import message_wire_cache
+from elizabus.api.representations import channel_data
 from elizabus.api.serializers import (
     TRANSPORTS,
     AgentIdIn,
@@ -78,12 +79,12 @@ class ChannelMessagesApi(ApiView):
         channel_uuid = parse_uuid(channel_id, "channelId")
         query = validated(MessageListQuery, request.query_params.dict())
         before = query.get("before")
-        messages = selectors.message_page(
-            channel_id=channel_uuid,
+        messages = message_wire_cache.page(
+            channel_uuid,
             limit=query["limit"],
             before=dt.datetime.fromtimestamp(before / 1000, dt.UTC) if before is not None else None,
         )
-        return ok({"messages": [message_data(row) for row in messages]})
+        return ok({"messages": messages})
 
     @extend_schema(request=ChannelMessageIn, responses={201: ENVELOPE})
     def post(self, request: Request, channel_id: str) -> Response:
