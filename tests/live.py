@@ -45,7 +45,8 @@ def wait_until_listening(
 class LiveServer:
     """``manage.py serve`` with the environment ``env`` on top of this process's."""
 
-    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, log_dir: Path, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"server-{self.port}.log"
@@ -53,7 +54,7 @@ class LiveServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = [sys.executable, "manage.py", "serve", "--port", str(self.port)]
+        command = [sys.executable, "manage.py", "serve", "--port", str(self.port), *self.args]
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 command,

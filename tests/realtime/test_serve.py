@@ -5,6 +5,7 @@ the server serving on, no server banner."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from elizabus.conf import app_settings
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,3 +48,20 @@ def test_http_answers_carry_no_server_banner(live_server_url: str) -> None:
     answer = httpx.get(live_server_url + "/api/messaging/message-server/current", timeout=5)
     assert answer.status_code == 200
     assert "server" not in answer.headers
+
+
+@pytest.mark.parametrize(("args", "logged"), [((), 1), (("--no-access-log",), 0)])
+def test_the_access_log_is_written_unless_switched_off(
+    tmp_path: Path, args: tuple[str, ...], logged: int
+) -> None:
+    # No agents: the start-up then needs no table, and this request reads none.
+    env = {"ELIZABUS_VAR_DIR": str(tmp_path / "var"), "ELIZABUS_RUN_AGENTS": "0"}
+    server = LiveServer(tmp_path, env, args)
+    server.start()
+    try:
+        answer = httpx.get(server.url + "/api/messaging/message-server/current", timeout=5)
+        assert answer.status_code == 200
+    finally:
+        server.stop()
+    log = server.log_path.read_text()
+    assert log.count('"GET /api/messaging/message-server/current HTTP/1.1" 200') == logged

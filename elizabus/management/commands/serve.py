@@ -22,6 +22,7 @@ from typing import Any
 
 import uvicorn
 from django.core.management.base import BaseCommand
+from uvicorn.importer import import_from_string
 
 from elizabus.conf import app_settings
 
@@ -46,8 +47,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         trusted = options["forwarded_allow_ips"]
+        # Imported here, not by uvicorn: importing the project sets Django's logging up again,
+        # which would undo uvicorn's switching its access log off.
+        application = import_from_string(options["app"])
         uvicorn.run(
-            options["app"],
+            application,
             host=options["host"],
             port=options["port"],
             loop="uvloop",
