@@ -9,7 +9,8 @@ sends no lifespan events (daphne):
 - the objects made so far are frozen out of the garbage collector's reach: its full collections
   of them paused the loop for up to 89 ms in the fan-out benchmark (bench/README.md).
 
-At the lifespan's shutdown the in-process agents stop.
+At the lifespan's shutdown the in-process agents stop and the process leaves its channels'
+groups.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from asgiref.sync import sync_to_async
 from elizabus.agents.runtime import agent_runtime
 from elizabus.conf import app_settings
 from elizabus.realtime import broadcast
+from elizabus.realtime.rooms import local_rooms
 
 
 class ServerStartup:
@@ -38,10 +40,7 @@ class ServerStartup:
             await self._lifespan(receive, send)
             return None
         if not self._started and scope["type"] in {"http", "websocket"}:
-            async with self._lock:
-                if not self._started:
-                    await self._start()
-                    self._started = True
+            await self._start_once()
         return await self.app(scope, receive, send)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -49,19 +48,29 @@ class ServerStartup:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    async with self._lock:
-                        if not self._started:
-                            await self._start()
-                            self._started = True
+                    await self._start_once()
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     raise
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._started and app_settings.RUN_AGENTS_IN_PROCESS:
-                    await sync_to_async(agent_runtime.deactivate, thread_sensitive=False)()
+                if self._started:
+                    await self._stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _start_once(self) -> None:
+        async with self._lock:
+            if not self._started:
+                await self._start()
+                self._started = True
+
+    async def _stop(self) -> None:
+        if app_settings.RUN_AGENTS_IN_PROCESS:
+            await sync_to_async(agent_runtime.deactivate, thread_sensitive=False)()
+        # Leave the channels' groups now rather than let a shared layer (Redis) keep queueing
+        # broadcasts for this process until the memberships expire, a day later.
+        await local_rooms().close()
 
     async def _start(self) -> None:
         broadcast.attach_server_loop(asyncio.get_running_loop())
