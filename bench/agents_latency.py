@@ -46,7 +46,6 @@ from fanout import (
     add_machine_args,
     apply_machine_args,
     await_quiet,
-    code_version,
     elizabus_metrics,
     fmt,
     machine,
@@ -442,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Agent latency (elizabus, demo ELIZA agent in-process, REST transport=http, open loop, "
         f"{args.duration:g} s per rate)"
     )
-    print(f"{started:%Y-%m-%d %H:%M %Z}; {machine()}; code {code_version()}")
+    print(f"{started:%Y-%m-%d %H:%M %Z}; {machine()}; code {servers.code_version()}")
     for result in results:
         if args.runs > 1:
             print(f"\n== run {result['run']}", end="")

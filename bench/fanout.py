@@ -118,33 +118,6 @@ def node_version() -> str:
     return subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
 
 
-def code_version() -> str:
-    """The commit served (read-only git commands), ``+dirty`` when the tree differs."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(servers.ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [
-                "git",
-                "--no-optional-locks",
-                "-C",
-                str(servers.ROOT),
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-            ],
-            capture_output=True,
-            text=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "?"
-    return head + ("+dirty" if dirty.strip() else "")
-
-
 def fmt(value: Any, digits: int = 1) -> str:
     if value is None:
         return "-"
@@ -563,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(send via {args.send_via!r}), warm-up {args.warmup}; "
         f"elizabus channel: {args.channel}; medians of {args.runs} run(s)"
     )
-    print(f"{started:%Y-%m-%d %H:%M %Z}; {machine()}; code {code_version()}")
+    print(f"{started:%Y-%m-%d %H:%M %Z}; {machine()}; code {servers.code_version()}")
     if args.asgi_server != "serve":
         print(f"(elizabus and the server+ baselines served by {args.asgi_server}, not serve)")
     summaries = {name: summarise(results[name]) for name in names}

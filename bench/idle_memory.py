@@ -48,7 +48,6 @@ from fanout import (
     add_machine_args,
     apply_machine_args,
     await_quiet,
-    code_version,
     ensure_node_client,
     fmt,
     machine,
@@ -361,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Idle Socket.IO connections: {args.connections} sockets (connected + joined), "
         f"settle {args.settle:g}s, medians of {args.runs} run(s)"
     )
-    print(f"{started:%Y-%m-%d %H:%M %Z}; {machine()}; code {code_version()}")
+    print(f"{started:%Y-%m-%d %H:%M %Z}; {machine()}; code {servers.code_version()}")
     if args.asgi_server != "serve":
         print(f"(elizabus and the server+ baselines served by {args.asgi_server}, not serve)")
 

@@ -26,7 +26,6 @@ import platform
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -604,36 +603,6 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(args.src_dir, ignore_errors=True)
 
 
-def code_version(src_dir: Path) -> str:
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(servers.ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [
-                "git",
-                "--no-optional-locks",
-                "-C",
-                str(servers.ROOT),
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-            ],
-            capture_output=True,
-            text=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "?"
-    return (
-        head
-        + ("+dirty" if dirty.strip() else "")
-        + ("" if src_dir == servers.ROOT else f" (copy at {src_dir.name})")
-    )
-
-
 def run(args: argparse.Namespace) -> int:
 
     names = [args.only] if args.only else ["elizabus", "reference"]
@@ -682,7 +651,7 @@ def run(args: argparse.Namespace) -> int:
         "concurrency": args.concurrency,
         "size": args.size,
         "client": args.client,
-        "code": code_version(args.src_dir),
+        "code": servers.code_version(args.src_dir),
         "elizabus_env": args.elizabus_env,
         "daphne_args": args.daphne_arg,
         "asgi_server": args.asgi_server,

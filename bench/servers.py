@@ -262,68 +262,14 @@ def start_elizabus(
         shutil.rmtree(workdir, ignore_errors=True)
         raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
     log_path = workdir / f"{asgi_server}.log"
-    python = str(VENV_BIN / "python")
-    if asgi_server == "serve":
-        # The project's own server, as `make run` starts it.
-        command = [
-            python,
-            "manage.py",
-            "serve",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--app",
-            app,
-            *(server_args or []),
-        ]
-    elif asgi_server == "uvicorn":
-        # uvicorn's command line with its defaults, for comparison with `serve`'s choices.
-        command = [
-            python,
-            "-m",
-            "uvicorn",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            *(server_args or []),
-            app,
-        ]
-    elif asgi_server == "granian":
-        # An experiment: granian is not a project dependency. GRANIAN_PATH names a directory
-        # holding it (pip install --target DIR granian).
-        env["PYTHONPATH"] += ":" + os.environ.get("GRANIAN_PATH", "/tmp/bench-granian")
-        command = [
-            python,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            *(server_args or []),
-            app,
-        ]
-    else:
-        # daphne, the server elizabus ran on before `serve` (a dev dependency: channels.testing).
-        command = [
-            str(VENV_BIN / "daphne"),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-v",
-            "0",
-            *(daphne_args or []),
-            app,
-        ]
+    command = _server_command(
+        asgi_server,
+        app=app,
+        port=port,
+        server_args=server_args or [],
+        daphne_args=daphne_args or [],
+        env=env,
+    )
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             command,
@@ -346,6 +292,62 @@ def start_elizabus(
     )
     wait_until_up(server, API + "/message-server/current", timeout)
     return server
+
+
+def _server_command(
+    asgi_server: str,
+    *,
+    app: str,
+    port: int,
+    server_args: list[str],
+    daphne_args: list[str],
+    env: dict[str, str],
+) -> list[str]:
+    python = str(VENV_BIN / "python")
+    if asgi_server == "serve":
+        # The project's own server, as `make run` starts it.
+        serve = [python, "manage.py", "serve", "--port", str(port), "--no-access-log"]
+        return [*serve, "--app", app, *server_args]
+    if asgi_server == "daphne":
+        # The server elizabus ran on before `serve` (a dev dependency: channels.testing).
+        daphne = [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
+        return [*daphne, *daphne_args, app]
+    if asgi_server == "granian":
+        # Not a project dependency: GRANIAN_PATH names a directory holding it
+        # (pip install --target DIR granian).
+        env["PYTHONPATH"] += ":" + os.environ.get("GRANIAN_PATH", "/tmp/bench-granian")
+    # uvicorn's command line with its own defaults, or granian's.
+    options = {"uvicorn": ["--no-access-log"], "granian": ["--interface", "asgi"]}[asgi_server]
+    return [
+        *(python, "-m", asgi_server, *options),
+        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+        *server_args,
+        app,
+    ]
+
+
+def code_version(src_dir: Path = ROOT) -> str:
+    """The commit served (read-only git commands), ``+dirty`` when the tree differs, and the
+    copy's name when a snapshot of the tree is served."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "--no-optional-locks", "-C", str(ROOT), "status", "--porcelain", "-uno"],
+            capture_output=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return (
+        head
+        + ("+dirty" if dirty.strip() else "")
+        + ("" if src_dir == ROOT else f" (copy at {src_dir.name})")
+    )
 
 
 def start_reference(*, port: int | None = None, timeout: float = 900) -> Server:
