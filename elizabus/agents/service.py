@@ -301,16 +301,7 @@ class AgentService:
             )
             if str(message.id) != event.id
         ][:limit]
-        names = selectors.entity_names([message.author_id for message in earlier])
-        return tuple(
-            ChatTurn(
-                author_id=str(message.author_id),
-                author_name=names.get(message.author_id, ""),
-                text=message.content,
-                from_agent=message.source_type == "agent_response",
-            )
-            for message in reversed(earlier)
-        )
+        return services.chat_turns(earlier)
 
     def _forget_message(self, event: MessageDeleted) -> None:
         services.memory_forget_message(

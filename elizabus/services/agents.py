@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -23,6 +24,7 @@ from elizabus.models import (
     Entity,
     EntityKind,
     Memory,
+    Message,
 )
 
 from .channels import channel_participant_add, channel_participant_remove
@@ -230,6 +232,21 @@ TITLE_MIN_MESSAGES = 4
 TITLE_CONTEXT_MESSAGES = 20
 
 
+def chat_turns(messages: Sequence[Message]) -> tuple[ChatTurn, ...]:
+    """``messages``, newest first as the selectors give them, as a responder's conversation:
+    oldest first, with each author's name."""
+    names = selectors.entity_names([message.author_id for message in messages])
+    return tuple(
+        ChatTurn(
+            author_id=str(message.author_id),
+            author_name=names.get(message.author_id, ""),
+            text=message.content,
+            from_agent=message.source_type == "agent_response",
+        )
+        for message in reversed(messages)
+    )
+
+
 def agent_channel_title(*, agent_id: uuid.UUID, channel_id: uuid.UUID) -> tuple[str | None, str]:
     """A title for a channel's conversation, in the words of an enabled agent's responder
     (``POST /channels/:id/generate-title``), and why there is none when there is none.
@@ -242,16 +259,7 @@ def agent_channel_title(*, agent_id: uuid.UUID, channel_id: uuid.UUID) -> tuple[
     recent = list(selectors.message_list(channel_id=channel_id, limit=TITLE_CONTEXT_MESSAGES))
     if len(recent) < TITLE_MIN_MESSAGES:
         return None, "Not enough messages to generate a title"
-    names = selectors.entity_names([message.author_id for message in recent])
-    conversation = [
-        ChatTurn(
-            author_id=str(message.author_id),
-            author_name=names.get(message.author_id, ""),
-            text=message.content,
-            from_agent=message.source_type == "agent_response",
-        )
-        for message in reversed(recent)
-    ]
+    conversation = chat_turns(recent)
     try:
         responder = load_responder(agent.responder, agent.responder_options)
         try:
