@@ -35,6 +35,7 @@ from elizabus.bus.metrics import bus_metrics
 from elizabus.conf import app_settings
 from elizabus.ids import UUID_PATTERN
 
+from .conversation import chat_turns
 from .responders.base import ChatTurn, Responder, ResponderRequest
 
 logger = logging.getLogger(__name__)
@@ -301,7 +302,7 @@ class AgentService:
             )
             if str(message.id) != event.id
         ][:limit]
-        return services.chat_turns(earlier)
+        return chat_turns(earlier)
 
     def _forget_message(self, event: MessageDeleted) -> None:
         services.memory_forget_message(

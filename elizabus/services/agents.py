@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from elizabus import selectors
-from elizabus.agents.responders.base import ChatTurn, ResponderError, load_responder
+from elizabus.agents.conversation import chat_turns
+from elizabus.agents.responders.base import ResponderError, load_responder
 from elizabus.bus.events import AgentUpdated, MessageError, NewMessage
 from elizabus.bus.publish import publish
 from elizabus.conf import app_settings
@@ -24,7 +24,6 @@ from elizabus.models import (
     Entity,
     EntityKind,
     Memory,
-    Message,
 )
 
 from .channels import channel_participant_add, channel_participant_remove
@@ -230,21 +229,6 @@ def message_error_report(
 
 TITLE_MIN_MESSAGES = 4
 TITLE_CONTEXT_MESSAGES = 20
-
-
-def chat_turns(messages: Sequence[Message]) -> tuple[ChatTurn, ...]:
-    """``messages``, newest first as the selectors give them, as a responder's conversation:
-    oldest first, with each author's name."""
-    names = selectors.entity_names([message.author_id for message in messages])
-    return tuple(
-        ChatTurn(
-            author_id=str(message.author_id),
-            author_name=names.get(message.author_id, ""),
-            text=message.content,
-            from_agent=message.source_type == "agent_response",
-        )
-        for message in reversed(messages)
-    )
 
 
 def agent_channel_title(*, agent_id: uuid.UUID, channel_id: uuid.UUID) -> tuple[str | None, str]:

@@ -1,0 +1,28 @@
+"""Stored messages as a responder sees them: a conversation of :class:`ChatTurn`.
+
+May import the selectors and the responder contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from elizabus import selectors
+from elizabus.models import Message
+
+from .responders.base import ChatTurn
+
+
+def chat_turns(messages: Sequence[Message]) -> tuple[ChatTurn, ...]:
+    """``messages``, newest first as the selectors give them, as a responder's conversation:
+    oldest first, with each author's name."""
+    names = selectors.entity_names([message.author_id for message in messages])
+    return tuple(
+        ChatTurn(
+            author_id=str(message.author_id),
+            author_name=names.get(message.author_id, ""),
+            text=message.content,
+            from_agent=message.source_type == "agent_response",
+        )
+        for message in reversed(messages)
+    )
