@@ -9,6 +9,6 @@ class ElizabusConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from elizabus.bus import wiring
+        from elizabus import wiring
 
         wiring.connect()

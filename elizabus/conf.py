@@ -19,11 +19,20 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CHARACTER_BYTES": 256 * 1024,
     "MAX_SOCKET_FRAME_BYTES": 1024 * 1024,
     # The bus: how events travel between processes (a dotted path, like SESSION_ENGINE).
-    "BUS_TRANSPORT": "elizabus.bus.transports.inprocess.InProcessTransport",
-    # The Redis transport: its stream, how long it may grow, and this process's durable name.
+    "BUS_TRANSPORT": "elizabus.bus.transports.database.DatabaseTransport",
+    # The Redis transport's stream.
     "BUS_STREAM": "elizabus:bus",
-    "BUS_STREAM_MAXLEN": 100_000,
-    "BUS_CONSUMER": "",
+    # A group's member holds it for this long unless it renews (a third of it); a new member
+    # claims the pending entries that have been idle this long (docs/bus.md).
+    "BUS_LEASE_SECONDS": 5.0,
+    # An event not sent this long after its commit is sent by a relay.
+    "BUS_RELAY_GRACE_SECONDS": 5.0,
+    # Sent events are kept this long in the outbox (manage.py bus_prune).
+    "BUS_OUTBOX_RETENTION_HOURS": 24 * 7,
+    # A group entry whose receivers failed this often is logged and acknowledged.
+    "BUS_MAX_ATTEMPTS": 5,
+    # Fault injection only: a process exits right after committing a message containing this.
+    "BUS_FAULT_EXIT_AFTER_COMMIT": "",
     # Agents.
     "RUN_AGENTS_IN_PROCESS": True,
     "AGENT_HOP_LIMIT": 3,

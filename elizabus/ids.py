@@ -37,3 +37,9 @@ def create_unique_uuid(agent_id: uuid.UUID, base: str) -> uuid.UUID:
 def memory_id(agent_id: uuid.UUID, message_id: uuid.UUID | str) -> uuid.UUID:
     """The id of an agent's memory of a message (v1.6+: ``${messageId}-${agentId}``)."""
     return create_unique_uuid(agent_id, f"{message_id}-{agent_id}")
+
+
+def reply_id(agent_id: uuid.UUID, message_id: uuid.UUID | str) -> uuid.UUID:
+    """The id of an agent's reply to a message: the same however often the message is handled,
+    so a second handling cannot store a second reply."""
+    return create_unique_uuid(agent_id, f"reply:{message_id}:{agent_id}")

@@ -161,3 +161,8 @@ def memory_list(
     if before is not None:
         queryset = queryset.filter(created_at__lt=before)
     return queryset.order_by("-created_at", "-id")[:limit]
+
+
+def memory_exists(*, agent_id: uuid.UUID, message_id: uuid.UUID | str) -> bool:
+    """Whether the agent remembers the message: it has handled it."""
+    return Memory.objects.filter(agent_id=agent_id, message_id=message_id).exists()

@@ -6,11 +6,13 @@ sends no lifespan events (daphne):
   threads (agents, the database thread) reach the sockets on it, in order;
 - the in-process agents start, where ``RUN_AGENTS_IN_PROCESS`` is on, so no message can arrive
   before its agents listen;
+- the bus relay starts: it sends what was committed and never sent, and under the database
+  transport brings the events of other processes to this one;
 - the objects made so far are frozen out of the garbage collector's reach: its full collections
   of them paused the loop for up to 89 ms in the fan-out benchmark (bench/README.md).
 
-At the lifespan's shutdown the in-process agents stop and the process leaves its channels'
-groups.
+At the lifespan's shutdown the in-process agents and the relay stop and the process leaves its
+channels' groups.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from elizabus.agents.runtime import agent_runtime
+from elizabus.bus.relay import relay
 from elizabus.conf import app_settings
 from elizabus.realtime import broadcast
 from elizabus.realtime.rooms import local_rooms
@@ -68,6 +71,7 @@ class ServerStartup:
     async def _stop(self) -> None:
         if app_settings.RUN_AGENTS_IN_PROCESS:
             await sync_to_async(agent_runtime.deactivate, thread_sensitive=False)()
+        await sync_to_async(relay.stop, thread_sensitive=False)()
         # Leave the channels' groups now rather than let a shared layer (Redis) keep queueing
         # broadcasts for this process until the memberships expire, a day later.
         await local_rooms().close()
@@ -76,5 +80,6 @@ class ServerStartup:
         broadcast.attach_server_loop(asyncio.get_running_loop())
         if app_settings.RUN_AGENTS_IN_PROCESS:
             await sync_to_async(agent_runtime.activate, thread_sensitive=False)()
+        relay.start()
         gc.collect()
         gc.freeze()

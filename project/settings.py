@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "elizabus.bus",
     "elizabus",
 ]
 
@@ -174,7 +175,7 @@ ELIZABUS: dict[str, object] = {
 }
 if os.environ.get("ELIZABUS_BUS_TRANSPORT"):
     ELIZABUS["BUS_TRANSPORT"] = os.environ["ELIZABUS_BUS_TRANSPORT"]
-for _name in ("BUS_CONSUMER", "BUS_STREAM"):
+for _name in ("BUS_STREAM", "BUS_FAULT_EXIT_AFTER_COMMIT"):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = os.environ[f"ELIZABUS_{_name}"]
 

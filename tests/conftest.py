@@ -21,6 +21,7 @@ from django.db.models import Model
 from elizabus.bus import dispatch
 from elizabus.bus.events import EVENT_TYPES, BusEvent
 from elizabus.bus.metrics import bus_metrics
+from elizabus.bus.models import OutboxEvent
 from elizabus.conf import app_settings
 from elizabus.models import (
     Agent,
@@ -202,6 +203,7 @@ def world(db: None) -> World:
 
 
 STATE_MODELS: tuple[type[Model], ...] = (
+    OutboxEvent,
     MessageServer,
     Entity,
     Channel,

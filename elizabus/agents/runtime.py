@@ -14,10 +14,11 @@ from typing import Any
 
 from elizabus import selectors
 from elizabus.bus.events import AgentUpdated
+from elizabus.bus.transports import get_transport
 from elizabus.models import Agent
 
 from .responders.base import ResponderError, load_responder
-from .service import AgentProfile, AgentService
+from .service import AgentProfile, AgentService, agent_group
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +54,27 @@ class AgentRuntime:
     def service(self, agent_id: uuid.UUID) -> AgentService | None:
         return self._services.get(agent_id)
 
-    def on_agent_update(self, event: AgentUpdated, **kwargs: Any) -> None:
-        """Bus receiver: (re)start an enabled agent, stop a disabled or deleted one."""
+    def on_agent_update(
+        self, event: AgentUpdated, position: str | None = None, **kwargs: Any
+    ) -> None:
+        """Bus receiver: (re)start an enabled agent, stop a disabled or deleted one.
+
+        A stopped agent's group is dropped, so it does not answer, when started again, what
+        was said while it was off; ``position`` (the event's place in the stream) is where the
+        group of an agent started by this event begins."""
         if not self._active:
             return
         agent_id = uuid.UUID(event.agent_id)
         with self._lock:
             self._stop(agent_id)
             if event.type in {"stopped", "deleted"}:
+                get_transport().drop_group(agent_group(agent_id).name)
                 return
             agent = selectors.agent_get(agent_id)
             if agent is not None and agent.enabled:
-                self._start(agent)
+                self._start(agent, since=position)
 
-    def _start(self, agent: Agent) -> None:
+    def _start(self, agent: Agent, since: str | None = None) -> None:
         if agent.entity_id in self._services:
             return
         try:
@@ -80,7 +88,7 @@ class AgentRuntime:
             system_prompt=agent.system_prompt or agent.bio,
         )
         service = AgentService(profile, responder)
-        service.start()
+        service.start(since=since)
         self._services[agent.entity_id] = service
         logger.info("agent %s started", agent.name)
 

@@ -1,10 +1,13 @@
 """The agent service: the seed's MessageBusService for one agent.
 
-It connects to the bus when its agent starts and disconnects every receiver when it stops.
-Receivers run in whichever thread committed the event, so they only do cheap in-memory checks
-and hand the work to the agent's own worker thread, which keeps the agent's events in order:
-check participation, record the memory (once, however often the event arrives), ask the
-responder, write the reply through the services layer, and announce ``message_complete``.
+Its receivers are connected in its agent's bus group (``agent:<id>``) while its agent runs. With
+a transport that shares events (Redis), one process at a time consumes the group and
+acknowledges each event once the service is done with it; otherwise every process that runs the
+agent gets every event. Receivers only do cheap in-memory checks and hand the work to the
+agent's own worker thread, which keeps the agent's events in order: check participation, ask
+the responder unless the message was handled before, and settle the outcome (memory, reply or
+error, ``message_complete``) in one transaction, which the database keeps once however often
+the message is handled.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import queue
 import threading
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +36,7 @@ from elizabus.bus.events import (
     ServerAgentUpdate,
 )
 from elizabus.bus.metrics import bus_metrics
+from elizabus.bus.transports import get_transport
 from elizabus.conf import app_settings
 from elizabus.ids import UUID_PATTERN
 
@@ -42,6 +47,11 @@ logger = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 10_000
 _STOP = object()
+
+
+def agent_group(agent_id: uuid.UUID | str) -> dispatch.Scope:
+    """The bus group of an agent's service."""
+    return dispatch.group(f"agent:{agent_id}")
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class AgentService:
         )
         self.responder = responder
         self._agent_key = str(profile.agent_id)
+        self._group = agent_group(profile.agent_id)
         self._metrics_scope = f"agent:{profile.name}"
         self._subscriptions: set[str] = set()
         self._seats: dict[str, bool] = {}
@@ -104,7 +115,9 @@ class AgentService:
         return self._thread is not None
 
     # --- lifecycle ------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, since: str | None = None) -> None:
+        """Starts the worker and joins the agent's group; ``since`` is the stream position a
+        new group starts after (the event that started the agent)."""
         if self._thread is not None:
             return
         self._load_subscriptions()
@@ -119,7 +132,10 @@ class AgentService:
                 receiver,
                 dispatch_uid=self._dispatch_uid(event_type),
                 label=f"agent:{self.profile.name}",
+                scope=self._group,
             )
+        dispatch.join(self._group, since=since, on_acquire=self._on_acquire)
+        get_transport().prepare_group(self._group.name, since)
         # Again, now that the receivers listen: a subscription that changed between the first
         # read and the connection is in the database by now (events leave after commit).
         self._load_subscriptions()
@@ -134,8 +150,11 @@ class AgentService:
         responder."""
         if self._thread is None:
             return
+        dispatch.leave(self._group)
         for event_type in self._receivers:
-            dispatch.disconnect(event_type, dispatch_uid=self._dispatch_uid(event_type))
+            dispatch.disconnect(
+                event_type, dispatch_uid=self._dispatch_uid(event_type), scope=self._group
+            )
         self._queue.put(_STOP)
         self._thread.join(timeout)
         self._thread = None
@@ -144,35 +163,48 @@ class AgentService:
     def _dispatch_uid(self, event_type: type[BusEvent]) -> str:
         return f"agent:{self._agent_key}:{event_type.name}"
 
-    # --- receivers: any thread, cheap -------------------------------------------------------
-    def _on_new_message(self, event: NewMessage, **kwargs: Any) -> None:
+    def _on_acquire(self) -> None:
+        """This process now consumes the agent's group: what it cached while another process
+        did may be stale."""
+        self._enqueue(self._refresh, None)
+
+    def _refresh(self, event: None) -> None:
+        self._seats.clear()
+        self._load_subscriptions()
+
+    # --- receivers: any thread, cheap; a Future when there is work for the worker ------------
+    def _on_new_message(self, event: NewMessage, **kwargs: Any) -> Future[None] | None:
         if not is_well_formed(event):
             self.log.warning("agent %s dropped a malformed new_message", self.profile.name)
-            return
+            return None
         if event.author_id == self._agent_key:
-            return
+            return None
         if event.message_server_id not in self._subscriptions:
-            return
-        self._enqueue(self._handle_message, event)
+            return None
+        return self._enqueue(self._handle_message, event)
 
-    def _on_message_deleted(self, event: MessageDeleted, **kwargs: Any) -> None:
-        self._enqueue(self._forget_message, event)
+    def _on_message_deleted(self, event: MessageDeleted, **kwargs: Any) -> Future[None] | None:
+        return self._enqueue(self._forget_message, event)
 
     # The seat cache is changed by the worker only, in event order: a participation read that
     # raced with a seat change then caches its stale answer *before* the change, not after it.
-    def _on_channel_cleared(self, event: ChannelCleared, **kwargs: Any) -> None:
-        self._enqueue(self._forget_channel, event)
+    def _on_channel_cleared(self, event: ChannelCleared, **kwargs: Any) -> Future[None] | None:
+        return self._enqueue(self._forget_channel, event)
 
-    def _on_channel_updated(self, event: ChannelUpdated, **kwargs: Any) -> None:
+    def _on_channel_updated(self, event: ChannelUpdated, **kwargs: Any) -> Future[None] | None:
         if "participantCentralUserIds" in event.updates:
-            self._enqueue(self._drop_seat, event)
+            return self._enqueue(self._drop_seat, event)
+        return None
 
-    def _on_channel_deleted(self, event: ChannelDeleted, **kwargs: Any) -> None:
-        self._enqueue(self._drop_seat, event)
+    def _on_channel_deleted(self, event: ChannelDeleted, **kwargs: Any) -> Future[None] | None:
+        return self._enqueue(self._drop_seat, event)
 
-    def _on_participant_update(self, event: ParticipantUpdate, **kwargs: Any) -> None:
+    def _on_participant_update(
+        self, event: ParticipantUpdate, **kwargs: Any
+    ) -> Future[None] | None:
         if event.entity_id == self._agent_key:
-            self._enqueue(self._take_seat, event)
+            return self._enqueue(self._take_seat, event)
+        return None
 
     def _on_server_agent_update(self, event: ServerAgentUpdate, **kwargs: Any) -> None:
         if event.agent_id != self._agent_key:
@@ -182,13 +214,17 @@ class AgentService:
         elif event.type == "agent_removed_from_server":
             self._subscriptions.discard(event.message_server_id)
 
-    def _enqueue(self, handler: Any, event: BusEvent) -> None:
+    def _enqueue(self, handler: Any, event: BusEvent | None) -> Future[None] | None:
+        done: Future[None] = Future()
         try:
-            self._queue.put_nowait((handler, event, time.perf_counter()))
+            self._queue.put_nowait((handler, event, time.perf_counter(), done))
         except queue.Full:
-            self.log.error("agent %s is overloaded; dropped %s", self.profile.name, event.name)
+            name = event.name if event is not None else "a refresh"
+            self.log.error("agent %s is overloaded; dropped %s", self.profile.name, name)
             if isinstance(event, NewMessage):
                 self._report_error(event, "Agent is overloaded; message not processed")
+            return None
+        return done
 
     # --- the worker: the agent's own thread -------------------------------------------------
     def _work(self) -> None:
@@ -197,13 +233,18 @@ class AgentService:
                 item = self._queue.get()
                 if item is _STOP:
                     return
-                handler, event, enqueued_at = item
+                handler, event, enqueued_at, done = item
                 self._timed("queue", enqueued_at)
                 close_old_connections()
                 try:
                     handler(event)
-                except Exception:
-                    self.log.exception("agent %s failed on %s", self.profile.name, event.name)
+                except Exception as exc:
+                    name = event.name if event is not None else "a refresh"
+                    self.log.exception("agent %s failed on %s", self.profile.name, name)
+                    # Under a shared transport the event stays unacknowledged and comes back.
+                    done.set_exception(exc)
+                else:
+                    done.set_result(None)
         finally:
             connections.close_all()
 
@@ -226,34 +267,31 @@ class AgentService:
         started_at = time.perf_counter()
         if not self._seated(event.channel_id):
             return
-        if not services.memory_record(agent_id=self.profile.agent_id, message=event):
+        if selectors.memory_exists(agent_id=self.profile.agent_id, message_id=event.id):
             return  # delivered before: already handled
-        self._timed("memory", started_at)
         hops = agent_hops(event)
-        try:
-            if hops < app_settings.AGENT_HOP_LIMIT:
-                self._reply(event, hops)
-        except Exception as exc:
-            self.log.exception("agent %s could not answer %s", self.profile.name, event.id)
-            self._report_error(event, f"{type(exc).__name__}: {exc}")
-        finally:
-            services.message_complete_announce(
-                channel_id=uuid.UUID(event.channel_id),
-                server_id=uuid.UUID(event.message_server_id),
-                agent_id=self.profile.agent_id,
-                message_id=uuid.UUID(event.id),
-            )
+        reply, error = None, ""
+        if hops < app_settings.AGENT_HOP_LIMIT:
+            try:
+                reply = self._reply(event, hops)
+            except Exception as exc:
+                self.log.exception("agent %s could not answer %s", self.profile.name, event.id)
+                error = f"{type(exc).__name__}: {exc}"
+        settling_at = self._timed("respond", started_at)
+        services.agent_message_settle(
+            agent_id=self.profile.agent_id,
+            agent_name=self.profile.name,
+            message=event,
+            reply=reply,
+            error=error,
+        )
+        self._timed("reply", settling_at)
 
-    def _reply(self, event: NewMessage, hops: int) -> None:
-        asked_at = time.perf_counter()
+    def _reply(self, event: NewMessage, hops: int) -> services.AgentReply | None:
         reply = self.responder.respond(self._request(event))
-        replying_at = self._timed("respond", asked_at)
         if reply is None:
-            return
-        message = services.message_create(
-            channel_id=uuid.UUID(event.channel_id),
-            server_id=uuid.UUID(event.message_server_id),
-            author_id=self.profile.agent_id,
+            return None
+        return services.AgentReply(
             content=reply.text,
             raw_message={
                 "text": reply.text,
@@ -266,17 +304,7 @@ class AgentService:
                 "agentHops": hops + 1,
                 **_channel_hints(event),
             },
-            in_reply_to_message_id=uuid.UUID(event.id),
-            source_type="agent_response",
-            author_display_name=self.profile.name,
         )
-        own = services.message_event(
-            message,
-            server_id=uuid.UUID(event.message_server_id),
-            author_display_name=self.profile.name,
-        )
-        services.memory_record(agent_id=self.profile.agent_id, message=own)
-        self._timed("reply", replying_at)
 
     def _request(self, event: NewMessage) -> ResponderRequest:
         return ResponderRequest(

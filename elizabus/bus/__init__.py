@@ -1,7 +1,10 @@
-"""The internal message bus: typed events, published after commit, delivered through Django signals.
+"""The internal message bus: typed events, written to the outbox with their transaction, sent
+after commit, delivered through Django signals.
 
-``events`` is the catalogue, ``publish`` the one door in, ``wiring`` the one table of who listens,
-``metrics`` what it measured, ``transports`` how events cross process boundaries.
-May import Django and the app's conf; never models, services, the API, agents or real time
-(except ``wiring``, whose job is to name the receivers).
+``events`` is the catalogue, ``publish`` the one door in, ``outbox`` and ``relay`` what makes
+every committed event leave, ``dispatch`` delivery in one process (and its scopes), ``metrics``
+what it measured, ``transports`` how events cross process boundaries. Who listens to what is in
+:mod:`elizabus.wiring`, above this package.
+May import Django, the app's conf and its own model; never the domain models, services, the
+API, agents or real time.
 """

@@ -3,13 +3,26 @@
 Every receiver is connected through :func:`connect`, which wraps it so that a failure is logged
 and counted but never reaches the writer or the other receivers, and so that its time is
 measured. ``dispatch_uid`` makes connecting idempotent and lets :func:`disconnect` find it again.
+
+A receiver is connected in a **scope**, which says where and how often it runs once more than one
+process shares the bus (docs/bus.md, "Delivery"):
+
+- :data:`EACH`: in every process, for every event (caches, waiting requests, the agent runtime);
+- :data:`ONCE`: in one process per event, the one that put it on the bus: its writer right after
+  the commit, or the relay that repaired it (broadcasts through a shared channel layer);
+- a **group** (:func:`group`): by one member of the group at a time, in order, at least once and
+  acknowledged only after its receivers returned (an agent's work). A receiver of a group may
+  return a :class:`concurrent.futures.Future`; the event counts as done when it resolves.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from .events import BusEvent
@@ -20,6 +33,66 @@ logger = logging.getLogger(__name__)
 Receiver = Callable[..., Any]
 
 
+class Scope:
+    """Where a receiver runs; compared by identity, so each name has one instance."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def is_group(self) -> bool:
+        return self.name not in {"each", "once"}
+
+    def __repr__(self) -> str:
+        return f"Scope({self.name!r})"
+
+
+EACH = Scope("each")
+ONCE = Scope("once")
+_groups: dict[str, Scope] = {}
+_groups_lock = threading.Lock()
+
+
+def group(name: str) -> Scope:
+    """The scope of the group ``name`` (one instance per name)."""
+    with _groups_lock:
+        scope = _groups.get(name)
+        if scope is None:
+            scope = _groups[name] = Scope(name)
+        return scope
+
+
+@dataclass
+class Membership:
+    """This process's seat in a group: ``since`` is the stream position a new group starts
+    after; ``on_acquire`` runs when this process becomes the group's active member."""
+
+    scope: Scope
+    since: str | None = None
+    on_acquire: Callable[[], None] | None = None
+
+
+_memberships: dict[str, Membership] = {}
+
+
+def join(
+    scope: Scope, *, since: str | None = None, on_acquire: Callable[[], None] | None = None
+) -> None:
+    """Makes this process a member of ``scope``'s group (the transport then consumes it)."""
+    _memberships[scope.name] = Membership(scope, since, on_acquire)
+
+
+def leave(scope: Scope) -> None:
+    _memberships.pop(scope.name, None)
+
+
+def memberships() -> list[Membership]:
+    """The groups this process is a member of now."""
+    return list(_memberships.values())
+
+
 def receiver_name(receiver: Receiver) -> str:
     owner = getattr(receiver, "__self__", None)
     if owner is not None:
@@ -28,36 +101,73 @@ def receiver_name(receiver: Receiver) -> str:
 
 
 def connect(
-    event_type: type[BusEvent], receiver: Receiver, *, dispatch_uid: str, label: str = ""
+    event_type: type[BusEvent],
+    receiver: Receiver,
+    *,
+    dispatch_uid: str,
+    label: str = "",
+    scope: Scope = EACH,
 ) -> None:
-    """Connects ``receiver(sender, event, **kwargs)`` to ``event_type``.
+    """Connects ``receiver(sender, event, **kwargs)`` to ``event_type`` in ``scope``.
 
-    ``label`` names the receiver in the metrics (defaults to its dotted name).
+    ``label`` names the receiver in the metrics (defaults to its dotted name). The keyword
+    arguments include ``event_id``, the event's outbox id (0 for an event that has none).
     """
     name = label or receiver_name(receiver)
 
-    def measured(sender: type[BusEvent], event: BusEvent, emitted_at: float, **kwargs: Any) -> None:
+    def measured(sender: Scope, event: BusEvent, emitted_at: float, **kwargs: Any) -> Any:
         failed = False
         try:
-            receiver(sender=sender, event=event, **kwargs)
+            return receiver(sender=sender, event=event, **kwargs)
         except Exception:
             failed = True
             logger.exception("bus receiver %s failed on %s", name, event.name)
+            if scope.is_group:
+                raise
+            return None
         finally:
             bus_metrics.receiver_done(event.name, name, time.perf_counter() - emitted_at, failed)
 
-    event_type.signal.connect(measured, sender=event_type, weak=False, dispatch_uid=dispatch_uid)
+    event_type.signal.connect(measured, sender=scope, weak=False, dispatch_uid=dispatch_uid)
 
 
-def disconnect(event_type: type[BusEvent], *, dispatch_uid: str) -> bool:
-    return event_type.signal.disconnect(sender=event_type, dispatch_uid=dispatch_uid)
+def disconnect(event_type: type[BusEvent], *, dispatch_uid: str, scope: Scope = EACH) -> bool:
+    return event_type.signal.disconnect(sender=scope, dispatch_uid=dispatch_uid)
 
 
 def receiver_count(event_type: type[BusEvent]) -> int:
     return len(event_type.signal.receivers)
 
 
-def dispatch_local(event: BusEvent) -> None:
-    """Sends ``event`` to this process's receivers, now. Callers go through ``publish``."""
+def all_scopes(*, once: bool = True) -> list[Scope]:
+    """EACH, ONCE (unless ``once`` is false), then every group."""
+    with _groups_lock:
+        return [EACH, *([ONCE] if once else []), *_groups.values()]
+
+
+def dispatch_local(
+    event: BusEvent, *, scopes: Iterable[Scope] | None = None, **kwargs: Any
+) -> list[Any]:
+    """Sends ``event`` to this process's receivers in ``scopes`` (default: every scope), now.
+
+    Returns what the receivers returned. A group receiver's failure is raised (its event must
+    not be acknowledged); other receivers' failures are only logged. Callers are the transports
+    and the relay; services go through ``publish``.
+    """
     bus_metrics.event_sent(event.name)
-    event.signal.send(sender=type(event), event=event, emitted_at=time.perf_counter())
+    kwargs.setdefault("event_id", 0)
+    emitted_at = time.perf_counter()
+    results: list[Any] = []
+    for scope in all_scopes() if scopes is None else scopes:
+        for _, result in event.signal.send(
+            sender=scope, event=event, emitted_at=emitted_at, **kwargs
+        ):
+            results.append(result)
+    return results
+
+
+def wait_for(results: list[Any]) -> None:
+    """Waits until every Future among a group's ``results`` is done; raises the first failure."""
+    for result in results:
+        if isinstance(result, Future):
+            result.result()

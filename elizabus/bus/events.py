@@ -3,7 +3,7 @@
 Events carry ids and primitives only, never model instances, so they can cross a process
 boundary unchanged. Every event is published through :func:`elizabus.bus.publish.publish`, which
 sends it only after the surrounding transaction commits: a receiver never sees a row that is later
-rolled back. Who listens to what is in :mod:`elizabus.bus.wiring`.
+rolled back. Who listens to what is in :mod:`elizabus.wiring`.
 """
 
 from __future__ import annotations

@@ -1,17 +1,21 @@
-"""The one door onto the bus. Services call :func:`publish`; nothing else sends events.
+"""The one door onto the bus: ``publish(event)``.
 
-``publish`` registers the event with ``transaction.on_commit``: inside an atomic block it leaves
-when the outermost block commits and never if it rolls back; outside one it leaves at once.
+The event is written to the outbox in the caller's transaction, so it commits with the rows it
+announces or not at all. Once the transaction commits, this process sends it at once
+(:meth:`.relay.Relay.committed`); a crash or an outage between the commit and the send leaves
+it in the outbox, where a relay finds and sends it. Outside a transaction both happen at once.
 """
 
 from __future__ import annotations
 
 from django.db import transaction
 
+from . import outbox
 from .events import BusEvent
-from .transports import get_transport
+from .relay import relay
 
 
 def publish(event: BusEvent) -> None:
-    """Sends ``event`` through the configured transport once the current transaction commits."""
-    transaction.on_commit(lambda: get_transport().send(event), robust=True)
+    """Stores ``event`` with the current transaction and sends it once that commits."""
+    record = outbox.write(event)
+    transaction.on_commit(lambda: relay.committed(record), robust=True)

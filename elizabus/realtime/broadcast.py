@@ -5,9 +5,13 @@ Every channel has one Channels group, named by :func:`channel_group` alone. A gr
 packet already encoded, so a broadcast is serialised once however many sockets receive it:
 
 ``{"type": "socket.emit", "channel": <channel id>, "frame": <EVENT packet>,
-"message_id": <message id, for messageBroadcast>, "origin": <Socket.IO sid of the sender>}``
+"message_id": <message id, for messageBroadcast>, "origin": <Socket.IO sid of the sender>,
+"event_id": <the bus event's outbox id, 0 for none>}``
 
-The receivers are connected in :mod:`elizabus.bus.wiring`. They run after commit, in whatever
+A bus event is delivered at least once, so the rooms drop a group message whose ``event_id``
+they have handed out before (rooms.py).
+
+The receivers are connected in :mod:`elizabus.wiring`. They run after commit, in whatever
 thread committed; a receiver that runs inside an event loop schedules the send instead of
 blocking it.
 
@@ -22,7 +26,9 @@ import uuid
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 from elizabus.bus.events import (
     ChannelCleared,
@@ -41,6 +47,13 @@ from .socketio import encode_event
 logger = logging.getLogger(__name__)
 
 SOCKET_EMIT = "socket.emit"
+
+
+def layer_is_shared() -> bool:
+    """Whether the configured channel layer reaches other processes (Redis does; the in-memory
+    layer is this process's own)."""
+    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    return bool(backend) and not issubclass(import_string(backend), InMemoryChannelLayer)
 
 
 def channel_group(channel_id: uuid.UUID | str) -> str:
@@ -85,6 +98,7 @@ def group_message(
     channel_id: str,
     message_id: str = "",
     origin: str = "",
+    event_id: int = 0,
 ) -> dict[str, Any]:
     """A ``socket.emit`` group message (the shape is in this module's docstring)."""
     return {
@@ -93,6 +107,7 @@ def group_message(
         "frame": encode_event(event_name, data),
         "message_id": message_id,
         "origin": origin,
+        "event_id": event_id,
     }
 
 
@@ -161,10 +176,10 @@ def emit_to_channel(channel_id: str, message: dict[str, Any]) -> None:
     spawn(layer.group_send(group, message))
 
 
-# --- bus receivers (connected in elizabus.bus.wiring) ---------------------------------------------
+# --- bus receivers (connected in elizabus.wiring) ---------------------------------------------
 
 
-def on_new_message(sender: type, event: NewMessage, **kwargs: Any) -> None:
+def on_new_message(sender: object, event: NewMessage, event_id: int = 0, **kwargs: Any) -> None:
     """``new_message`` → ``messageBroadcast``; the socket that sent it already has its own copy
     (with ``clientMessageId``), which ``origin`` tells it."""
     origin = (event.metadata or {}).get("socket_id") or ""
@@ -174,46 +189,60 @@ def on_new_message(sender: type, event: NewMessage, **kwargs: Any) -> None:
         channel_id=event.channel_id,
         message_id=event.id,
         origin=origin if isinstance(origin, str) else "",
+        event_id=event_id,
     )
     emit_to_channel(event.channel_id, message)
 
 
-def on_message_updated(sender: type, event: MessageUpdated, **kwargs: Any) -> None:
+def on_message_updated(
+    sender: object, event: MessageUpdated, event_id: int = 0, **kwargs: Any
+) -> None:
     """``message_updated`` → ``messageBroadcast`` again, same id, to every socket."""
-    _forward("messageBroadcast", event.channel_id, message_broadcast(event))
+    _forward("messageBroadcast", event.channel_id, message_broadcast(event), event_id)
 
 
-def on_message_deleted(sender: type, event: MessageDeleted, **kwargs: Any) -> None:
+def on_message_deleted(
+    sender: object, event: MessageDeleted, event_id: int = 0, **kwargs: Any
+) -> None:
     """``message_deleted`` → ``messageDeleted {messageId, channelId}``."""
-    _forward("messageDeleted", event.channel_id, event.payload())
+    _forward("messageDeleted", event.channel_id, event.payload(), event_id)
 
 
-def on_channel_cleared(sender: type, event: ChannelCleared, **kwargs: Any) -> None:
+def on_channel_cleared(
+    sender: object, event: ChannelCleared, event_id: int = 0, **kwargs: Any
+) -> None:
     """``channel_cleared`` → ``channelCleared {channelId}``, unless the channel is being deleted
     (``channelDeleted`` follows)."""
     if not event.channel_deleted:
-        _forward("channelCleared", event.channel_id, event.payload())
+        _forward("channelCleared", event.channel_id, event.payload(), event_id)
 
 
-def on_channel_updated(sender: type, event: ChannelUpdated, **kwargs: Any) -> None:
+def on_channel_updated(
+    sender: object, event: ChannelUpdated, event_id: int = 0, **kwargs: Any
+) -> None:
     """``channel_updated`` → ``channelUpdated {channelId, updates}``."""
-    _forward("channelUpdated", event.channel_id, event.payload())
+    _forward("channelUpdated", event.channel_id, event.payload(), event_id)
 
 
-def on_channel_deleted(sender: type, event: ChannelDeleted, **kwargs: Any) -> None:
+def on_channel_deleted(
+    sender: object, event: ChannelDeleted, event_id: int = 0, **kwargs: Any
+) -> None:
     """``channel_deleted`` → ``channelDeleted {channelId}``."""
-    _forward("channelDeleted", event.channel_id, event.payload())
+    _forward("channelDeleted", event.channel_id, event.payload(), event_id)
 
 
-def on_message_complete(sender: type, event: MessageComplete, **kwargs: Any) -> None:
+def on_message_complete(
+    sender: object, event: MessageComplete, event_id: int = 0, **kwargs: Any
+) -> None:
     """``message_complete`` → ``messageComplete {channelId, serverId, messageServerId, …}``."""
-    _forward("messageComplete", event.channel_id, event.payload())
+    _forward("messageComplete", event.channel_id, event.payload(), event_id)
 
 
-def on_message_error(sender: type, event: MessageError, **kwargs: Any) -> None:
+def on_message_error(sender: object, event: MessageError, event_id: int = 0, **kwargs: Any) -> None:
     """``message:error`` → ``messageError {messageId, channelId, agentId, error}``."""
-    _forward("messageError", event.channel_id, event.payload())
+    _forward("messageError", event.channel_id, event.payload(), event_id)
 
 
-def _forward(event_name: str, channel_id: str, data: dict[str, Any]) -> None:
-    emit_to_channel(channel_id, group_message(event_name, data, channel_id=channel_id))
+def _forward(event_name: str, channel_id: str, data: dict[str, Any], event_id: int) -> None:
+    message = group_message(event_name, data, channel_id=channel_id, event_id=event_id)
+    emit_to_channel(channel_id, message)

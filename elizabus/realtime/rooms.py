@@ -13,7 +13,10 @@ upgrades to a WebSocket keeps its rooms (they belong to the socket, not to a tra
 Group memberships expire in both layers (``group_expiry``, a day by default); the process
 renews its own well before that, and again after the layer failed and came back.
 
-May import Channels and this package's broadcast module.
+A bus event may be broadcast twice (delivery is at least once); the pump hands each event id
+out once.
+
+May import Channels, the bus's recent-ids helper and this package's broadcast module.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import weakref
 from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer, get_channel_layer
+
+from elizabus.bus.recent import RecentIds
 
 from .broadcast import SOCKET_EMIT, channel_group
 
@@ -50,6 +55,7 @@ class LocalRooms:
         self._tasks: list[asyncio.Task[None]] = []
         # Serialises group_add/group_discard so a room's first join and last leave stay in order.
         self._lock = asyncio.Lock()
+        self._delivered = RecentIds()
 
     async def join(self, channel_id: str, member: Member) -> None:
         """Seats ``member`` in the room; returns once group messages for it reach this process."""
@@ -100,6 +106,8 @@ class LocalRooms:
                 await self._deliver(message)
 
     async def _deliver(self, message: dict[str, Any]) -> None:
+        if self._delivered.seen(message.get("event_id") or 0):
+            return
         for member in tuple(self._members.get(message.get("channel"), ())):
             try:
                 await member.deliver(message)

@@ -8,8 +8,10 @@ agent's configuration); never the API, agent services or real time.
 """
 
 from .agents import (
+    AgentReply,
     agent_channel_title,
     agent_delete,
+    agent_message_settle,
     agent_register,
     agent_set_enabled,
     agent_update,
@@ -42,8 +44,10 @@ from .messages import (
 from .servers import server_agent_add, server_agent_remove, server_create
 
 __all__ = [
+    "AgentReply",
     "agent_channel_title",
     "agent_delete",
+    "agent_message_settle",
     "agent_register",
     "agent_set_enabled",
     "agent_update",

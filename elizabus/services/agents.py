@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -15,7 +16,7 @@ from elizabus.bus.events import AgentUpdated, MessageError, NewMessage
 from elizabus.bus.publish import publish
 from elizabus.conf import app_settings
 from elizabus.exceptions import InvalidInput, NotFound, UpstreamFailure
-from elizabus.ids import memory_id
+from elizabus.ids import memory_id, reply_id
 from elizabus.models import (
     CENTRAL_CHANNEL_ID,
     DEFAULT_SERVER_ID,
@@ -27,6 +28,7 @@ from elizabus.models import (
 )
 
 from .channels import channel_participant_add, channel_participant_remove
+from .messages import message_complete_announce, message_create, message_event
 from .servers import server_agent_add
 
 
@@ -214,6 +216,64 @@ def memory_forget_channel(*, agent_id: uuid.UUID, channel_id: uuid.UUID) -> int:
     """Deletes an agent's memories of one channel. Returns how many."""
     deleted, _ = Memory.objects.filter(agent_id=agent_id, channel_id=channel_id).delete()
     return deleted
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    """What an agent answers to a message, before it is stored."""
+
+    content: str
+    raw_message: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@transaction.atomic
+def agent_message_settle(
+    *,
+    agent_id: uuid.UUID,
+    agent_name: str,
+    message: NewMessage,
+    reply: AgentReply | None = None,
+    error: str = "",
+) -> bool:
+    """Stores what an agent did with a message, all of it or nothing, with its events: its
+    memory of the message; its reply (with an id derived from the agent and the message) and
+    its memory of the reply, or its ``message:error``; and ``message_complete``.
+
+    The memory is unique per agent and message, so a message handled twice (delivered again
+    after a crash, or by two processes at once) is settled once: the second call writes and
+    announces nothing and returns False.
+    """
+    if not memory_record(agent_id=agent_id, message=message):
+        return False
+    channel_id = uuid.UUID(message.channel_id)
+    server_id = uuid.UUID(message.message_server_id)
+    if reply is not None:
+        stored = message_create(
+            channel_id=channel_id,
+            server_id=server_id,
+            message_id=reply_id(agent_id, message.id),
+            author_id=agent_id,
+            content=reply.content,
+            raw_message=reply.raw_message,
+            metadata=reply.metadata,
+            in_reply_to_message_id=uuid.UUID(message.id),
+            source_type="agent_response",
+            author_display_name=agent_name,
+        )
+        own = message_event(stored, server_id=server_id, author_display_name=agent_name)
+        memory_record(agent_id=agent_id, message=own)
+    if error:
+        message_error_report(
+            message_id=message.id, channel_id=message.channel_id, agent_id=agent_id, error=error
+        )
+    message_complete_announce(
+        channel_id=channel_id,
+        server_id=server_id,
+        agent_id=agent_id,
+        message_id=uuid.UUID(message.id),
+    )
+    return True
 
 
 def message_error_report(

@@ -66,6 +66,7 @@ QUIET = {
     "agent_channel_title",
     "media_store",
     "media_path",
+    "AgentReply",
 }
 
 SCENARIOS = [
@@ -186,6 +187,17 @@ SCENARIOS = [
         "agent_delete",
         lambda w: services.agent_delete(agent_id=w.agent.entity_id),
         (ParticipantUpdate, AgentUpdated),  # it leaves the central channel
+    ),
+    Scenario(
+        "agent_message_settle",
+        lambda w: services.agent_message_settle(
+            agent_id=w.agent.entity_id,
+            agent_name="Eliza",
+            message=services.message_event(w.message, server_id=w.server.id),
+            reply=services.AgentReply(content="In what way?", raw_message={"text": "In what way?"}),
+            error="",
+        ),
+        (NewMessage, MessageComplete),
     ),
     Scenario(
         "message_error_report",

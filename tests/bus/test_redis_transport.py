@@ -1,20 +1,29 @@
-"""The Redis transport against a real Redis: events cross through the stream unchanged, a named
-consumer resumes where it stopped, an unnamed one starts at the end, bad entries are skipped."""
+"""The Redis transport against a real Redis: events cross the stream unchanged to every process;
+a group's events are handled by one member at a time, in order, and acknowledged only once
+handled, so a member that dies leaves its entries to the next; the stream is trimmed only past
+what every group acknowledged; bad entries are skipped."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any
 
 import pytest
 import redis
 
+from elizabus.bus import dispatch
 from elizabus.bus.events import ChannelCleared, MessageError, NewMessage
+from elizabus.bus.outbox import OutboxRecord
 from elizabus.bus.transports.redis import RedisStreamTransport
 from tests.conftest import Published
 
 pytestmark = pytest.mark.redis
+
+_ids = iter(range(1, 1_000_000))
 
 
 def _message(text: str) -> NewMessage:
@@ -30,7 +39,11 @@ def _message(text: str) -> NewMessage:
     )
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+def _record(event: Any) -> OutboxRecord:
+    return OutboxRecord(next(_ids), event, "tests")
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -41,7 +54,7 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 @pytest.fixture
 def stream(settings, redis_url: str) -> Iterator[str]:
     name = f"elizabus-test:{uuid.uuid4()}"
-    settings.ELIZABUS = {**settings.ELIZABUS, "BUS_STREAM": name}
+    settings.ELIZABUS = {**settings.ELIZABUS, "BUS_STREAM": name, "BUS_LEASE_SECONDS": 0.6}
     yield name
     client = redis.Redis.from_url(redis_url)
     client.delete(name, *client.keys(f"{name}:*"))
@@ -52,8 +65,8 @@ def stream(settings, redis_url: str) -> Iterator[str]:
 def transports(redis_url: str, stream: str) -> Iterator[Callable[..., RedisStreamTransport]]:
     made: list[RedisStreamTransport] = []
 
-    def make(*, listen: bool = True) -> RedisStreamTransport:
-        transport = RedisStreamTransport(redis_url, listen=listen)
+    def make(*, listen: bool = True, consumer: str = "") -> RedisStreamTransport:
+        transport = RedisStreamTransport(redis_url, listen=listen, consumer=consumer)
         transport.start()
         made.append(transport)
         return transport
@@ -63,43 +76,153 @@ def transports(redis_url: str, stream: str) -> Iterator[Callable[..., RedisStrea
         transport.stop()
 
 
+def _send(transport: RedisStreamTransport, *events: Any) -> list[int]:
+    taken: list[int] = []
+    transport.send([_record(event) for event in events], taken.extend)
+    _wait_for(lambda: len(taken) == len(events))
+    return taken
+
+
 def test_an_event_crosses_the_stream_unchanged(transports, published: Published) -> None:
     transport = transports()
     event = _message("hello")
-    transport.send(event)
-    transport.send(ChannelCleared(channel_id=event.channel_id, message_count=3))
+    cleared = ChannelCleared(channel_id=event.channel_id, message_count=3)
+    _send(transport, event, cleared)
     _wait_for(lambda: len(published.events) == 2)
-    assert published.events == [event, ChannelCleared(channel_id=event.channel_id, message_count=3)]
+    assert published.events == [event, cleared]
 
 
-def test_an_unnamed_reader_starts_at_the_end(transports, published: Published) -> None:
+def test_a_reader_starts_at_the_end(transports, published: Published) -> None:
     sender = transports(listen=False)
-    sender.send(_message("before"))
+    _send(sender, _message("before"))
     transports()
     after = _message("after")
-    sender.send(after)
+    _send(sender, after)
     _wait_for(lambda: bool(published.events))
     time.sleep(0.2)
     assert published.events == [after]
 
 
-def test_a_named_consumer_resumes_where_it_stopped(
-    settings, transports, published: Published
-) -> None:
-    settings.ELIZABUS = {**settings.ELIZABUS, "BUS_CONSUMER": "worker-1"}
-    worker = transports()
-    first = _message("first")
-    worker.send(first)
-    _wait_for(lambda: published.events == [first])
-    worker.stop()
+def test_an_event_sent_twice_reaches_a_process_once(transports, published: Published) -> None:
+    transport = transports()
+    record = _record(_message("once"))
+    transport.send([record, record], lambda ids: None)
+    later = _message("later")
+    _send(transport, later)
+    _wait_for(lambda: len(published.events) >= 2)
+    assert published.events == [record.event, later]
 
-    sender = transports(listen=False)
-    missed = [_message(f"missed {n}") for n in range(3)]
-    for event in missed:
-        sender.send(event)
-    transports()  # the worker, restarted
-    _wait_for(lambda: len(published.events) == 4)
-    assert published.events == [first, *missed]
+
+class GroupReceiver:
+    """A group's receiver that records which member handled what; can be told to hang."""
+
+    def __init__(self, scope: dispatch.Scope) -> None:
+        self.scope = scope
+        self.handled: list[tuple[str, str]] = []
+        self.hang = threading.Event()
+        self.uid = f"tests:group:{scope.name}"
+
+    def receive(self, sender: Any, event: NewMessage, **kwargs: Any) -> Future[None]:
+        done: Future[None] = Future()
+        member = threading.current_thread().name
+        if self.hang.is_set():
+            return done  # never resolves: the member died in the middle of it
+        self.handled.append((event.content, member))
+        done.set_result(None)
+        return done
+
+
+@pytest.fixture
+def group_receiver() -> Iterator[GroupReceiver]:
+    scope = dispatch.group(f"tests-{uuid.uuid4()}")
+    receiver = GroupReceiver(scope)
+    dispatch.connect(NewMessage, receiver.receive, dispatch_uid=receiver.uid, scope=scope)
+    dispatch.join(scope)
+    yield receiver
+    dispatch.leave(scope)
+    dispatch.disconnect(NewMessage, dispatch_uid=receiver.uid, scope=scope)
+
+
+def _wait_for_holder(*members: RedisStreamTransport, group: str) -> RedisStreamTransport:
+    def holder() -> RedisStreamTransport | None:
+        for transport in members:
+            member = transport._groups.get(group)
+            if member is not None and member.holding:
+                return transport
+        return None
+
+    _wait_for(lambda: holder() is not None)
+    return holder()
+
+
+def test_a_group_is_handled_by_one_member_in_order(
+    transports, group_receiver: GroupReceiver
+) -> None:
+    first, second = transports(consumer="one"), transports(consumer="two")
+    holder = _wait_for_holder(first, second, group=group_receiver.scope.name)
+    time.sleep(0.3)  # the holder's group exists
+    texts = [f"m{n}" for n in range(30)]
+    _send(first, *[_message(text) for text in texts])
+    _wait_for(lambda: len(group_receiver.handled) == len(texts))
+    time.sleep(0.3)
+    assert [text for text, _ in group_receiver.handled] == texts
+    assert {member for _, member in group_receiver.handled} == {
+        f"bus-group-{group_receiver.scope.name}"
+    }
+    assert holder in (first, second)
+    client = holder.client
+    assert client.xpending(holder.stream, group_receiver.scope.name)["pending"] == 0
+
+
+def test_a_member_that_dies_mid_event_leaves_it_to_the_next(
+    transports, redis_url: str, group_receiver: GroupReceiver
+) -> None:
+    first = transports(consumer="first")
+    _wait_for_holder(first, group=group_receiver.scope.name)
+    time.sleep(0.3)
+    group_receiver.hang.set()
+    _send(first, _message("interrupted"))
+    _wait_for(
+        lambda: first.client.xpending(first.stream, group_receiver.scope.name)["pending"] == 1
+    )
+    # The member dies: its threads stop, its lease expires, nothing was acknowledged.
+    first._stopping.set()
+    group_receiver.hang.clear()
+    second = transports(consumer="second")
+    _send(second, _message("after"))
+    _wait_for(lambda: len(group_receiver.handled) == 2)
+    assert [text for text, _ in group_receiver.handled] == ["interrupted", "after"]
+    _wait_for(
+        lambda: second.client.xpending(second.stream, group_receiver.scope.name)["pending"] == 0
+    )
+
+
+def test_the_stream_is_trimmed_only_past_what_every_group_acknowledged(
+    transports, group_receiver: GroupReceiver
+) -> None:
+    transport = transports(consumer="solo")
+    _wait_for_holder(transport, group=group_receiver.scope.name)
+    time.sleep(0.3)
+    group_receiver.hang.set()
+    _send(transport, _message("held"))
+    _wait_for(
+        lambda: transport.client.xpending(transport.stream, group_receiver.scope.name)["pending"]
+    )
+    # Old enough for the EACH readers' minute to have passed.
+    from elizabus.bus.transports import redis as module
+
+    module.EACH_RETENTION_MS, saved = 0, module.EACH_RETENTION_MS
+    try:
+        transport.maintain()
+        assert transport.client.xlen(transport.stream) == 1
+        # Acknowledged: nothing holds the entry any longer.
+        entry_id = transport.client.xrange(transport.stream)[0][0]
+        transport.client.xack(transport.stream, group_receiver.scope.name, entry_id)
+        time.sleep(0.01)
+        transport.maintain()
+        assert transport.client.xlen(transport.stream) == 0
+    finally:
+        module.EACH_RETENTION_MS = saved
 
 
 def test_a_malformed_entry_is_skipped(
@@ -112,6 +235,18 @@ def test_a_malformed_entry_is_skipped(
     client.xadd(stream, {"event": "message:error", "data": '{"message_id": "x"}'})
     client.close()
     good = MessageError(message_id="m", channel_id="c", agent_id="a", error="boom")
-    transports(listen=False).send(good)
+    _send(transports(listen=False), good)
     _wait_for(lambda: bool(published.events))
     assert published.events == [good]
+
+
+def test_what_redis_does_not_take_is_never_reported_taken(settings, stream: str) -> None:
+    transport = RedisStreamTransport("redis://127.0.0.1:1/0", listen=False)
+    transport.start()
+    taken: list[int] = []
+    try:
+        transport.send([_record(_message("lost?"))], taken.extend)
+        time.sleep(0.5)
+    finally:
+        transport.stop()
+    assert taken == []

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 
-from elizabus.bus.events import BusEvent
+from elizabus.bus.outbox import OutboxRecord
+
+Taken = Callable[[Sequence[int]], None]
 
 
 class Transport(ABC):
     """Carries committed events to the receivers of every process that should see them.
 
-    ``send`` is called once per event, after its commit, from whichever thread committed. It must
-    not raise for a delivery problem it can retry; it must return quickly.
+    ``shares_events``: the transport brings every event to every process, the sending one
+    included, so the writer runs only the ``ONCE`` receivers at commit. Otherwise the writer runs
+    every scope at commit, and (``follows_outbox``) other processes read the outbox table.
     """
+
+    shares_events = False
+    follows_outbox = False
 
     def start(self) -> None:  # noqa: B027 - optional hook
         """Called once before the first send (open connections, start listeners)."""
@@ -20,6 +27,18 @@ class Transport(ABC):
     def stop(self) -> None:  # noqa: B027 - optional hook
         """Called at shutdown; after it no receiver is called by this transport."""
 
+    def maintain(self) -> None:  # noqa: B027 - optional hook
+        """Called every few seconds by the relay (trimming)."""
+
+    def prepare_group(self, name: str, since: str | None) -> None:  # noqa: B027 - optional hook
+        """Makes the group ``name`` exist from ``since`` (or now) on, so it keeps its events
+        from the moment its member joins, before any member holds it."""
+
+    def drop_group(self, name: str) -> None:  # noqa: B027 - optional hook
+        """Forgets the group ``name`` for good (its agent was stopped or deleted)."""
+
     @abstractmethod
-    def send(self, event: BusEvent) -> None:
-        """Delivers ``event``."""
+    def send(self, records: Sequence[OutboxRecord], taken: Taken) -> None:
+        """Hands ``records`` over; calls ``taken`` with the ids it took, from any thread. It must
+        return quickly and not raise for a problem it can retry: what it never reports taken
+        stays unsent, and the relay sends it again."""

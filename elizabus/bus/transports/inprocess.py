@@ -1,14 +1,15 @@
-"""The embedded default: events go straight to this process's receivers, like the reference's
-in-memory EventEmitter."""
+"""This process only: the writer's receivers get every event at commit, and nobody else does.
+For tests and single-purpose tools; servers use :mod:`.database` or :mod:`.redis`."""
 
 from __future__ import annotations
 
-from elizabus.bus.dispatch import dispatch_local
-from elizabus.bus.events import BusEvent
+from collections.abc import Sequence
 
-from .base import Transport
+from elizabus.bus.outbox import OutboxRecord
+
+from .base import Taken, Transport
 
 
 class InProcessTransport(Transport):
-    def send(self, event: BusEvent) -> None:
-        dispatch_local(event)
+    def send(self, records: Sequence[OutboxRecord], taken: Taken) -> None:
+        taken([record.id for record in records])

@@ -1,12 +1,18 @@
 """Who listens to what: the one table from bus event to receivers, connected once at start-up.
 
+It lives above the bus, the agents and the real-time layer, which is why it may name them all.
 Reading this file tells everything that happens after an event. Besides these fixed receivers,
-each running agent service connects its own handlers when it starts and disconnects them when it
-stops (:mod:`elizabus.agents.service`): ``new_message``, ``message_deleted``, ``channel_cleared``,
-``channel_updated``, ``channel_deleted``, ``participant_update`` and ``server_agent_update``; and
-the registry of requests waiting for an agent's answer (``elizabus.api.exchange.agent_answers``)
-connects one receiver each to ``new_message``, ``message:error`` and ``message_complete`` when
-the first request waits.
+each running agent service connects its own handlers, in its agent's group, when it starts and
+disconnects them when it stops (:mod:`elizabus.agents.service`): ``new_message``,
+``message_deleted``, ``channel_cleared``, ``channel_updated``, ``channel_deleted``,
+``participant_update`` and ``server_agent_update``; and the registry of requests waiting for an
+agent's answer (``elizabus.api.exchange.agent_answers``) connects one receiver each (scope
+``EACH``) to ``new_message``, ``message:error`` and ``message_complete`` when the first request
+waits.
+
+Broadcasts run ``ONCE`` per event when the channel layer is shared by the processes (Redis): the
+layer itself brings them to every process's sockets. With a layer of one process's own they run
+in ``EACH`` process, for its own sockets.
 """
 
 from __future__ import annotations
@@ -15,10 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from elizabus.agents.runtime import agent_runtime
-from elizabus.realtime import broadcast
-
-from . import dispatch
-from .events import (
+from elizabus.bus import dispatch
+from elizabus.bus.events import (
     AgentUpdated,
     BusEvent,
     ChannelCleared,
@@ -30,6 +34,7 @@ from .events import (
     MessageUpdated,
     NewMessage,
 )
+from elizabus.realtime import broadcast
 
 RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
     # Sockets of the channel: messageBroadcast, for every message of people and agents alike.
@@ -53,9 +58,19 @@ RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
 }
 
 
+# Where each receiver runs (elizabus.bus.dispatch); broadcasts' scope follows the layer.
+SCOPES: dict[Callable[..., Any], dispatch.Scope] = {agent_runtime.on_agent_update: dispatch.EACH}
+
+
+def scope_of(receiver: Callable[..., Any]) -> dispatch.Scope:
+    if receiver in SCOPES:
+        return SCOPES[receiver]
+    return dispatch.ONCE if broadcast.layer_is_shared() else dispatch.EACH
+
+
 def connect() -> None:
     """Connects every receiver of :data:`RECEIVERS`; idempotent through ``dispatch_uid``."""
     for event_type, receivers in RECEIVERS.items():
         for receiver in receivers:
             uid = f"wiring:{event_type.name}:{dispatch.receiver_name(receiver)}"
-            dispatch.connect(event_type, receiver, dispatch_uid=uid)
+            dispatch.connect(event_type, receiver, dispatch_uid=uid, scope=scope_of(receiver))

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
-from elizabus.bus import dispatch, wiring
+from elizabus import wiring
+from elizabus.agents.runtime import agent_runtime
+from elizabus.bus import dispatch
 from elizabus.bus.events import EVENT_TYPES, BusEvent, ChannelDeleted
+from elizabus.realtime import broadcast
 
 
 def test_the_table_wires_catalogue_events_only() -> None:
@@ -40,5 +43,24 @@ def test_connect_wires_every_row_of_the_table(monkeypatch: pytest.MonkeyPatch) -
         event = ChannelDeleted(channel_id=str(uuid.uuid4()))
         dispatch.dispatch_local(event)
     finally:
-        assert dispatch.disconnect(ChannelDeleted, dispatch_uid=uid)
+        assert dispatch.disconnect(
+            ChannelDeleted, dispatch_uid=uid, scope=wiring.scope_of(on_deleted)
+        )
     assert received == [event]
+
+
+@pytest.mark.parametrize(
+    ("backend", "scope"),
+    [
+        ("channels.layers.InMemoryChannelLayer", dispatch.EACH),
+        ("channels_redis.core.RedisChannelLayer", dispatch.ONCE),
+    ],
+)
+def test_broadcasts_run_once_per_event_only_through_a_shared_layer(
+    settings: Any, backend: str, scope: dispatch.Scope
+) -> None:
+    """Through Redis the layer reaches every process's sockets, so one process sends; with the
+    in-memory layer each process sends to its own."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend}}
+    assert wiring.scope_of(broadcast.on_new_message) is scope
+    assert wiring.scope_of(agent_runtime.on_agent_update) is dispatch.EACH

@@ -1,0 +1,179 @@
+"""The relay: what happens to an outbox event after its commit, in every process.
+
+- :meth:`Relay.committed` is the fast path, in the thread that committed: this process's
+  receivers get the event at once (every scope under a local transport; only ``ONCE`` when the
+  transport carries events to the processes, this one included), and the transport takes it.
+- The relay's thread (:meth:`Relay.start`, in every server and worker process) marks what the
+  transport took as sent, in batches; sends again what was committed but not sent after
+  ``BUS_RELAY_GRACE_SECONDS`` (a writer that died between commit and send, a Redis that did
+  not take it), oldest first; and, under the database transport, follows the events that the
+  other processes commit and hands them to this process's receivers.
+
+May import Django, the app's conf and this package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+
+from django.db import close_old_connections, connections
+
+from elizabus.conf import app_settings
+
+from . import dispatch, outbox
+from .events import NewMessage
+from .outbox import OutboxRecord
+from .transports import get_transport
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.1
+REPAIR_EVERY_SECONDS = 1.0
+MAINTAIN_EVERY_SECONDS = 10.0
+REPAIR_BATCH = 200
+FOLLOW_BATCH = 500
+# How long a relay holds the events it repairs before another may try them.
+CLAIM_HOLD = dt.timedelta(seconds=30)
+# How long a follower waits for a missing id (PostgreSQL takes ids before commit) to commit.
+GAP_WAIT_SECONDS = 30.0
+MAX_GAPS = 10_000
+# The exit status of the fault-injection hook (BUS_FAULT_EXIT_AFTER_COMMIT).
+FAULT_EXIT_STATUS = 70
+
+
+class Relay:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent: list[int] = []
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._cursor: int | None = None
+        self._gaps: dict[int, float] = {}
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    # --- the fast path: the committing thread ----------------------------------------------
+    def committed(self, record: OutboxRecord) -> None:
+        """Called once the transaction that wrote ``record`` committed."""
+        marker = app_settings.BUS_FAULT_EXIT_AFTER_COMMIT
+        if marker and isinstance(record.event, NewMessage) and marker in record.event.content:
+            # Fault injection (tests/faults): die between the commit and the send.
+            os._exit(FAULT_EXIT_STATUS)
+        transport = get_transport()
+        scopes = (dispatch.ONCE,) if transport.shares_events else None
+        dispatch.dispatch_local(record.event, scopes=scopes, event_id=record.id)
+        transport.send([record], self._taken)
+
+    def _taken(self, ids: Sequence[int]) -> None:
+        """The transport took these: they are marked sent at the next tick of the relay."""
+        if self._thread is None:
+            return  # no relay here (a management command): a running one repairs them later
+        with self._lock:
+            self._sent.extend(ids)
+
+    # --- the relay's thread ------------------------------------------------------------------
+    def start(self) -> None:
+        """Starts the relay's thread (idempotent)."""
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="bus-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        thread.join(timeout)
+        self._flush()
+
+    def _run(self) -> None:
+        next_repair = next_maintenance = 0.0
+        failures = 0
+        try:
+            while not self._stopping.is_set():
+                try:
+                    close_old_connections()
+                    self._flush()
+                    if get_transport().follows_outbox:
+                        self.follow()
+                    now = time.monotonic()
+                    if now >= next_repair:
+                        next_repair = now + REPAIR_EVERY_SECONDS
+                        self.repair()
+                    if now >= next_maintenance:
+                        next_maintenance = now + MAINTAIN_EVERY_SECONDS
+                        get_transport().maintain()
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    if failures == 1 or failures % 100 == 0:
+                        logger.exception("bus relay: a round failed (%d in a row)", failures)
+                    connections.close_all()
+                    self._stopping.wait(min(5.0, 0.2 * failures))
+                    continue
+                self._stopping.wait(TICK_SECONDS)
+        finally:
+            connections.close_all()
+
+    def _flush(self) -> None:
+        with self._lock:
+            ids, self._sent = self._sent, []
+        try:
+            outbox.mark_sent(ids)
+        except Exception:
+            with self._lock:
+                self._sent[:0] = ids
+            raise
+
+    def repair(self) -> int:
+        """Sends what was committed but not sent in time; returns how many events."""
+        grace = dt.timedelta(seconds=app_settings.BUS_RELAY_GRACE_SECONDS)
+        records = outbox.claim_unsent(older_than=grace, hold=CLAIM_HOLD, limit=REPAIR_BATCH)
+        if not records:
+            return 0
+        logger.warning("bus relay: sending %d events left unsent", len(records))
+        transport = get_transport()
+        for record in records:
+            # The writer ran these before it died, or not at all; sockets drop a repeat.
+            dispatch.dispatch_local(record.event, scopes=(dispatch.ONCE,), event_id=record.id)
+        transport.send(records, outbox.mark_sent)
+        return len(records)
+
+    def follow(self) -> int:
+        """Hands the events other processes committed since the last call to this process's
+        receivers (every scope but ONCE, which their writers ran); returns how many."""
+        if self._cursor is None:
+            self._cursor = outbox.newest_id()
+            return 0
+        now = time.monotonic()
+        rows = outbox.read_after(self._cursor, self._gaps, limit=FOLLOW_BATCH)
+        origin = outbox.process_origin()
+        delivered = 0
+        for row in rows:
+            if self._gaps.pop(row.id, None) is None:
+                if row.id > self._cursor + 1 and len(self._gaps) < MAX_GAPS:
+                    for missing in range(self._cursor + 1, min(row.id, self._cursor + 1000)):
+                        self._gaps[missing] = now + GAP_WAIT_SECONDS
+                self._cursor = max(self._cursor, row.id)
+            if row.origin == origin or (record := outbox.record_of(row)) is None:
+                continue
+            dispatch.dispatch_local(
+                record.event, scopes=dispatch.all_scopes(once=False), event_id=record.id
+            )
+            delivered += 1
+        for missing, deadline in list(self._gaps.items()):
+            if deadline < now:
+                del self._gaps[missing]
+        return delivered
+
+
+relay = Relay()
