@@ -27,6 +27,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from elizabus import services
+from elizabus.bus.models import OutboxEvent
 from elizabus.models import (
     Agent,
     Channel,
@@ -565,6 +566,41 @@ class MemoryAdmin(ServiceModelAdmin):
     show_full_result_count = False
 
 
+class SentFilter(admin.SimpleListFilter):
+    title = "sent"
+    parameter_name = "sent"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "sent"), ("no", "not sent")]
+
+    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
+        if self.value() in {"yes", "no"}:
+            return queryset.filter(sent_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ServiceModelAdmin):
+    """The bus's event log, read-only: what was announced, by which process, and when it left."""
+
+    list_display = ("id", "name", "channel_id", "agent_id", "origin", "created_at", "sent_at")
+    list_filter = ("name", SentFilter)
+    search_fields = ("=channel_id", "=agent_id", "origin")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    readonly_fields = (
+        "id",
+        "name",
+        "channel_id",
+        "agent_id",
+        "origin",
+        "created_at",
+        "sent_at",
+        "claimed_until",
+        "data",
+    )
+
+
 __all__ = [
     "AgentAdmin",
     "ChannelAdmin",
@@ -572,6 +608,7 @@ __all__ = [
     "MemoryAdmin",
     "MessageAdmin",
     "MessageServerAdmin",
+    "OutboxEventAdmin",
     "ParticipantAdmin",
     "ServerAgentAdmin",
 ]

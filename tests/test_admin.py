@@ -31,6 +31,7 @@ from elizabus.bus.events import (
     ParticipantUpdate,
     ServerAgentUpdate,
 )
+from elizabus.bus.models import OutboxEvent
 from elizabus.models import (
     DEFAULT_SERVER_ID,
     Agent,
@@ -544,3 +545,37 @@ def test_the_channel_page_shows_the_newest_messages_only(
     assert len(shown) == MESSAGE_HISTORY_LIMIT
     assert shown[0] == f"message {MESSAGE_HISTORY_LIMIT - 1}"
     assert "hello operators" not in shown
+
+
+# --- The bus's event log ------------------------------------------------------------------------
+
+
+def test_the_event_log_lists_and_filters_every_event(admin_client: Client) -> None:
+    populated = populate()
+    url = admin_url(OutboxEvent, "changelist")
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == OutboxEvent.objects.count() > 0
+
+    new_messages = admin_client.get(url, {"name": "new_message"}).context["cl"].result_list
+    assert {row.name for row in new_messages} == {"new_message"}
+    in_channel = admin_client.get(url, {"q": str(populated["channel"].id)}).context["cl"]
+    assert {row.channel_id for row in in_channel.result_list} == {str(populated["channel"].id)}
+    by_agent = admin_client.get(url, {"q": str(populated["agent"].pk)}).context["cl"]
+    assert (
+        by_agent.result_count == OutboxEvent.objects.filter(agent_id=populated["agent"].pk).count()
+    )
+    unsent = admin_client.get(url, {"sent": "no"}).context["cl"]
+    assert unsent.result_count == OutboxEvent.objects.filter(sent_at__isnull=True).count()
+
+
+def test_the_event_log_is_read_only(admin_client: Client) -> None:
+    populate()
+    row = OutboxEvent.objects.latest("id")
+    assert admin_client.get(admin_url(OutboxEvent, "add")).status_code == 403
+    change = admin_client.get(admin_url(OutboxEvent, "change", row.pk))
+    assert change.status_code == 200
+    assert b'name="_save"' not in change.content
+    response = admin_client.post(admin_url(OutboxEvent, "delete", row.pk), {"post": "yes"})
+    assert response.status_code == 403
+    assert OutboxEvent.objects.filter(pk=row.pk).exists()

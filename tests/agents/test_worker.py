@@ -1,5 +1,7 @@
-"""Agents in a worker process (``manage.py runagents``) beside a server that runs none, sharing
-the bus through Redis: the worker answers, and after a restart it answers what it missed."""
+"""Agents in worker processes (``manage.py runagents``) beside a server that runs none, sharing
+the bus through Redis: a worker answers; after a restart it answers what it missed; two workers
+never both answer one message; a worker killed in the middle of a message leaves it to the
+other, which answers it once."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID
 from tests.live import REPO, LiveServer
@@ -42,6 +45,7 @@ class Deployment:
             REDIS_URL=redis_url,
             ELIZABUS_BUS_TRANSPORT="elizabus.bus.transports.redis.RedisStreamTransport",
             ELIZABUS_BUS_STREAM=f"elizabus-test:{uuid.uuid4()}",
+            ELIZABUS_BUS_LEASE_SECONDS="1.5",
             PYTHONPATH=str(REPO),
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -58,11 +62,28 @@ class Deployment:
             command, cwd=REPO, env={**self.env, **extra_env}, stdout=log, stderr=log
         )
 
-    def start_worker(self) -> None:
-        self.start(
-            "worker", [sys.executable, "manage.py", "runagents"], ELIZABUS_BUS_CONSUMER="agents"
-        )
-        self.wait_for_log("worker", "Running agents")
+    def start_worker(self, name: str = "worker") -> None:
+        self.start(name, [sys.executable, "manage.py", "runagents"])
+        self.wait_for_log(name, "Running agents")
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def worker_holding(self, agent_id: str) -> str:
+        """The name of the worker whose process holds the agent's group now."""
+        client = redis.Redis.from_url(self.env["REDIS_URL"])
+        try:
+            key = f"{self.env['ELIZABUS_BUS_STREAM']}:lease:agent:{agent_id}"
+            deadline = time.monotonic() + 15
+            while not (holder := client.get(key)):
+                assert time.monotonic() < deadline, "no worker took the agent's group"
+                time.sleep(0.05)
+        finally:
+            client.close()
+        pid = int(holder.decode().split(":")[1])
+        return next(name for name, process in self.processes.items() if process.pid == pid)
 
     def stop(self, name: str) -> None:
         process = self.processes.pop(name)
@@ -90,18 +111,29 @@ class Deployment:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
-    def post(self, text: str, transport: str = "websocket") -> dict[str, Any]:
+    def post(
+        self, text: str, transport: str = "websocket", channel: str = CENTRAL
+    ) -> dict[str, Any]:
         body = {
             "author_id": str(uuid.uuid4()),
             "content": text,
             "message_server_id": str(DEFAULT_SERVER_ID),
             "transport": transport,
         }
-        return self.request("POST", f"channels/{CENTRAL}/messages", body)
+        return self.request("POST", f"channels/{channel}/messages", body)
 
-    def replies_to(self, message_id: str) -> list[dict[str, Any]]:
-        messages = self.request("GET", f"channels/{CENTRAL}/messages?limit=50")["data"]["messages"]
+    def replies_to(self, message_id: str, channel: str = CENTRAL) -> list[dict[str, Any]]:
+        path = f"channels/{channel}/messages?limit=100"
+        messages = self.request("GET", path)["data"]["messages"]
         return [m for m in messages if m.get("inReplyToRootMessageId") == message_id]
+
+    def wait_for_replies(self, message_ids: list[str], timeout: float = 30) -> list[list[Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            replies = [self.replies_to(message_id) for message_id in message_ids]
+            if all(replies) or time.monotonic() > deadline:
+                return replies
+            time.sleep(0.2)
 
 
 @pytest.fixture
@@ -115,6 +147,52 @@ def deployment(tmp_path: Path, redis_url: str) -> Iterator[Deployment]:
         for name in list(deployed.processes):
             deployed.stop(name)
         deployed.server.stop()
+
+
+def _echo_agent(deployment: Deployment, delay: float) -> str:
+    """A slow echo agent in the central channel; its id."""
+    body = {
+        "characterJson": {"name": "Slowpoke", "bio": "Takes its time."},
+        "responder": "elizabus.agents.responders.echo.EchoResponder",
+        "responderOptions": {"prefix": "echo: ", "delay_seconds": delay},
+    }
+    request = urllib.request.Request(
+        f"{deployment.server.url}/api/agents",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        agent = json.loads(response.read())["data"]
+    return agent.get("id") or agent["agent"]["id"]
+
+
+def test_two_workers_never_both_answer_one_message(deployment: Deployment) -> None:
+    deployment.server.start()
+    deployment.start_worker("worker-1")
+    deployment.start_worker("worker-2")
+    posted = [deployment.post(f"Men are all alike, {n}.")["userMessage"]["id"] for n in range(20)]
+    replies = deployment.wait_for_replies(posted)
+    assert [len(answers) for answers in replies] == [1] * 20
+
+
+def test_a_worker_killed_mid_message_leaves_it_to_the_other(deployment: Deployment) -> None:
+    deployment.server.start()
+    deployment.start_worker("worker-1")
+    agent_id = _echo_agent(deployment, delay=2.0)
+    deployment.start_worker("worker-2")
+    holder = deployment.worker_holding(agent_id)
+    message = deployment.post("Are you there?")["userMessage"]["id"]
+    time.sleep(1.0)  # the holder is in the middle of its two-second answer
+    deployment.kill(holder)
+    echo = "echo: Are you there?"
+    deadline = time.monotonic() + 30
+    while echo not in (texts := [r["content"] for r in deployment.replies_to(message)]):
+        assert time.monotonic() < deadline, f"the other worker never answered: {texts}"
+        time.sleep(0.2)
+    time.sleep(3.0)  # a second answer would have come by now
+    texts = [reply["content"] for reply in deployment.replies_to(message)]
+    assert texts.count(echo) == 1, texts
 
 
 def test_a_worker_answers_for_a_server_that_runs_no_agents(deployment: Deployment) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from elizabus.bus import events, wiring
+from elizabus import wiring
+from elizabus.bus import events
 from elizabus.realtime import broadcast
 
 

@@ -113,9 +113,7 @@ class _Backoff:
 class RedisStreamTransport(Transport):
     shares_events = True
 
-    def __init__(
-        self, url: str | None = None, *, listen: bool = True, consumer: str = ""
-    ) -> None:
+    def __init__(self, url: str | None = None, *, listen: bool = True, consumer: str = "") -> None:
         self._url = url or settings.REDIS_URL
         if not self._url:
             raise ValueError("RedisStreamTransport needs REDIS_URL")
