@@ -60,10 +60,12 @@ async function main() {
       author_id: randomUUID(),
       content,
       message_server_id: config.serverId,
-      transport: "http",
+      // Answer at once: "http" would wait for the agent, and none runs here.
+      transport: "websocket",
     }),
   });
   report.posted = response.status;
+  if (!response.ok) report.errors.push(`POST: ${response.status} ${await response.text()}`);
   await Promise.all(arrivals);
 }
 
