@@ -22,6 +22,7 @@ from elizabus.bus import dispatch
 from elizabus.bus.events import EVENT_TYPES, BusEvent
 from elizabus.bus.metrics import bus_metrics
 from elizabus.bus.models import OutboxEvent
+from elizabus.bus.relay import relay
 from elizabus.conf import app_settings
 from elizabus.models import (
     Agent,
@@ -112,6 +113,15 @@ def _default_rows(request: pytest.FixtureRequest) -> None:
         id=CENTRAL_CHANNEL_ID,
         defaults={"server": server, "name": "Central", "type": "WORLD"},
     )
+
+
+@pytest.fixture(autouse=True)
+def _relay_stopped(_default_rows: None) -> Iterator[None]:
+    """The server's start-up starts the bus relay (consumer tests start it through the ASGI
+    app): stop it after each test, before the test's database is flushed, so it never follows
+    one test's events into the next."""
+    yield
+    relay.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from elizabus import selectors, services
-from elizabus.bus.transports import get_transport
+from elizabus.bus.transports import get_transport, reset_transport
 from elizabus.bus.transports.inprocess import InProcessTransport
 from elizabus.management.commands.ensure_demo_agent import DEMO_AGENT_ID
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Agent
@@ -42,7 +42,15 @@ def test_ensure_demo_agent_leaves_a_disabled_demo_agent_alone() -> None:
     assert not Agent.objects.get(entity_id=DEMO_AGENT_ID).enabled
 
 
-def test_runagents_refuses_the_in_process_bus() -> None:
-    assert isinstance(get_transport(), InProcessTransport)
-    with pytest.raises(CommandError, match="cross-process bus"):
-        call_command("runagents")
+def test_runagents_refuses_the_in_process_bus(settings) -> None:
+    settings.ELIZABUS = {
+        **settings.ELIZABUS,
+        "BUS_TRANSPORT": "elizabus.bus.transports.inprocess.InProcessTransport",
+    }
+    reset_transport()
+    try:
+        assert type(get_transport()) is InProcessTransport
+        with pytest.raises(CommandError, match="cross-process bus"):
+            call_command("runagents")
+    finally:
+        reset_transport()

@@ -84,6 +84,8 @@ class Relay:
         if self._thread is not None:
             return
         self._stopping.clear()
+        self._cursor = None  # follow from the newest event on
+        self._gaps.clear()
         self._thread = threading.Thread(target=self._run, name="bus-relay", daemon=True)
         self._thread.start()
 
