@@ -171,20 +171,43 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_compose_runs_postgres_15_and_redis_7_with_healthchecks(compose: dict) -> None:
+SERVERS = ("server-1", "server-2")
+
+
+def test_compose_runs_postgres_15_and_redis_7_with_aof_and_healthchecks(compose: dict) -> None:
     services = compose["services"]
 
     assert services["postgres"]["image"] == "postgres:15"
     assert services["redis"]["image"] == "redis:7"
-    assert all("healthcheck" in service for service in services.values())
-    assert services["server"]["depends_on"] == {
+    assert "--appendonly" in services["redis"]["command"]
+    # The worker answers no request: a process that runs or has exited is all there is to see.
+    assert all("healthcheck" in service for name, service in services.items() if name != "worker")
+    assert services["server-1"]["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
     }
 
 
-def test_compose_configures_the_server_through_the_environment(compose: dict) -> None:
-    environment = compose["services"]["server"]["environment"]
+def test_compose_runs_two_servers_a_worker_and_the_tested_proxy(compose: dict) -> None:
+    services = compose["services"]
+    for name in SERVERS:
+        environment = services[name]["environment"]
+        assert environment["ELIZABUS_BUS_TRANSPORT"].endswith("RedisStreamTransport")
+        assert environment["ELIZABUS_RUN_AGENTS"] == "0"
+    # One migrates; the other waits for it.
+    assert "DJANGO_MIGRATE" not in services["server-1"]["environment"]
+    assert services["server-2"]["environment"]["DJANGO_MIGRATE"] == "0"
+    assert services["worker"]["command"][-1] == "runagents"
+    assert services["worker"]["environment"]["ELIZABUS_BUS_TRANSPORT"].endswith(
+        "RedisStreamTransport"
+    )
+    # The same configuration file as tests/deploy/test_proxy.py runs.
+    assert any("docker/haproxy.cfg" in volume for volume in services["haproxy"]["volumes"])
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_compose_configures_the_servers_through_the_environment(compose: dict, name: str) -> None:
+    environment = compose["services"][name]["environment"]
 
     assert {
         "DATABASE_URL",
@@ -198,5 +221,6 @@ def test_compose_configures_the_server_through_the_environment(compose: dict) ->
     assert environment["REDIS_URL"] == "redis://redis:6379/0"
 
 
-def test_the_server_healthcheck_asks_healthz(compose: dict) -> None:
-    assert "/healthz" in " ".join(compose["services"]["server"]["healthcheck"]["test"])
+@pytest.mark.parametrize("name", SERVERS)
+def test_the_servers_healthcheck_asks_healthz(compose: dict, name: str) -> None:
+    assert "/healthz" in " ".join(compose["services"][name]["healthcheck"]["test"])
