@@ -92,7 +92,7 @@ def _die_after_commit(env: dict[str, str], text: str) -> str:
 
 def _wait_for_reply(server: LiveServer, message_id: str) -> list[str]:
     deadline = time.monotonic() + 20
-    while not (replies := _replies(server, message_id)):
+    while not _replies(server, message_id):
         assert time.monotonic() < deadline, "never answered"
         time.sleep(0.1)
     time.sleep(1.5)  # a second answer would have come by now
@@ -119,17 +119,20 @@ def test_an_agent_registered_by_another_process_starts_in_the_running_server(
         server.stop()
 
 
-def test_a_message_whose_writer_died_after_commit_is_answered_once(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+def _answered_once_after_its_writer_died(root: Path, env: dict[str, str]) -> None:
     _manage(env, "migrate", "--noinput", "-v", "0")
     _manage(env, "ensure_demo_agent")
-    server = LiveServer(tmp_path, {**env, "ELIZABUS_RUN_AGENTS": "1"})
+    server = LiveServer(root, {**env, "ELIZABUS_RUN_AGENTS": "1"})
     server.start()
     try:
         message_id = _die_after_commit(env, f"Men are all alike. {MARKER}")
         assert _wait_for_reply(server, message_id) == ["In what way?"]
     finally:
         server.stop()
+
+
+def test_a_message_whose_writer_died_after_commit_is_answered_once(tmp_path: Path) -> None:
+    _answered_once_after_its_writer_died(tmp_path, _env(tmp_path))
 
 
 @pytest.mark.redis
@@ -140,12 +143,4 @@ def test_on_redis_the_relay_sends_what_a_dead_writer_left(tmp_path: Path, redis_
         ELIZABUS_BUS_TRANSPORT="elizabus.bus.transports.redis.RedisStreamTransport",
         ELIZABUS_BUS_STREAM=f"elizabus-test:{uuid.uuid4()}",
     )
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(env, "ensure_demo_agent")
-    server = LiveServer(tmp_path, {**env, "ELIZABUS_RUN_AGENTS": "1"})
-    server.start()
-    try:
-        message_id = _die_after_commit(env, f"Men are all alike. {MARKER}")
-        assert _wait_for_reply(server, message_id) == ["In what way?"]
-    finally:
-        server.stop()
+    _answered_once_after_its_writer_died(tmp_path, env)
