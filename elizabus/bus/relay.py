@@ -163,7 +163,8 @@ class Relay:
         for row in rows:
             if self._gaps.pop(row.id, None) is None:
                 if row.id > self._cursor + 1 and len(self._gaps) < MAX_GAPS:
-                    for missing in range(self._cursor + 1, min(row.id, self._cursor + 1000)):
+                    # The ids just below it (at most a thousand) may still commit.
+                    for missing in range(max(self._cursor + 1, row.id - 1000), row.id):
                         self._gaps[missing] = now + GAP_WAIT_SECONDS
                 self._cursor = max(self._cursor, row.id)
             if row.origin == origin or (record := outbox.record_of(row)) is None:

@@ -20,6 +20,7 @@ lost unless Redis itself loses it (docs/bus.md, "What Redis can lose").
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -138,6 +139,8 @@ class RedisStreamTransport(Transport):
     def start(self) -> None:
         if self._threads:
             return
+        # A short-lived process (a management command) sends what it committed before it exits.
+        atexit.register(self._drain)
         self._spawn(self._send_loop, "bus-redis-send")
         if self._listen:
             self._spawn(self._read_loop, "bus-redis-each")
@@ -150,11 +153,15 @@ class RedisStreamTransport(Transport):
         thread.start()
         self._threads.append(thread)
 
-    def stop(self) -> None:
-        # What the writers committed goes out before the process does, if Redis is there.
-        deadline = time.monotonic() + 2
+    def _drain(self, timeout: float = 2.0) -> None:
+        """Waits (a while) for the sender to hand Redis what the writers committed."""
+        deadline = time.monotonic() + timeout
         while not self._outgoing.empty() and time.monotonic() < deadline:
             time.sleep(0.01)
+
+    def stop(self) -> None:
+        atexit.unregister(self._drain)
+        self._drain()
         self._stopping.set()
         for member in list(self._groups.values()):
             member.stop()
