@@ -64,7 +64,11 @@ def record_of(row: OutboxEvent) -> OutboxRecord | None:
 
 def mark_sent(ids: Iterable[int]) -> None:
     ids = list(ids)
-    if ids:
+    if not ids:
+        return
+    # In a transaction: on SQLite that queues the write behind the process's other writers
+    # (elizabus/db/sqlite3) instead of making them wait in SQLite's busy handler.
+    with transaction.atomic():
         OutboxEvent.objects.filter(id__in=ids, sent_at__isnull=True).update(sent_at=timezone.now())
 
 
