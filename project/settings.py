@@ -99,39 +99,49 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+
+
+def sqlite_database(name: str | Path, **extra: object) -> dict[str, object]:
+    """The settings of a SQLite database at ``name``: the embedded default's, and a
+    ``sqlite:///`` DATABASE_URL's."""
+    return {
+        # Django's SQLite backend, with writers queued in the process (elizabus/db/sqlite3).
+        "ENGINE": "elizabus.db.sqlite3",
+        "NAME": name,
+        # One connection per thread for the life of the process: opening one (with the
+        # PRAGMAs below) costs more than a whole message post.
+        "CONN_MAX_AGE": None,
+        "OPTIONS": {
+            # WAL lets readers run beside the one writer; the busy timeout makes a second
+            # writer wait for the lock instead of failing with "database is locked", and
+            # IMMEDIATE takes the write lock at BEGIN so two writers never deadlock on an
+            # upgrade from a read lock.
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                "PRAGMA synchronous=NORMAL;"
+                "PRAGMA busy_timeout=20000;"
+                "PRAGMA foreign_keys=ON;"
+            ),
+        },
+        **extra,
+    }
+
+
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-        DATABASES["default"]["ENGINE"] = "elizabus.db.sqlite3"
+        DATABASES["default"] = sqlite_database(DATABASES["default"]["NAME"])
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
-        "default": {
-            # Django's SQLite backend, with writers queued in the process (elizabus/db/sqlite3).
-            "ENGINE": "elizabus.db.sqlite3",
-            "NAME": VAR_DIR / "elizabus.sqlite3",
-            # One connection per thread for the life of the process: opening one (with the
-            # PRAGMAs below) costs more than a whole message post.
-            "CONN_MAX_AGE": None,
-            "OPTIONS": {
-                # WAL lets readers run beside the one writer; the busy timeout makes a second
-                # writer wait for the lock instead of failing with "database is locked", and
-                # IMMEDIATE takes the write lock at BEGIN so two writers never deadlock on an
-                # upgrade from a read lock.
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": (
-                    "PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
-                    "PRAGMA busy_timeout=20000;"
-                    "PRAGMA foreign_keys=ON;"
-                ),
-            },
-            "TEST": {"NAME": VAR_DIR / "test-elizabus.sqlite3"},
-        }
+        "default": sqlite_database(
+            VAR_DIR / "elizabus.sqlite3", TEST={"NAME": VAR_DIR / "test-elizabus.sqlite3"}
+        )
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -166,6 +176,18 @@ else:
         }
     }
 
+# --- Cache: DRF's throttle counts here, so with Redis the API rate holds across processes -----
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "elizabus",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- elizaOS compatibility and the app's own settings -------------------------------------------
 ELIZA_SERVER_AUTH_TOKEN = os.environ.get("ELIZA_SERVER_AUTH_TOKEN", "")
 
@@ -181,6 +203,9 @@ for _name in ("BUS_STREAM", "BUS_FAULT_EXIT_AFTER_COMMIT"):
 for _name in ("BUS_LEASE_SECONDS", "BUS_RELAY_GRACE_SECONDS"):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = float(os.environ[f"ELIZABUS_{_name}"])
+for _name in ("SOCKET_MAX_CONNECTIONS_PER_ENTITY",):
+    if os.environ.get(f"ELIZABUS_{_name}"):
+        ELIZABUS[_name] = int(os.environ[f"ELIZABUS_{_name}"])
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

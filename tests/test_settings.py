@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 # Every variable settings.py reads that a developer's shell or CI may have set.
 CONFIGURATION = (
@@ -139,3 +141,89 @@ def test_debug_is_reported_with_the_insecure_cookies_it_implies(tmp_path: Path) 
     ids, output = deploy_check_ids(tmp_path, DJANGO_DEBUG="1")
 
     assert {"security.W018", "security.W012", "security.W016"} <= ids, output
+
+
+# Opens a connection and prints the PRAGMAs it reads back and the database options, as JSON.
+PRAGMAS = """
+import json
+import django
+django.setup()
+from django.conf import settings
+from django.db import connection
+
+database = settings.DATABASES["default"]
+result = {
+    "engine": database["ENGINE"],
+    "name": str(database["NAME"]),
+    "conn_max_age": database["CONN_MAX_AGE"],
+    "timeout": database["OPTIONS"]["timeout"],
+    "transaction_mode": database["OPTIONS"]["transaction_mode"],
+}
+with connection.cursor() as cursor:
+    for pragma in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys"):
+        cursor.execute(f"PRAGMA {pragma}")
+        result[pragma] = cursor.fetchone()[0]
+print(json.dumps(result))
+"""
+
+
+def test_a_sqlite_database_url_gets_the_embedded_defaults_options(tmp_path: Path) -> None:
+    path = tmp_path / "from-url.sqlite3"
+    embedded = json.loads(run_python(tmp_path, ["-c", PRAGMAS]).stdout.strip().splitlines()[-1])
+    from_url = json.loads(
+        run_python(tmp_path, ["-c", PRAGMAS], DATABASE_URL=f"sqlite:///{path}")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+
+    assert embedded["name"] == str(tmp_path / "elizabus.sqlite3")
+    assert from_url["name"] == str(path)
+    for chosen in (embedded, from_url):
+        assert chosen["engine"] == "elizabus.db.sqlite3"
+        assert chosen["conn_max_age"] is None
+        assert (chosen["timeout"], chosen["transaction_mode"]) == (20, "IMMEDIATE")
+        assert chosen["journal_mode"] == "wal"
+        assert chosen["synchronous"] == 1  # NORMAL
+        assert chosen["busy_timeout"] == 20000
+        assert chosen["foreign_keys"] == 1
+
+
+# Prints the cache backend; with an argument, stores it under "probe", else reads "probe" back.
+CACHE = """
+import json, sys
+import django
+django.setup()
+from django.conf import settings
+from django.core.cache import cache
+
+if len(sys.argv) > 1:
+    cache.set("probe", sys.argv[1], 30)
+print(json.dumps({"backend": settings.CACHES["default"]["BACKEND"], "probe": cache.get("probe")}))
+"""
+
+
+def cache_probe(tmp_path: Path, *arguments: str, **env: str) -> dict[str, Any]:
+    result = run_python(tmp_path, ["-c", CACHE, *arguments], **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_without_redis_the_cache_is_local_memory(tmp_path: Path) -> None:
+    chosen = cache_probe(tmp_path, "written")
+
+    assert chosen == {
+        "backend": "django.core.cache.backends.locmem.LocMemCache",
+        "probe": "written",
+    }
+    assert cache_probe(tmp_path)["probe"] is None
+
+
+@pytest.mark.redis
+def test_redis_url_shares_the_cache_between_processes(tmp_path: Path, redis_url: str) -> None:
+    # What one process stores (DRF's throttle history, for one) another reads.
+    written = secrets.token_hex(8)
+    first = cache_probe(tmp_path, written, REDIS_URL=redis_url)
+    second = cache_probe(tmp_path, REDIS_URL=redis_url)
+
+    assert first["backend"] == second["backend"] == "django.core.cache.backends.redis.RedisCache"
+    assert second["probe"] == written

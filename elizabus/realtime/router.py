@@ -20,7 +20,6 @@ import logging
 import secrets
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +34,7 @@ from elizabus.exceptions import DomainError
 
 from .broadcast import message_broadcast
 from .logstream import log_stream
+from .presence import entity_presence, local_presence
 from .rooms import LocalRooms
 from .socketio import ConnectionRefused, Socket
 
@@ -54,8 +54,9 @@ LOG_EVENTS = frozenset({"subscribe_logs", "unsubscribe_logs", "update_log_filter
 LOG_STREAM_OFF = "Log streaming is disabled on this server."
 ACK_STATUS = "received_by_server_and_processing"
 
-# Sockets per entity in this process; the limit is per process, like the sockets themselves.
-_entity_sockets: Counter[uuid.UUID] = Counter()
+# Sockets per entity in this process, when there is no Redis (presence.py); with REDIS_URL set
+# the limit holds across processes and this stays empty.
+_entity_sockets = local_presence.counts
 
 
 @dataclass(slots=True)
@@ -87,6 +88,7 @@ class SocketRouter:
     __slots__ = (
         "_api_key_header",
         "_channels",
+        "_presence_id",
         "_resumes",
         "_stamp",
         "_throttled",
@@ -107,6 +109,7 @@ class SocketRouter:
         self._tokens = float(app_settings.SOCKET_MAX_EVENTS_PER_SECOND)
         self._stamp = time.monotonic()
         self._throttled = False
+        self._presence_id = ""
 
     # --- connection ---------------------------------------------------------------------------
 
@@ -121,14 +124,21 @@ class SocketRouter:
         entity_id = _uuid(auth.get("entityId"))
         if entity_id is None:
             raise ConnectionRefused("Valid entityId required")
-        if _entity_sockets[entity_id] >= app_settings.SOCKET_MAX_CONNECTIONS_PER_ENTITY:
+        presence_id = uuid.uuid4().hex
+        try:
+            held = await entity_presence().acquire(
+                entity_id, presence_id, app_settings.SOCKET_MAX_CONNECTIONS_PER_ENTITY
+            )
+        except Exception:
+            logger.exception("socket connect: could not count the sockets of %s", entity_id)
+            raise ConnectionRefused("Server error") from None
+        if not held:
             raise ConnectionRefused("Too many connections for this entity")
-        _entity_sockets[entity_id] += 1
-        self.entity_id = entity_id
+        self.entity_id, self._presence_id = entity_id, presence_id
         try:
             await database_sync_to_async(services.entity_ensure)(entity_id=entity_id)
         except Exception:
-            self._release_entity()
+            await self._release_entity()
             logger.exception("socket connect: could not record entity %s", entity_id)
             raise ConnectionRefused("Server error") from None
 
@@ -143,19 +153,23 @@ class SocketRouter:
         )
 
     async def on_disconnect(self, reason: str) -> None:
-        self._release_entity()
+        await self._release_entity()
         self._resumes = None
         log_stream.unsubscribe(self.socket)
         channels, self._channels = self._channels or (), None
         for channel_id in channels:
             await self.rooms.leave(channel_id, self)
 
-    def _release_entity(self) -> None:
+    async def _release_entity(self) -> None:
         if self.entity_id is not None:
-            _entity_sockets[self.entity_id] -= 1
-            if _entity_sockets[self.entity_id] <= 0:
-                del _entity_sockets[self.entity_id]
-            self.entity_id = None
+            entity_id, self.entity_id = self.entity_id, None
+            try:
+                await entity_presence().release(entity_id, self._presence_id)
+            except Exception:
+                # The place ages out of Redis once this process stops refreshing it.
+                logger.warning(
+                    "entity %s: could not release a socket's place", entity_id, exc_info=True
+                )
 
     # --- events ---------------------------------------------------------------------------------
 
