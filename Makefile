@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint format bench migrate superuser clean
+.PHONY: run test lint format bench migrate superuser clean chaos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,6 @@ superuser: migrate
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+chaos: $(STAMP)
+	CHAOS_SECONDS=$${CHAOS_SECONDS:-600} $(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
