@@ -108,7 +108,7 @@ class Topology:
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 answer = json.loads(response.read())
-                return (answer.get("data") or answer)["userMessage"]["id"]
+                return answer["userMessage"]["id"]
         except (urllib.error.URLError, OSError, KeyError):
             return None
 
@@ -149,6 +149,10 @@ print(json.dumps({'users': [str(u) for u in users], 'agents': len(agents),
 def test_faults_short(topology: Topology) -> None:
     topology.server.start()
     topology.start("worker-1", [sys.executable, "manage.py", "runagents"])
+    deadline = time.monotonic() + 30
+    while "Running agents" not in (topology.root / "worker-1.log").read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.1)
     posted: list[str] = []
     faults = 0
     started = time.monotonic()
