@@ -43,9 +43,7 @@ def test_connect_wires_every_row_of_the_table(monkeypatch: pytest.MonkeyPatch) -
         event = ChannelDeleted(channel_id=str(uuid.uuid4()))
         dispatch.dispatch_local(event)
     finally:
-        assert dispatch.disconnect(
-            ChannelDeleted, dispatch_uid=uid, scope=wiring.scope_of(on_deleted)
-        )
+        assert dispatch.disconnect(ChannelDeleted, dispatch_uid=uid)
     assert received == [event]
 
 

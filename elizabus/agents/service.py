@@ -152,9 +152,7 @@ class AgentService:
             return
         dispatch.leave(self._group)
         for event_type in self._receivers:
-            dispatch.disconnect(
-                event_type, dispatch_uid=self._dispatch_uid(event_type), scope=self._group
-            )
+            dispatch.disconnect(event_type, dispatch_uid=self._dispatch_uid(event_type))
         self._queue.put(_STOP)
         self._thread.join(timeout)
         self._thread = None

@@ -115,7 +115,16 @@ def connect(
     """
     name = label or receiver_name(receiver)
 
-    def measured(sender: Scope, event: BusEvent, emitted_at: float, **kwargs: Any) -> Any:
+    def measured(
+        sender: type[BusEvent],
+        event: BusEvent,
+        emitted_at: float,
+        scopes: frozenset[Scope] | None = None,
+        once: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        if (scopes is not None and scope not in scopes) or (scope is ONCE and not once):
+            return None
         failed = False
         try:
             return receiver(sender=sender, event=event, **kwargs)
@@ -128,27 +137,22 @@ def connect(
         finally:
             bus_metrics.receiver_done(event.name, name, time.perf_counter() - emitted_at, failed)
 
-    event_type.signal.connect(measured, sender=scope, weak=False, dispatch_uid=dispatch_uid)
+    event_type.signal.connect(measured, sender=event_type, weak=False, dispatch_uid=dispatch_uid)
 
 
-def disconnect(event_type: type[BusEvent], *, dispatch_uid: str, scope: Scope = EACH) -> bool:
-    return event_type.signal.disconnect(sender=scope, dispatch_uid=dispatch_uid)
+def disconnect(event_type: type[BusEvent], *, dispatch_uid: str) -> bool:
+    return event_type.signal.disconnect(sender=event_type, dispatch_uid=dispatch_uid)
 
 
 def receiver_count(event_type: type[BusEvent]) -> int:
     return len(event_type.signal.receivers)
 
 
-def all_scopes(*, once: bool = True) -> list[Scope]:
-    """EACH, ONCE (unless ``once`` is false), then every group."""
-    with _groups_lock:
-        return [EACH, *([ONCE] if once else []), *_groups.values()]
-
-
 def dispatch_local(
-    event: BusEvent, *, scopes: Iterable[Scope] | None = None, **kwargs: Any
+    event: BusEvent, *, scopes: Iterable[Scope] | None = None, once: bool = True, **kwargs: Any
 ) -> list[Any]:
-    """Sends ``event`` to this process's receivers in ``scopes`` (default: every scope), now.
+    """Sends ``event`` to this process's receivers in ``scopes`` (default: every scope, and
+    without ``ONCE`` when ``once`` is false), now.
 
     Returns what the receivers returned. A group receiver's failure is raised (its event must
     not be acknowledged); other receivers' failures are only logged. Callers are the transports
@@ -156,14 +160,16 @@ def dispatch_local(
     """
     bus_metrics.event_sent(event.name)
     kwargs.setdefault("event_id", 0)
-    emitted_at = time.perf_counter()
-    results: list[Any] = []
-    for scope in all_scopes() if scopes is None else scopes:
-        for _, result in event.signal.send(
-            sender=scope, event=event, emitted_at=emitted_at, **kwargs
-        ):
-            results.append(result)
-    return results
+    # One send; each receiver's wrapper skips the scopes not asked for.
+    sent = event.signal.send(
+        sender=type(event),
+        event=event,
+        emitted_at=time.perf_counter(),
+        scopes=None if scopes is None else frozenset(scopes),
+        once=once,
+        **kwargs,
+    )
+    return [result for _, result in sent]
 
 
 def wait_for(results: list[Any]) -> None:

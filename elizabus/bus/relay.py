@@ -169,9 +169,7 @@ class Relay:
                 self._cursor = max(self._cursor, row.id)
             if row.origin == origin or (record := outbox.record_of(row)) is None:
                 continue
-            dispatch.dispatch_local(
-                record.event, scopes=dispatch.all_scopes(once=False), event_id=record.id
-            )
+            dispatch.dispatch_local(record.event, once=False, event_id=record.id)
             delivered += 1
         for missing, deadline in list(self._gaps.items()):
             if deadline < now:

@@ -140,7 +140,7 @@ def group_receiver() -> Iterator[GroupReceiver]:
     dispatch.join(scope)
     yield receiver
     dispatch.leave(scope)
-    dispatch.disconnect(NewMessage, dispatch_uid=receiver.uid, scope=scope)
+    dispatch.disconnect(NewMessage, dispatch_uid=receiver.uid)
 
 
 def _wait_for_holder(*members: RedisStreamTransport, group: str) -> RedisStreamTransport:

@@ -57,8 +57,8 @@ def by_scope() -> Iterator[Recorder]:
             ChannelDeleted, recorder.receiver(name), dispatch_uid=f"tests:{name}", scope=scope
         )
     yield recorder
-    for name, scope in scopes.items():
-        dispatch.disconnect(ChannelDeleted, dispatch_uid=f"tests:{name}", scope=scope)
+    for name in scopes:
+        dispatch.disconnect(ChannelDeleted, dispatch_uid=f"tests:{name}")
 
 
 def test_an_event_is_stored_with_its_transaction_and_only_then(world: World) -> None:
