@@ -4,7 +4,9 @@ stopped and started again."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +23,43 @@ def skip_or_fail(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}, and CI must run every test")
     pytest.skip(reason)
+
+
+def need_tool(tool: str) -> str:
+    """The path of the command ``tool``; skips (fails under CI) when it is not installed."""
+    path = shutil.which(tool)
+    if path is None:
+        skip_or_fail(f"{tool} is not installed")
+    return path
+
+
+def npm_package(prefix: Path, spec: str) -> Path:
+    """The ``node_modules`` folder of ``prefix`` holding the npm package ``spec``
+    (``name@version``), installed from npm the first time and found there after."""
+    npm = need_tool("npm")
+    need_tool("node")
+    name, _, version = spec.rpartition("@")
+    manifest = prefix / "node_modules" / name / "package.json"
+    # A range (``~4.8.1``) is satisfied by whatever npm chose; an exact version must match.
+    exact = version[:1].isdigit()
+    if not manifest.exists() or (exact and json.loads(manifest.read_text())["version"] != version):
+        prefix.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--save-exact",
+                "--prefix",
+                str(prefix),
+                spec,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return prefix / "node_modules"
 
 
 def free_port() -> int:

@@ -3,8 +3,6 @@ clients, and (for ``node`` tests) a live server and the npm ``socket.io-client``
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from django.db import connections
 from elizabus.realtime import engineio
 from elizabus.realtime.rooms import local_rooms
 from elizabus.realtime.routing import http_urlpatterns, websocket_urlpatterns
-from tests.live import LiveServer, skip_or_fail
+from tests.live import LiveServer, npm_package
 
 from .helpers import SioClient
 
@@ -70,28 +68,10 @@ async def sio(application) -> AsyncIterator[Callable[..., Awaitable[SioClient]]]
 SOCKET_IO_CLIENT = "socket.io-client@~4.8.1"
 
 
-def _need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        skip_or_fail(f"{tool} is not installed")
-    return path
-
-
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """``socket.io-client`` 4.8.x installed from npm into ``var/node/`` once (then cached)."""
-    npm = _need("npm")
-    _need("node")
-    prefix = Path(settings.VAR_DIR) / "node"
-    if not (prefix / "node_modules" / "socket.io-client" / "package.json").exists():
-        prefix.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), SOCKET_IO_CLIENT],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return prefix / "node_modules"
+    return npm_package(Path(settings.VAR_DIR) / "node", SOCKET_IO_CLIENT)
 
 
 @pytest.fixture(scope="session")
