@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from elizabus.agents.runtime import agent_runtime
+from elizabus.agents.runtime import agent_runtime, keep_agent_group
 from elizabus.bus import dispatch
 from elizabus.bus.events import (
     AgentUpdated,
@@ -53,13 +53,17 @@ RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
     MessageComplete: [broadcast.on_message_complete],
     # Sockets of the channel: messageError.
     MessageError: [broadcast.on_message_error],
-    # Start, restart or stop agent services where this process runs agents.
-    AgentUpdated: [agent_runtime.on_agent_update],
+    # Start, restart or stop agent services where this process runs agents; open or drop the
+    # agent's group (once), whether or not a process runs agents now.
+    AgentUpdated: [agent_runtime.on_agent_update, keep_agent_group],
 }
 
 
 # Where each receiver runs (elizabus.bus.dispatch); broadcasts' scope follows the layer.
-SCOPES: dict[Callable[..., Any], dispatch.Scope] = {agent_runtime.on_agent_update: dispatch.EACH}
+SCOPES: dict[Callable[..., Any], dispatch.Scope] = {
+    agent_runtime.on_agent_update: dispatch.EACH,
+    keep_agent_group: dispatch.ONCE,
+}
 
 
 def scope_of(receiver: Callable[..., Any]) -> dispatch.Scope:

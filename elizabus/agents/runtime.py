@@ -100,3 +100,20 @@ class AgentRuntime:
 
 
 agent_runtime = AgentRuntime()
+
+
+def keep_agent_group(event: AgentUpdated, **kwargs: Any) -> None:
+    """Bus receiver, once per event: opens the group of an enabled agent from the moment the
+    event was written, and drops a disabled or deleted agent's group.
+
+    So an agent registered or started while no process runs agents (every worker down, or
+    not started yet) keeps what is said to it until one does, as it would with a worker up:
+    the runtimes start services on groups that already exist. Decided by the agent's state
+    now, not the event's, so a late or repeated event cannot reopen a stopped agent's group."""
+    agent_id = uuid.UUID(event.agent_id)
+    name = agent_group(agent_id).name
+    agent = selectors.agent_get(agent_id)
+    if agent is None or not agent.enabled:
+        get_transport().drop_group(name)
+    else:
+        get_transport().prepare_group(name, None, written_after=event.written_at)

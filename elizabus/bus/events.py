@@ -248,9 +248,11 @@ class MessageError(BusEvent):
 class AgentUpdated(BusEvent):
     """``agent_update``: an agent was registered, reconfigured, started, stopped or deleted.
 
-    ``type`` is ``registered``, ``updated``, ``started``, ``stopped`` or ``deleted``. Emitted by the
-    agent services of :mod:`elizabus.services.agents`. Consumers: the agent runtime of every
-    process that runs agents, which starts, restarts or stops that agent's service.
+    ``type`` is ``registered``, ``updated``, ``started``, ``stopped`` or ``deleted``; ``written_at``
+    is when it was written (seconds since the epoch, in its transaction). Emitted by the agent
+    services of :mod:`elizabus.services.agents`. Consumers: the agent runtime of every process
+    that runs agents, which starts, restarts or stops that agent's service, and the keeper of
+    the agent's group, once per event, which opens the group even while no process runs agents.
     """
 
     name: ClassVar[str] = "agent_update"
@@ -258,6 +260,7 @@ class AgentUpdated(BusEvent):
 
     type: str
     agent_id: str
+    written_at: float = 0.0
 
     def payload(self) -> dict[str, Any]:
         return {"type": self.type, "agentId": self.agent_id}

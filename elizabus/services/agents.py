@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,8 +95,12 @@ def agent_register(
     )
     server_agent_add(server_id=DEFAULT_SERVER_ID, agent_id=agent_id)
     channel_participant_add(channel_id=CENTRAL_CHANNEL_ID, entity_id=agent_id)
-    publish(AgentUpdated(type="registered", agent_id=str(agent_id)))
+    _announce("registered", agent_id)
     return agent
+
+
+def _announce(change: str, agent_id: uuid.UUID) -> None:
+    publish(AgentUpdated(type=change, agent_id=str(agent_id), written_at=time.time()))
 
 
 @transaction.atomic
@@ -133,7 +138,7 @@ def agent_update(
         **{key: value for key, value in explicit.items() if value is not None},
     }
     agent.save()
-    publish(AgentUpdated(type="updated", agent_id=str(agent_id)))
+    _announce("updated", agent_id)
     return agent
 
 
@@ -144,7 +149,7 @@ def agent_set_enabled(*, agent_id: uuid.UUID, enabled: bool) -> Agent:
     if agent.enabled != enabled:
         agent.enabled = enabled
         agent.save(update_fields=["enabled", "updated_at"])
-    publish(AgentUpdated(type="started" if enabled else "stopped", agent_id=str(agent_id)))
+    _announce("started" if enabled else "stopped", agent_id)
     return agent
 
 
@@ -157,7 +162,7 @@ def agent_delete(*, agent_id: uuid.UUID) -> None:
     agent.delete()
     for channel_id in list(entity.memberships.values_list("channel_id", flat=True)):
         channel_participant_remove(channel_id=channel_id, entity_id=entity.id)
-    publish(AgentUpdated(type="deleted", agent_id=str(agent_id)))
+    _announce("deleted", agent_id)
 
 
 @transaction.atomic

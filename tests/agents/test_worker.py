@@ -220,3 +220,20 @@ def test_a_restarted_worker_answers_what_was_sent_while_it_was_down(
         assert time.monotonic() < deadline, "the restarted worker never answered"
         time.sleep(0.1)
     assert [reply["content"] for reply in replies] == ["Can you think of a specific example?"]
+
+
+def test_an_agent_registered_while_no_worker_runs_answers_once_one_does(
+    deployment: Deployment,
+) -> None:
+    deployment.server.start()
+    _echo_agent(deployment, delay=0)
+    said = deployment.post("Anyone home?")["userMessage"]["id"]
+    time.sleep(0.5)
+    assert deployment.replies_to(said) == []
+
+    deployment.start_worker()
+    deadline = time.monotonic() + 15
+    echo = "echo: Anyone home?"
+    while echo not in (texts := [r["content"] for r in deployment.replies_to(said)]):
+        assert time.monotonic() < deadline, f"the agent never answered: {texts}"
+        time.sleep(0.1)

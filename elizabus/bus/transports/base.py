@@ -30,9 +30,12 @@ class Transport(ABC):
     def maintain(self) -> None:  # noqa: B027 - optional hook
         """Called every few seconds by the relay (trimming)."""
 
-    def prepare_group(self, name: str, since: str | None) -> None:  # noqa: B027 - optional hook
-        """Makes the group ``name`` exist from ``since`` (or now) on, so it keeps its events
-        from the moment its member joins, before any member holds it."""
+    def prepare_group(  # noqa: B027 - optional hook
+        self, name: str, since: str | None, written_after: float | None = None
+    ) -> None:
+        """Makes the group ``name`` exist, unless it does, from ``since`` (a stream position),
+        or else from the events written after ``written_after`` (seconds since the epoch), or
+        else from now on: it keeps its events from then, before any member holds it."""
 
     def drop_group(self, name: str) -> None:  # noqa: B027 - optional hook
         """Forgets the group ``name`` for good (its agent was stopped or deleted)."""

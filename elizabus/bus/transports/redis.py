@@ -51,6 +51,7 @@ SEND_BATCH = 500
 # EACH readers may lag behind the stream's end by this much before trimming passes them.
 EACH_RETENTION_MS = 60_000
 MAX_BACKOFF = 5.0
+CLOCK_MARGIN_MS = 1000
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -259,7 +260,13 @@ class RedisStreamTransport(Transport):
                 continue
             self._stopping.wait(app_settings.BUS_LEASE_SECONDS / 3)
 
-    def prepare_group(self, name: str, since: str | None) -> None:
+    def prepare_group(
+        self, name: str, since: str | None, written_after: float | None = None
+    ) -> None:
+        if since is None and written_after:
+            # Stream ids are Redis's clock in milliseconds; a second's margin for clocks that
+            # differ a little between hosts: a group may see an event or two of before.
+            since = f"{int(written_after * 1000) - CLOCK_MARGIN_MS}-0"
         try:
             create_group(self._client, self.stream, name, since)
         except redis.RedisError:
