@@ -224,6 +224,119 @@ class Memory(models.Model):
         return str(self.content.get("text", ""))[:60]
 
 
+class Session(models.Model):
+    """A conversation of one user with one agent in a DM channel of its own (SPEC B1.4).
+
+    Persisted, unlike the reference's per-process map, so any process serves any request of it.
+    Expiry slides with activity when ``auto_renew`` is on, bounded by ``max_duration_minutes``
+    from creation; an expired session is deleted when it is next touched or by
+    ``manage.py sessions_prune``. Its channel stays when it goes (as in the reference).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="sessions")
+    # The client's own id for its user; an Entity appears once the user speaks.
+    user_id = models.UUIDField()
+    channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="session")
+    metadata = models.JSONField(default=dict, blank=True)
+    # The timeout configuration in force (request, then agent settings, then defaults).
+    timeout_minutes = models.FloatField()
+    auto_renew = models.BooleanField(default=True)
+    max_duration_minutes = models.FloatField()
+    warning_threshold_minutes = models.FloatField()
+    renewal_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_activity = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Pruning and the health counts read by expiry.
+            models.Index(fields=["expires_at"], name="session_expires"),
+            models.Index(fields=["user_id"], name="session_user"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(timeout_minutes__gt=0)
+                & models.Q(max_duration_minutes__gt=0)
+                & models.Q(warning_threshold_minutes__gt=0),
+                name="session_positive_durations",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gte=models.F("created_at")),
+                name="session_expires_after_creation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.id}"
+
+
+class JobStatus(models.TextChoices):
+    """The elizaOS ``JobStatus`` values (``packages/server/src/types/jobs.ts``)."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+
+
+class Job(models.Model):
+    """A one-off question to an agent, answered in a DM channel of its own (SPEC B1.5).
+
+    It is history once settled: the agent, channel and messages are referred to by id, not by
+    foreign key, so deleting any of them leaves the job's record (and its result) as it was.
+    Jobs are kept for ``JOB_RETENTION_HOURS`` after creation (``manage.py jobs_prune``).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    agent_id = models.UUIDField()
+    user_id = models.UUIDField()
+    channel_id = models.UUIDField(unique=True)
+    # The user's message that asked the question.
+    request_message_id = models.UUIDField(unique=True)
+    prompt = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.PROCESSING
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The agent's answer as the reference reports it: {id, content, authorId, createdAt, metadata}.
+    result_message = models.JSONField(null=True, blank=True)
+    processing_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Timing out the overdue ones, and listing by status.
+            models.Index(fields=["status", "expires_at"], name="job_status_expires"),
+            # Newest-first listing and retention.
+            models.Index(fields=["-created_at"], name="job_newest"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="completed")
+                | (
+                    models.Q(result_message__isnull=False)
+                    & models.Q(processing_time_ms__isnull=False)
+                ),
+                name="job_completed_has_result",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")),
+                name="job_expires_after_creation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.id} ({self.status})"
+
+
 __all__ = [
     "CENTRAL_CHANNEL_ID",
     "DEFAULT_SERVER_ID",
@@ -232,9 +345,12 @@ __all__ = [
     "ChannelType",
     "Entity",
     "EntityKind",
+    "Job",
+    "JobStatus",
     "Memory",
     "Message",
     "MessageServer",
     "Participant",
     "ServerAgent",
+    "Session",
 ]
