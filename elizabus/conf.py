@@ -38,6 +38,20 @@ DEFAULTS: dict[str, Any] = {
     "AGENT_HOP_LIMIT": 3,
     "AGENT_REPLY_TIMEOUT_SECONDS": 30.0,
     "DEFAULT_RESPONDER": "elizabus.agents.responders.eliza.ElizaResponder",
+    # Sessions (SPEC B1.4): timeouts in minutes, the reference's defaults and bounds. A request's
+    # timeoutConfig comes first, then the agent's settings, then these.
+    "SESSION_DEFAULT_TIMEOUT_MINUTES": 30,
+    "SESSION_MIN_TIMEOUT_MINUTES": 5,
+    "SESSION_MAX_TIMEOUT_MINUTES": 1440,
+    "SESSION_MAX_DURATION_MINUTES": 720,
+    "SESSION_WARNING_THRESHOLD_MINUTES": 5,
+    "SESSION_MAX_CONTENT_CHARS": 4000,
+    "SESSION_MAX_METADATA_BYTES": 10 * 1024,
+    # Jobs (SPEC B1.5): kept this long after creation, whatever their status (manage.py
+    # jobs_prune); the reference keeps at most 10,000 in memory instead.
+    "JOB_RETENTION_HOURS": 24,
+    "JOB_MAX_CONTENT_CHARS": 50_000,
+    "JOB_MAX_METADATA_BYTES": 10_000,
     # Real time.
     "SOCKET_PING_INTERVAL_MS": 25000,
     "SOCKET_PING_TIMEOUT_MS": 20000,

@@ -25,6 +25,16 @@ def env_flag(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_int_clamped(name: str, default: int, low: int, high: int) -> int:
+    """An integer variable as the reference reads its own (``safeParseInt``): a value that is
+    not a number falls back to ``default``, one out of bounds is clamped."""
+    try:
+        value = int(float(os.environ.get(name, "")))
+    except (ValueError, OverflowError):  # not a number, NaN, Infinity
+        return default
+    return max(low, min(high, value))
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -200,9 +210,19 @@ if os.environ.get("ELIZABUS_BUS_TRANSPORT"):
 for _name in ("BUS_STREAM", "BUS_FAULT_EXIT_AFTER_COMMIT"):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = os.environ[f"ELIZABUS_{_name}"]
-for _name in ("BUS_LEASE_SECONDS", "BUS_RELAY_GRACE_SECONDS"):
+for _name in ("BUS_LEASE_SECONDS", "BUS_RELAY_GRACE_SECONDS", "JOB_RETENTION_HOURS"):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = float(os.environ[f"ELIZABUS_{_name}"])
+# The reference's session variables, under its own names and with its bounds (SPEC B1.4).
+for _name, _default, _low, _high in (
+    ("SESSION_DEFAULT_TIMEOUT_MINUTES", 30, 1, 10080),
+    ("SESSION_MIN_TIMEOUT_MINUTES", 5, 1, 60),
+    ("SESSION_MAX_TIMEOUT_MINUTES", 1440, 60, 10080),
+    ("SESSION_MAX_DURATION_MINUTES", 720, 60, 20160),
+    ("SESSION_WARNING_THRESHOLD_MINUTES", 5, 1, 60),
+):
+    if os.environ.get(_name):
+        ELIZABUS[_name] = env_int_clamped(_name, _default, _low, _high)
 for _name in ("SOCKET_MAX_CONNECTIONS_PER_ENTITY",):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = int(os.environ[f"ELIZABUS_{_name}"])
