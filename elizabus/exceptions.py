@@ -49,3 +49,10 @@ class UpstreamFailure(DomainError):
 
     status = 502
     code = "UPSTREAM_FAILURE"
+
+
+class Gone(DomainError):
+    """What was asked for existed and has expired (an expired session: 410)."""
+
+    status = 410
+    code = "GONE"
