@@ -9,7 +9,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Avg, Count, Q, QuerySet
 
 from elizabus.db.rows import MESSAGE_COLUMNS
 from elizabus.models import (
@@ -17,11 +17,14 @@ from elizabus.models import (
     Agent,
     Channel,
     Entity,
+    Job,
+    JobStatus,
     Memory,
     Message,
     MessageServer,
     Participant,
     ServerAgent,
+    Session,
 )
 
 
@@ -131,6 +134,24 @@ def enabled_agent_count() -> int:
     return Agent.objects.filter(enabled=True).count()
 
 
+def agent_servers(agent_id: uuid.UUID) -> QuerySet[MessageServer]:
+    """The message servers an agent is subscribed to (its elizaOS worlds), oldest first."""
+    return MessageServer.objects.filter(agent_links__agent_id=agent_id).order_by("created_at")
+
+
+def agent_rooms(agent_id: uuid.UUID) -> QuerySet[Channel]:
+    """The channels an agent is a participant of (its elizaOS rooms), with their servers."""
+    return (
+        Channel.objects.filter(memberships__entity_id=agent_id)
+        .select_related("server")
+        .order_by("created_at", "id")
+    )
+
+
+def agent_room(*, agent_id: uuid.UUID, channel_id: uuid.UUID) -> Channel | None:
+    return agent_rooms(agent_id).filter(id=channel_id).first()
+
+
 def channel_answering_agent(
     *, channel_id: uuid.UUID, author_id: uuid.UUID, preferred: uuid.UUID | None = None
 ) -> uuid.UUID | None:
@@ -166,3 +187,126 @@ def memory_list(
 def memory_exists(*, agent_id: uuid.UUID, message_id: uuid.UUID | str) -> bool:
     """Whether the agent remembers the message: it has handled it."""
     return Memory.objects.filter(agent_id=agent_id, message_id=message_id).exists()
+
+
+def agent_first_enabled() -> Agent | None:
+    """The agent a job asks when it names none (the reference's first running agent)."""
+    return Agent.objects.filter(enabled=True).order_by("created_at", "entity_id").first()
+
+
+def channel_metadata(channel_id: uuid.UUID) -> dict[str, Any]:
+    metadata = Channel.objects.filter(id=channel_id).values_list("metadata", flat=True).first()
+    return metadata if isinstance(metadata, dict) else {}
+
+
+# --- sessions (SPEC B1.4) ------------------------------------------------------------------------
+def session_get(session_id: uuid.UUID) -> Session | None:
+    return Session.objects.filter(id=session_id).first()
+
+
+def session_list_active(*, now: dt.datetime) -> QuerySet[Session]:
+    """The sessions not expired at ``now``, newest first."""
+    return Session.objects.filter(expires_at__gt=now).order_by("-created_at", "id")
+
+
+def session_counts(*, now: dt.datetime) -> dict[str, int]:
+    """``total`` rows (expired ones stay until touched or pruned), ``active`` ones, and those
+    ``expiring_soon``: active and within their own warning threshold of expiry."""
+    active = list(
+        Session.objects.filter(expires_at__gt=now).values_list(
+            "expires_at", "warning_threshold_minutes"
+        )
+    )
+    expiring_soon = sum(
+        1 for expires_at, threshold in active if expires_at - now <= dt.timedelta(minutes=threshold)
+    )
+    return {
+        "total": Session.objects.count(),
+        "active": len(active),
+        "expiring_soon": expiring_soon,
+    }
+
+
+def session_messages(
+    *,
+    channel_id: uuid.UUID,
+    limit: int,
+    before: dt.datetime | None = None,
+    after: dt.datetime | None = None,
+) -> tuple[list[Message], bool]:
+    """A page of a session's messages, newest first, and whether more match beyond it.
+
+    Both bounds are exclusive. With ``after`` alone the page is the ``limit`` messages right
+    after it (paging forwards, as the reference's over-fetch meant), otherwise the newest
+    ``limit`` below ``before``. A real query, not the reference's fetch-and-filter of the
+    newest thousand.
+    """
+    queryset = Message.objects.filter(channel_id=channel_id)
+    if before is not None:
+        queryset = queryset.filter(created_at__lt=before)
+    if after is not None:
+        queryset = queryset.filter(created_at__gt=after)
+    forwards = after is not None and before is None
+    order = ("created_at", "id") if forwards else ("-created_at", "-id")
+    rows = list(queryset.order_by(*order)[: limit + 1])
+    has_more = len(rows) > limit
+    page = rows[:limit]
+    if forwards:
+        page.reverse()
+    return page, has_more
+
+
+# --- jobs (SPEC B1.5) ----------------------------------------------------------------------------
+JOB_OPEN_STATUSES = (JobStatus.PENDING, JobStatus.PROCESSING)
+
+
+def job_get(job_id: uuid.UUID) -> Job | None:
+    return Job.objects.filter(id=job_id).first()
+
+
+def job_list(*, limit: int, status: str | None = None) -> QuerySet[Job]:
+    """The newest ``limit`` jobs, of one status if given."""
+    queryset = Job.objects.all()
+    if status is not None:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-created_at", "id")[:limit]
+
+
+def job_status_counts() -> dict[str, int]:
+    """How many jobs are kept in each status (every status present, zero or not)."""
+    counts = dict.fromkeys(JobStatus.values, 0)
+    for status, count in Job.objects.values_list("status").annotate(count=Count("id")):
+        counts[status] = count
+    return counts
+
+
+def job_average_processing_ms() -> float:
+    average = Job.objects.filter(status=JobStatus.COMPLETED).aggregate(
+        average=Avg("processing_time_ms")
+    )["average"]
+    return float(average or 0)
+
+
+def job_open_in_channel(
+    *, channel_id: uuid.UUID | str, agent_id: uuid.UUID | str
+) -> uuid.UUID | None:
+    """The open job whose channel this is and whose agent this is, if any: what the job
+    receivers look up for every message, so one indexed read."""
+    return (
+        Job.objects.filter(channel_id=channel_id, agent_id=agent_id, status__in=JOB_OPEN_STATUSES)
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+def job_open_for_request(
+    *, message_id: uuid.UUID | str, agent_id: uuid.UUID | str
+) -> uuid.UUID | None:
+    """The open job that asked ``message_id`` of ``agent_id``, if any."""
+    return (
+        Job.objects.filter(
+            request_message_id=message_id, agent_id=agent_id, status__in=JOB_OPEN_STATUSES
+        )
+        .values_list("id", flat=True)
+        .first()
+    )
