@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from elizabus import job_receivers
 from elizabus.agents.runtime import agent_runtime, keep_agent_group
 from elizabus.bus import dispatch
 from elizabus.bus.events import (
@@ -38,7 +39,8 @@ from elizabus.realtime import broadcast
 
 RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
     # Sockets of the channel: messageBroadcast, for every message of people and agents alike.
-    NewMessage: [broadcast.on_new_message],
+    # Jobs: the job's agent answered in the job's channel, so the job completes.
+    NewMessage: [broadcast.on_new_message, job_receivers.on_new_message],
     # Sockets of the channel: messageBroadcast again, same id, updated content.
     MessageUpdated: [broadcast.on_message_updated],
     # Sockets of the channel: messageDeleted.
@@ -50,19 +52,26 @@ RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
     # Sockets of the channel: channelDeleted.
     ChannelDeleted: [broadcast.on_channel_deleted],
     # Sockets of the channel: messageComplete, which ends the "thinking…" state.
-    MessageComplete: [broadcast.on_message_complete],
+    # Jobs: the agent is done with a job's question without answering it, so the job fails.
+    MessageComplete: [broadcast.on_message_complete, job_receivers.on_message_complete],
     # Sockets of the channel: messageError.
-    MessageError: [broadcast.on_message_error],
+    # Jobs: the agent failed on a job's question, so the job fails.
+    MessageError: [broadcast.on_message_error, job_receivers.on_message_error],
     # Start, restart or stop agent services where this process runs agents; open or drop the
     # agent's group (once), whether or not a process runs agents now.
     AgentUpdated: [agent_runtime.on_agent_update, keep_agent_group],
 }
 
 
-# Where each receiver runs (elizabus.bus.dispatch); broadcasts' scope follows the layer.
+# Where each receiver runs (elizabus.bus.dispatch); broadcasts' scope follows the layer. The
+# job receivers write, so they run once per event: in the process that committed it (or the
+# relay that repaired it), which sees every event it committed, whatever the transport.
 SCOPES: dict[Callable[..., Any], dispatch.Scope] = {
     agent_runtime.on_agent_update: dispatch.EACH,
     keep_agent_group: dispatch.ONCE,
+    job_receivers.on_new_message: dispatch.ONCE,
+    job_receivers.on_message_error: dispatch.ONCE,
+    job_receivers.on_message_complete: dispatch.ONCE,
 }
 
 

@@ -28,11 +28,13 @@ from elizabus.models import (
     Agent,
     Channel,
     Entity,
+    Job,
     Memory,
     Message,
     MessageServer,
     Participant,
     ServerAgent,
+    Session,
 )
 from tests import factories
 from tests.live import skip_or_fail
@@ -222,6 +224,8 @@ STATE_MODELS: tuple[type[Model], ...] = (
     Agent,
     ServerAgent,
     Memory,
+    Session,
+    Job,
 )
 
 

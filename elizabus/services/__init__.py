@@ -32,6 +32,7 @@ from .channels import (
     dm_channel_name,
 )
 from .entities import entity_ensure
+from .jobs import job_complete, job_create, job_fail, jobs_prune, jobs_time_out_overdue
 from .media import media_path, media_store
 from .messages import (
     channel_message_post,
@@ -42,6 +43,16 @@ from .messages import (
     message_update,
 )
 from .servers import server_agent_add, server_agent_remove, server_create
+from .sessions import (
+    session_create,
+    session_delete,
+    session_heartbeat,
+    session_message_send,
+    session_renew,
+    session_require_active,
+    session_timeout_update,
+    sessions_prune,
+)
 
 __all__ = [
     "AgentReply",
@@ -62,6 +73,11 @@ __all__ = [
     "dm_channel_get_or_create",
     "dm_channel_name",
     "entity_ensure",
+    "job_complete",
+    "job_create",
+    "job_fail",
+    "jobs_prune",
+    "jobs_time_out_overdue",
     "media_path",
     "media_store",
     "memory_forget_channel",
@@ -76,4 +92,12 @@ __all__ = [
     "server_agent_add",
     "server_agent_remove",
     "server_create",
+    "session_create",
+    "session_delete",
+    "session_heartbeat",
+    "session_message_send",
+    "session_renew",
+    "session_require_active",
+    "session_timeout_update",
+    "sessions_prune",
 ]

@@ -67,6 +67,16 @@ QUIET = {
     "media_store",
     "media_path",
     "AgentReply",
+    "session_require_active",
+    "session_renew",
+    "session_timeout_update",
+    "session_heartbeat",
+    "session_delete",
+    "sessions_prune",
+    "job_complete",
+    "job_fail",
+    "jobs_time_out_overdue",
+    "jobs_prune",
 }
 
 SCENARIOS = [
@@ -198,6 +208,26 @@ SCENARIOS = [
             error="",
         ),
         (NewMessage, MessageComplete),
+    ),
+    Scenario(
+        "session_create",
+        lambda w: services.session_create(agent_id=w.agent.entity_id, user_id=w.bob),
+        (ParticipantUpdate, ParticipantUpdate),  # its channel: the agent, then the user
+    ),
+    Scenario(
+        "session_message_send",
+        lambda w: services.session_message_send(
+            session_id=services.session_create(agent_id=w.agent.entity_id, user_id=w.bob).id,
+            content="hello",
+        ),
+        (ParticipantUpdate, ParticipantUpdate, NewMessage),  # the session's own, then its send
+    ),
+    Scenario(
+        "job_create",
+        lambda w: services.job_create(
+            agent_id=w.agent.entity_id, user_id=w.bob, content="What is a bus?"
+        ),
+        (ParticipantUpdate, ParticipantUpdate, NewMessage),
     ),
     Scenario(
         "message_error_report",
