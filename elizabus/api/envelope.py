@@ -42,7 +42,14 @@ def _error_message(
     serializer_class: type[serializers.Serializer], errors: Mapping[str, Any]
 ) -> str:
     """The reference's wording: a field's own message (``field_messages``, e.g. ``Invalid
-    messageId format``) when only such fields are wrong, else the serializer's general one."""
+    messageId format``) when only such fields are wrong, else the serializer's general one.
+    A serializer whose fields carry the reference's messages themselves (``first_error_is_message``,
+    as the jobs router words each check) answers its first field's first error."""
+    if getattr(serializer_class, "first_error_is_message", False) and errors:
+        first = next(iter(errors.values()))
+        while isinstance(first, list | dict) and first:
+            first = first[0] if isinstance(first, list) else next(iter(first.values()))
+        return str(first)
     field_messages: Mapping[str, str] = getattr(serializer_class, "field_messages", {})
     if errors and all(name in field_messages for name in errors):
         return field_messages[next(iter(errors))]

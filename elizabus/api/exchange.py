@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import markcoroutinefunction
@@ -22,8 +22,10 @@ from django.http.response import HttpResponseBase
 from elizabus.bus.events import BusEvent, MessageComplete, MessageError, NewMessage
 from elizabus.bus.waiters import EventWaiter, WaiterRegistry
 from elizabus.conf import app_settings
+from elizabus.exceptions import InvalidInput
 
 from .errors import error_body
+from .serializers import TRANSPORTS
 
 # What agents do about a message: reply to it, fail on it or finish with it.
 agent_answers = WaiterRegistry(
@@ -34,6 +36,30 @@ agent_answers = WaiterRegistry(
         MessageComplete: lambda event: event.message_id,
     },
 )
+
+
+def parse_transport(data: Mapping[str, Any], *, code: str = "INVALID_TRANSPORT") -> str:
+    """``transport`` (or the deprecated ``mode``), with the legacy aliases (B1.2 step 1)."""
+    value = data.get("transport", data.get("mode", "websocket"))
+    if not isinstance(value, str):
+        raise InvalidInput(
+            f'Invalid transport type "{_js_typeof(value)}". Transport must be a string.',
+            code=code,
+        )
+    if value not in TRANSPORTS:
+        raise InvalidInput(
+            f'Invalid transport "{value[:50]}". Must be one of: http, sse, websocket, sync, stream',
+            code=code,
+        )
+    return TRANSPORTS[value]
+
+
+def _js_typeof(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "object"
 
 
 def agent_answer_waiter(*, message_id: uuid.UUID) -> EventWaiter:
@@ -60,10 +86,20 @@ def _author(event: BusEvent) -> str:
 
 @dataclass
 class AgentExchange:
+    """One request waiting for an agent's answer. ``extra`` joins the answer's body (a
+    session's ``sessionStatus``); with ``mirror_in_data`` the body is repeated under ``data``,
+    which is what the SDK returns of a body with ``success`` (the sessions routes)."""
+
     waiter: EventWaiter
     transport: str
     user_message: dict[str, Any]
     agent_id: uuid.UUID
+    extra: dict[str, Any] = field(default_factory=dict)
+    mirror_in_data: bool = False
+
+    def _body(self, body: dict[str, Any]) -> dict[str, Any]:
+        body = {**body, **self.extra}
+        return {**body, "data": dict(body)} if self.mirror_in_data else body
 
     async def respond(self) -> HttpResponse:
         if self.transport == "sse":
@@ -93,16 +129,18 @@ class AgentExchange:
         base = {"userMessage": self.user_message}
         if isinstance(outcome, NewMessage):
             body = {"success": True, **base, "agentResponse": agent_response(outcome)}
-            return JsonResponse(body, status=201)
+            return JsonResponse(self._body(body), status=201)
         if isinstance(outcome, MessageComplete):
-            return JsonResponse({"success": True, **base, "agentResponse": None}, status=201)
+            body = {"success": True, **base, "agentResponse": None}
+            return JsonResponse(self._body(body), status=201)
         if isinstance(outcome, MessageError):
-            body = {**error_body("AGENT_ERROR", outcome.error), **base}
+            body = {**error_body("AGENT_ERROR", outcome.error), **base, **self.extra}
             return JsonResponse(body, status=502)
         timeout = app_settings.AGENT_REPLY_TIMEOUT_SECONDS
         body = {
             **error_body("AGENT_TIMEOUT", f"The agent did not answer within {timeout}s"),
             **base,
+            **self.extra,
         }
         return JsonResponse(body, status=504)
 

@@ -1,11 +1,11 @@
-"""Routes of ``/api/messaging/`` (SPEC B1.1-B1.3), each deprecated alias beside its route."""
+"""Routes of ``/api/messaging/`` (SPEC B1.1-B1.5), each deprecated alias beside its route."""
 
 from __future__ import annotations
 
 from django.urls import path, re_path
 
 from .errors import api_not_found
-from .views import channels, core, media, servers, system
+from .views import channels, core, jobs, media, servers, sessions, system
 
 CHANNEL_PREFIXES = ("channels", "central-channels")
 
@@ -58,4 +58,18 @@ for prefix in CHANNEL_PREFIXES:
             channels.ChannelMessageApi.as_view(),
         ),
     ]
+urlpatterns += [
+    # Sessions (B1.4); health before the id it would be taken for.
+    path("sessions", sessions.SessionsApi.as_view()),
+    path("sessions/health", sessions.SessionsHealthApi.as_view()),
+    path("sessions/<str:session_id>", sessions.SessionApi.as_view()),
+    path("sessions/<str:session_id>/messages", sessions.SessionMessagesApi.as_view()),
+    path("sessions/<str:session_id>/renew", sessions.SessionRenewApi.as_view()),
+    path("sessions/<str:session_id>/timeout", sessions.SessionTimeoutApi.as_view()),
+    path("sessions/<str:session_id>/heartbeat", sessions.SessionHeartbeatApi.as_view()),
+    # Jobs (B1.5).
+    path("jobs", jobs.JobsApi.as_view()),
+    path("jobs/health", jobs.JobsHealthApi.as_view()),
+    path("jobs/<str:job_id>", jobs.JobApi.as_view()),
+]
 urlpatterns.append(re_path(r"^.*$", api_not_found))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -13,12 +12,11 @@ from rest_framework.response import Response
 
 from elizabus import selectors, services
 from elizabus.api.envelope import no_content, ok, validated, with_server_alias
-from elizabus.api.exchange import AgentExchange, agent_answer_waiter
+from elizabus.api.exchange import AgentExchange, agent_answer_waiter, parse_transport
 from elizabus.api.fields import parse_uuid
 from elizabus.api.pages import message_wire_cache
 from elizabus.api.representations import channel_data
 from elizabus.api.serializers import (
-    TRANSPORTS,
     AgentIdIn,
     ChannelCreateIn,
     ChannelMessageIn,
@@ -27,7 +25,7 @@ from elizabus.api.serializers import (
     MessageListQuery,
 )
 from elizabus.api.views.base import ApiView
-from elizabus.exceptions import InvalidInput, NotFound
+from elizabus.exceptions import NotFound
 from elizabus.models import DEFAULT_SERVER_ID, Channel
 
 ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
@@ -39,30 +37,6 @@ def _channel_or_404(channel_id: str) -> Channel:
     if channel is None:
         raise NotFound("Channel not found", code="CHANNEL_NOT_FOUND")
     return channel
-
-
-def parse_transport(data: dict[str, Any]) -> str:
-    """``transport`` (or the deprecated ``mode``), with the legacy aliases (B1.2 step 1)."""
-    value = data.get("transport", data.get("mode", "websocket"))
-    if not isinstance(value, str):
-        raise InvalidInput(
-            f'Invalid transport type "{_js_typeof(value)}". Transport must be a string.',
-            code="INVALID_TRANSPORT",
-        )
-    if value not in TRANSPORTS:
-        raise InvalidInput(
-            f'Invalid transport "{value[:50]}". Must be one of: http, sse, websocket, sync, stream',
-            code="INVALID_TRANSPORT",
-        )
-    return TRANSPORTS[value]
-
-
-def _js_typeof(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "object"
 
 
 class ChannelMessagesApi(ApiView):
