@@ -18,6 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from elizabus import services
 from elizabus.admin import MESSAGE_HISTORY_LIMIT
 from elizabus.bus import dispatch
 from elizabus.bus.events import (
@@ -72,7 +73,11 @@ def populate() -> dict[str, Any]:
     channel = make_channel(server_id=server.id, name="ops", participant_ids=[user.id, agent.pk])
     message = make_message(channel_id=channel.id, author_id=user.id, content="hello operators")
     memory = make_memory(agent=agent, message=message)
+    session = services.session_create(agent_id=agent.pk, user_id=user.id)
+    job = services.job_create(agent_id=agent.pk, user_id=user.id, content="Who are you?")
     return {
+        "session": session,
+        "job": job,
         "server": server,
         "user": user,
         "agent": agent,
@@ -243,7 +248,9 @@ def test_filters_narrow_the_list(admin_client: Client, populated: dict) -> None:
     dm = make_channel(name="a dm", type="DM")
     response = admin_client.get(admin_url(Channel, "changelist"), {"type__exact": "DM"})
 
-    assert {row.pk for row in response.context["cl"].result_list} == {dm.id}
+    # The session's and the job's channels are DMs of their own too.
+    dms = {dm.id, populated["session"].channel_id, populated["job"].channel_id}
+    assert {row.pk for row in response.context["cl"].result_list} == dms
 
 
 # --- Writes go through services, as their events show -------------------------------------------
