@@ -70,6 +70,7 @@ class SessionStatus:
 
 def js_number(value: float) -> float | int:
     """An integral float as an int, so ``30.0`` goes on the wire as JavaScript writes it: ``30``."""
+    value = float(value)
     return int(value) if value.is_integer() else value
 
 
@@ -87,7 +88,7 @@ def _defaults() -> TimeoutConfig:
 
 
 def _clamp(value: float, low: float, high: float) -> float:
-    return max(low, min(high, value))
+    return float(max(low, min(high, value)))
 
 
 def _setting_minutes(raw: Any, default: float, low: float, high: float) -> float:
@@ -143,14 +144,16 @@ def merge_timeout_config(base: TimeoutConfig, request: TimeoutRequest) -> Timeou
     if request.max_duration_minutes is not None:
         value = request.max_duration_minutes
         max_duration = (
-            max(timeout, min(high * 2, value))
+            float(max(timeout, min(high * 2, value)))
             if math.isfinite(value)
             else defaults.max_duration_minutes
         )
     warning = base.warning_threshold_minutes
     if request.warning_threshold_minutes is not None:
         value = request.warning_threshold_minutes
-        warning = max(1.0, value) if math.isfinite(value) else defaults.warning_threshold_minutes
+        warning = (
+            float(max(1.0, value)) if math.isfinite(value) else defaults.warning_threshold_minutes
+        )
     auto_renew = base.auto_renew if request.auto_renew is None else request.auto_renew
     return TimeoutConfig(timeout, auto_renew, max_duration, warning)
 
