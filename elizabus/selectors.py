@@ -236,16 +236,18 @@ def session_messages(
 ) -> tuple[list[Message], bool]:
     """A page of a session's messages, newest first, and whether more match beyond it.
 
-    Both bounds are exclusive. With ``after`` alone the page is the ``limit`` messages right
-    after it (paging forwards, as the reference's over-fetch meant), otherwise the newest
-    ``limit`` below ``before``. A real query, not the reference's fetch-and-filter of the
-    newest thousand.
+    Both bounds are exclusive, in whole milliseconds (as the wire shows times). With
+    ``after`` alone the page is the ``limit`` messages right after it (paging forwards, as the
+    reference's over-fetch meant), otherwise the newest ``limit`` below ``before``. A real
+    query, not the reference's fetch-and-filter of the newest thousand.
     """
     queryset = Message.objects.filter(channel_id=channel_id)
     if before is not None:
         queryset = queryset.filter(created_at__lt=before)
     if after is not None:
-        queryset = queryset.filter(created_at__gt=after)
+        # Stored times have microseconds, the wire has milliseconds: a message at .123456 is
+        # at 123 ms, not after it.
+        queryset = queryset.filter(created_at__gte=after + dt.timedelta(milliseconds=1))
     forwards = after is not None and before is None
     order = ("created_at", "id") if forwards else ("-created_at", "-id")
     rows = list(queryset.order_by(*order)[: limit + 1])

@@ -138,7 +138,7 @@ class AttachmentsField(serializers.ListField):
     """A message's attachments (``[{type, url, name?, …}]``), at most the metadata limit."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(child=ObjectField(), max_length=100, **kwargs)
+        super().__init__(child=serializers.DictField(), max_length=100, **kwargs)
 
     def to_internal_value(self, data: Any) -> list[Any]:
         items = super().to_internal_value(data)
