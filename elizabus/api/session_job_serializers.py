@@ -253,6 +253,9 @@ class JobCreateIn(serializers.Serializer):
             data = {key: value for key, value in data.items() if key != "agentId"}
         if "agentId" in data and not isinstance(data["agentId"], str | None):
             raise serializers.ValidationError({"agentId": ["agentId must be a valid UUID string"]})
+        if not isinstance(data.get("userId"), str):
+            message = "userId is required and must be a valid UUID string"
+            raise serializers.ValidationError({"userId": [message]})
         return super().to_internal_value(data)
 
     def validate_timeoutMs(self, value: Any) -> int:
