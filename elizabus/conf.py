@@ -63,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "MESSAGE_WIRE_CACHE_SIZE": 5000,
     # subscribe_logs: sockets may stream this process's log (as the reference's may).
     "SOCKET_LOG_STREAM": True,
+    # How many recent log entries each process keeps for GET /api/server/logs; 0: none.
+    "LOG_RING_SIZE": 1000,
 }
 
 

@@ -223,7 +223,7 @@ for _name, _default, _low, _high in (
 ):
     if os.environ.get(_name):
         ELIZABUS[_name] = env_int_clamped(_name, _default, _low, _high)
-for _name in ("SOCKET_MAX_CONNECTIONS_PER_ENTITY",):
+for _name in ("SOCKET_MAX_CONNECTIONS_PER_ENTITY", "LOG_RING_SIZE"):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = int(os.environ[f"ELIZABUS_{_name}"])
 
@@ -311,8 +311,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # The recent entries GET /api/server/logs answers (elizabus/logs.py).
+        "recent": {"class": "elizabus.logs.LogRingHandler"},
+    },
+    "root": {"handlers": ["console", "recent"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     "loggers": {
         "elizabus": {"level": os.environ.get("ELIZABUS_LOG_LEVEL", "INFO"), "propagate": True},
         # The server's start-up line and access log (manage.py serve).

@@ -1,16 +1,20 @@
-"""Routes of ``/api/agents/``."""
+"""Routes of ``/api/agents/``; an agent's memories and rooms are :mod:`.memory_urls`'."""
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
-from .views import agents
+from .memory_urls import agent_memory_patterns
+from .views import agents, logs
 
 urlpatterns = [
     path("agents", agents.AgentsApi.as_view()),
+    # Before ``agents/<agent_id>``, which "worlds" would otherwise be.
+    path("agents/worlds", agents.AgentWorldsApi.as_view()),
     path("agents/<str:agent_id>", agents.AgentApi.as_view()),
     path("agents/<str:agent_id>/start", agents.AgentStartApi.as_view()),
     path("agents/<str:agent_id>/stop", agents.AgentStopApi.as_view()),
-    path("agents/<str:agent_id>/memories", agents.AgentMemoriesApi.as_view()),
-    path("agents/<str:agent_id>/rooms/<str:room_id>/memories", agents.AgentMemoriesApi.as_view()),
+    path("agents/<str:agent_id>/panels", agents.AgentPanelsApi.as_view()),
+    path("agents/<str:agent_id>/logs", logs.AgentLogsApi.as_view()),
+    path("agents/", include(agent_memory_patterns)),
 ]

@@ -93,3 +93,9 @@ class CharacterField(ObjectField):
 
     def byte_limit(self) -> int:
         return app_settings.MAX_CHARACTER_BYTES
+
+
+class MemoryContentField(RawMessageField):
+    """A memory's ``content`` (``{text, ...}``): the message text and what came with it."""
+
+    too_large_code = "CONTENT_TOO_LARGE"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -120,4 +121,33 @@ def memory_data(memory: Memory) -> dict[str, Any]:
         "content": memory.content,
         "metadata": memory.metadata,
         "createdAt": epoch_ms(memory.created_at),
+    }
+
+
+def room_data(channel: Channel, agent_id: uuid.UUID) -> dict[str, Any]:
+    """A channel as an agent's elizaOS ``Room``: in elizabus the room is the channel itself, so
+    ``id`` and ``channelId`` are one id, and its world is its message server."""
+    return {
+        "id": str(channel.id),
+        "name": channel.name,
+        "agentId": str(agent_id),
+        "source": channel.source_type or "central-bus",
+        "type": channel.type,
+        "channelId": str(channel.id),
+        "messageServerId": str(channel.server_id),
+        "worldId": str(channel.server_id),
+        "metadata": channel.metadata,
+        "createdAt": iso(channel.created_at),
+        "updatedAt": iso(channel.updated_at),
+    }
+
+
+def world_data(server: MessageServer, agent_id: uuid.UUID) -> dict[str, Any]:
+    """A message server as an agent's elizaOS ``World``."""
+    return {
+        "id": str(server.id),
+        "name": server.name,
+        "agentId": str(agent_id),
+        "messageServerId": str(server.id),
+        "metadata": server.metadata,
     }

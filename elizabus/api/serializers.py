@@ -8,11 +8,13 @@ from typing import Any
 
 from rest_framework import serializers
 
+from elizabus.logs import LEVELS
 from elizabus.models import ChannelType
 
 from .fields import (
     CharacterField,
     ContentField,
+    MemoryContentField,
     ObjectField,
     RawMessageField,
     StrictCharField,
@@ -190,7 +192,72 @@ class AgentUpdateIn(serializers.Serializer):
     characterJson = CharacterField(required=False)
 
 
+EPOCH_MS_MAX = 8_640_000_000_000_000  # JavaScript's latest Date
+
+
 class MemoryListQuery(serializers.Serializer):
     error_message = "Invalid query: limit must be 1-500, before an epoch time in ms"
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
-    before = serializers.IntegerField(required=False, min_value=0, max_value=8_640_000_000_000_000)
+    before = serializers.IntegerField(required=False, min_value=0, max_value=EPOCH_MS_MAX)
+    # The reference's filters of an agent's memories: a channel (or its room, the same id in
+    # elizabus) and a table, of which elizabus has one, "messages".
+    channelId = StrictUUIDField(required=False)
+    roomId = StrictUUIDField(required=False)
+    tableName = StrictCharField(required=False, max_length=100)
+
+
+class MemoryUpdateIn(serializers.Serializer):
+    error_message = "Invalid memory update: content and metadata must be JSON objects"
+    content = MemoryContentField(required=False)
+    metadata = ObjectField(required=False)
+
+
+class RoomCreateIn(serializers.Serializer):
+    error_message = "Room name is required"
+    name = StrictCharField(max_length=255)
+    type = serializers.ChoiceField(
+        choices=[kind.value for kind in ChannelType], required=False, default=ChannelType.GROUP
+    )
+    source = StrictCharField(required=False, max_length=100, default="client")
+    messageServerId = StrictUUIDField(required=False)
+    worldId = StrictUUIDField(required=False)
+    metadata = ObjectField(required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # elizaOS clients send channel types in either case.
+        kind = data.get("type") if hasattr(data, "get") else None
+        if isinstance(kind, str):
+            data = {**data, "type": kind.upper()}
+        return super().to_internal_value(data)
+
+
+class GroupCreateIn(serializers.Serializer):
+    error_message = "agentIds must be a non-empty array"
+    agentIds = serializers.ListField(child=StrictUUIDField(), min_length=1, max_length=100)
+    name = StrictCharField(required=False, max_length=255)
+    source = StrictCharField(required=False, max_length=100, default="client")
+    metadata = ObjectField(required=False)
+
+
+LOG_LEVEL_NAMES = [*LEVELS, "all"]
+
+
+class LogListQuery(serializers.Serializer):
+    """``GET /api/server/logs`` and ``/api/agents/:id/logs`` (``count`` is the latter's
+    reference name for ``limit``)."""
+
+    error_message = (
+        "Invalid query: level must be a level name or all, since an epoch time in ms, limit 1-1000"
+    )
+    level = serializers.ChoiceField(choices=LOG_LEVEL_NAMES, required=False, default="all")
+    agentName = StrictCharField(required=False, max_length=256)
+    agentId = StrictUUIDField(required=False)
+    since = serializers.IntegerField(required=False, min_value=0, max_value=EPOCH_MS_MAX)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    count = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+
+    def to_internal_value(self, data: Any) -> Any:
+        level = data.get("level") if hasattr(data, "get") else None
+        if isinstance(level, str):
+            data = {**data, "level": level.lower()}
+        return super().to_internal_value(data)

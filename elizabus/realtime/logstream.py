@@ -3,9 +3,10 @@
 A socket subscribes with ``subscribe_logs``, narrows what it gets with ``update_log_filters
 {agentName?, level?}`` and stops with ``unsubscribe_logs``; while subscribed it receives
 ``log_stream {type: "log_entry", payload: {time, level, msg, name, agentName?, agentId?}}`` for
-each record this process logs. Levels are elizaOS's (pino's) numbers: trace 10, debug 20,
-info 30, warn 40, error 50, fatal 60; a ``level`` filter passes entries at or above it, and an
-unknown level name means 70 (nothing), as in the reference.
+each record this process logs, built by :func:`elizabus.logs.log_entry`. Levels are elizaOS's
+(pino's) numbers: trace 10, debug 20, info 30, warn 40, error 50, fatal 60; a ``level`` filter
+passes entries at or above it, and an unknown level name means 70 (nothing), as in the
+reference.
 
 Records come from any thread. :class:`LogStreamHandler`, installed on the root logger by the
 first subscription, turns each into an entry and hands it to the server's loop, where one task
@@ -16,7 +17,7 @@ what a log call passes as data (a token, a request body) does not leave the serv
 
 The stream is per process: a worker process's agents log in that process.
 
-May import the standard library.
+May import the standard library and :mod:`elizabus.logs`.
 """
 
 from __future__ import annotations
@@ -28,19 +29,9 @@ import threading
 from collections import deque
 from typing import Any, Protocol
 
-# elizaOS's level names and numbers (core's ``customLevels``).
-LEVELS = {
-    "fatal": 60,
-    "error": 50,
-    "warn": 40,
-    "info": 30,
-    "log": 29,
-    "progress": 28,
-    "success": 27,
-    "debug": 20,
-    "trace": 10,
-}
-UNKNOWN_LEVEL = 70
+from elizabus.logs import LEVELS, UNKNOWN_LEVEL, log_entry
+from elizabus.logs import entry_level as entry_level  # the stream's level mapping, re-exported
+
 MAX_PENDING = 1000
 MAX_FILTER_LENGTH = 256
 
@@ -50,21 +41,6 @@ _sending: contextvars.ContextVar[bool] = contextvars.ContextVar("log_stream_send
 
 class LogSocket(Protocol):
     async def emit(self, event: str, *args: Any) -> None: ...
-
-
-def entry_level(levelno: int) -> int:
-    """A Python level as elizaOS's: DEBUG 20, INFO 30, WARNING 40, ERROR 50, CRITICAL 60."""
-    if levelno >= logging.CRITICAL:
-        return LEVELS["fatal"]
-    if levelno >= logging.ERROR:
-        return LEVELS["error"]
-    if levelno >= logging.WARNING:
-        return LEVELS["warn"]
-    if levelno >= logging.INFO:
-        return LEVELS["info"]
-    if levelno >= logging.DEBUG:
-        return LEVELS["debug"]
-    return LEVELS["trace"]
 
 
 def clean_filters(filters: Any) -> dict[str, Any]:
@@ -179,17 +155,7 @@ class LogStreamHandler(logging.Handler):
         if not log_stream.subscribers or _sending.get():
             return
         try:
-            entry = {
-                "time": int(record.created * 1000),
-                "level": entry_level(record.levelno),
-                "msg": record.getMessage(),
-                "name": record.name,
-            }
-            for key in ("agentName", "agentId"):
-                value = getattr(record, key, None)
-                if isinstance(value, str):
-                    entry[key] = value
-            log_stream.offer(entry)
+            log_stream.offer(log_entry(record))
         except Exception:
             self.handleError(record)
 

@@ -34,6 +34,7 @@ from .channels import (
 from .entities import entity_ensure
 from .jobs import job_complete, job_create, job_fail, jobs_prune, jobs_time_out_overdue
 from .media import media_path, media_store
+from .memories import memory_clear, memory_delete, memory_forget_server, memory_update
 from .messages import (
     channel_message_post,
     message_complete_announce,
@@ -80,9 +81,13 @@ __all__ = [
     "jobs_time_out_overdue",
     "media_path",
     "media_store",
+    "memory_clear",
+    "memory_delete",
     "memory_forget_channel",
     "memory_forget_message",
+    "memory_forget_server",
     "memory_record",
+    "memory_update",
     "message_complete_announce",
     "message_create",
     "message_delete",

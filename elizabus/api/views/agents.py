@@ -6,10 +6,9 @@ Shapes follow the elizaOS agents router where it has them (``POST /api/agents`` 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,20 +16,17 @@ from rest_framework.response import Response
 from elizabus import selectors, services
 from elizabus.api.envelope import no_content, ok, validated
 from elizabus.api.fields import parse_uuid
-from elizabus.api.representations import agent_data, memory_data
-from elizabus.api.serializers import AgentCreateIn, AgentUpdateIn, CharacterIn, MemoryListQuery
+from elizabus.api.representations import agent_data, world_data
+from elizabus.api.serializers import AgentCreateIn, AgentUpdateIn, CharacterIn
 from elizabus.api.views.base import ApiView
 from elizabus.exceptions import NotFound
 from elizabus.models import Agent
 
 ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
-PAGE = [
-    OpenApiParameter("limit", int, description="1-500, default 50"),
-    OpenApiParameter("before", int, description="epoch ms, exclusive"),
-]
 
 
-def _agent_or_404(agent_id: str) -> Agent:
+def agent_or_404(agent_id: str) -> Agent:
+    """The agent of a path id: 400 ``INVALID_ID`` unless a UUID, 404 unless registered."""
     agent = selectors.agent_get(parse_uuid(agent_id, "agentId"))
     if agent is None:
         raise NotFound("Agent not found", code="AGENT_NOT_FOUND")
@@ -77,7 +73,7 @@ class AgentApi(ApiView):
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, agent_id: str) -> Response:
-        return ok(agent_data(_agent_or_404(agent_id)))
+        return ok(agent_data(agent_or_404(agent_id)))
 
     @extend_schema(request=AgentUpdateIn, responses={200: ENVELOPE})
     def patch(self, request: Request, agent_id: str) -> Response:
@@ -123,21 +119,25 @@ class AgentStopApi(AgentStartApi):
     enabled = False
 
 
-class AgentMemoriesApi(ApiView):
-    """``GET /api/agents/:agentId/memories`` and ``…/rooms/:roomId/memories``, newest first.
+class AgentPanelsApi(ApiView):
+    """``GET /api/agents/:agentId/panels``: the agent's plugin pages (a bare list, as the
+    reference's); elizabus agents have no plugins, so none."""
 
-    A room is a channel: ``roomId`` is the channel id."""
+    @extend_schema(responses={200: OpenApiResponse(description="`{success, data: []}`")})
+    def get(self, request: Request, agent_id: str) -> Response:
+        agent_or_404(agent_id)
+        return ok([])
 
-    @extend_schema(parameters=PAGE, responses={200: ENVELOPE})
-    def get(self, request: Request, agent_id: str, room_id: str | None = None) -> Response:
-        agent = _agent_or_404(agent_id)
-        channel_id = parse_uuid(room_id, "roomId") if room_id is not None else None
-        query = validated(MemoryListQuery, request.query_params.dict())
-        before = query.get("before")
-        memories = selectors.memory_list(
-            agent_id=agent.entity_id,
-            channel_id=channel_id,
-            limit=query["limit"],
-            before=dt.datetime.fromtimestamp(before / 1000, dt.UTC) if before is not None else None,
-        )
-        return ok({"memories": [memory_data(memory) for memory in memories]})
+
+class AgentWorldsApi(ApiView):
+    """``GET /api/agents/worlds``: the worlds of the first running agent, as the reference
+    answers; an elizabus agent's worlds are the message servers it is subscribed to. Without a
+    running agent the list is empty."""
+
+    @extend_schema(responses={200: OpenApiResponse(description="`{success, data: {worlds}}`")})
+    def get(self, request: Request) -> Response:
+        agent = selectors.agent_first_enabled()
+        if agent is None:
+            return ok({"worlds": []})
+        servers = selectors.agent_servers(agent.entity_id)
+        return ok({"worlds": [world_data(server, agent.entity_id) for server in servers]})

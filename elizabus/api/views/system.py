@@ -1,8 +1,12 @@
-"""Health and metrics (SPEC B1.6, the seed's bus metrics)."""
+"""Health, metrics and the system routes (SPEC B1.6, the seed's bus metrics, and the
+reference's ``/api/system``: version, config and the local environment)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -13,7 +17,27 @@ from elizabus import selectors
 from elizabus.api.envelope import ok
 from elizabus.api.representations import iso
 from elizabus.api.views.base import ApiView
+from elizabus.apps import uptime_seconds
 from elizabus.bus.metrics import bus_metrics
+from elizabus.conf import app_settings
+from elizabus.exceptions import Forbidden
+
+
+def server_version() -> str:
+    return settings.SPECTACULAR_SETTINGS.get("VERSION", "unknown")
+
+
+def health_body() -> tuple[dict[str, object], int]:
+    """The reference's health answer and status: 200 with enabled agents, 503 without."""
+    agents = selectors.enabled_agent_count()
+    body = {
+        "status": "OK" if agents else "DEGRADED",
+        "version": server_version(),
+        "timestamp": iso(timezone.now()),
+        "dependencies": {"agents": "healthy" if agents else "no_agents"},
+        "agentCount": agents,
+    }
+    return body, 200 if agents else 503
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -22,16 +46,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def health(request: HttpRequest) -> JsonResponse:
-    """``GET /health``: 200 with enabled agents, 503 without; the reference's body, key for key."""
-    agents = selectors.enabled_agent_count()
-    body = {
-        "status": "OK" if agents else "DEGRADED",
-        "version": settings.SPECTACULAR_SETTINGS.get("VERSION", "unknown"),
-        "timestamp": iso(timezone.now()),
-        "dependencies": {"agents": "healthy" if agents else "no_agents"},
-        "agentCount": agents,
-    }
-    return JsonResponse(body, status=200 if agents else 503)
+    """``GET /health``: the reference's body, key for key."""
+    body, status_code = health_body()
+    return JsonResponse(body, status=status_code)
 
 
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
@@ -47,3 +64,68 @@ class BusMetricsApi(ApiView):
     @extend_schema(responses={200: OpenApiResponse(description="`{eventCounts, receivers}`")})
     def get(self, request: Request) -> Response:
         return ok(bus_metrics.snapshot())
+
+
+class VersionApi(ApiView):
+    """``GET /api/system/version``: the reference's body (no envelope)."""
+
+    @extend_schema(
+        responses={200: OpenApiResponse(description="`{version, source, timestamp, …}`")}
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "version": server_version(),
+                "source": "server",
+                "timestamp": iso(timezone.now()),
+                "environment": "development" if settings.DEBUG else "production",
+                "uptime": uptime_seconds(),
+            }
+        )
+
+
+class ConfigApi(ApiView):
+    """``GET /api/system/config``: whether clients must authenticate users (elizaOS data
+    isolation, which elizabus does not have)."""
+
+    @extend_schema(responses={200: OpenApiResponse(description="`{success, data: {…}}`")})
+    def get(self, request: Request) -> Response:
+        return ok({"requiresAuth": False})
+
+
+def _flag(value: object) -> str:
+    return "true" if value else "false"
+
+
+# What GET /api/system/env/local may show, and nothing else: each name is a setting that holds
+# no secret, shown as the server uses it. Secrets (DJANGO_SECRET_KEY, ELIZA_SERVER_AUTH_TOKEN,
+# OPENAI_API_KEY) and URLs that may carry passwords (DATABASE_URL, REDIS_URL) are never read
+# here; whether they are set is told by a flag or the database vendor at most.
+ENVIRONMENT_ALLOW_LIST: dict[str, Callable[[], str]] = {
+    "ELIZABUS_VERSION": server_version,
+    "DJANGO_DEBUG": lambda: _flag(settings.DEBUG),
+    "DATABASE_VENDOR": lambda: connection.vendor,
+    "REDIS_CONFIGURED": lambda: _flag(settings.REDIS_URL),
+    "API_KEY_REQUIRED": lambda: _flag(settings.ELIZA_SERVER_AUTH_TOKEN),
+    "ELIZABUS_RUN_AGENTS": lambda: _flag(app_settings.RUN_AGENTS_IN_PROCESS),
+    "ELIZABUS_BUS_TRANSPORT": lambda: app_settings.BUS_TRANSPORT,
+    "ELIZABUS_API_RATE": lambda: app_settings.API_RATE or "",
+    "ELIZABUS_AGENT_HOP_LIMIT": lambda: str(app_settings.AGENT_HOP_LIMIT),
+    "ELIZABUS_DEFAULT_RESPONDER": lambda: app_settings.DEFAULT_RESPONDER,
+    "ELIZABUS_LOG_RING_SIZE": lambda: str(app_settings.LOG_RING_SIZE),
+}
+
+
+class LocalEnvironmentApi(ApiView):
+    """``GET /api/system/env/local``: :data:`ENVIRONMENT_ALLOW_LIST`, never the process
+    environment (the reference answers its ``.env`` file, secrets and all). Behind the API key
+    when one is set, like all of ``/api``. ``POST`` (the reference rewrites its ``.env``) is
+    refused: settings change with a deployment, not over HTTP."""
+
+    @extend_schema(responses={200: OpenApiResponse(description="`{success, data: {name: value}}`")})
+    def get(self, request: Request) -> Response:
+        return ok({name: read() for name, read in ENVIRONMENT_ALLOW_LIST.items()})
+
+    @extend_schema(request=None, responses={403: OpenApiResponse(description="Refused")})
+    def post(self, request: Request) -> Response:
+        raise Forbidden("Local environment updates are disabled", code="FORBIDDEN")
