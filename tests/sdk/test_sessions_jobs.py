@@ -9,6 +9,7 @@ served: ``userMessage`` carries the reference's ``author_id``/``created_at`` and
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -20,8 +21,6 @@ ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 
 
 def _is_iso(value: Any) -> bool:
-    import re
-
     return isinstance(value, str) and re.match(ISO, value) is not None
 
 
