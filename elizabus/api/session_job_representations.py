@@ -36,15 +36,8 @@ def session_created_data(session: Session) -> dict[str, Any]:
 def session_data(session: Session, now: dt.datetime) -> dict[str, Any]:
     """``SessionInfoResponse``: the session as ``GET /sessions/:id`` and the list answer it."""
     return {
-        "sessionId": str(session.id),
-        "channelId": str(session.channel_id),
-        "agentId": str(session.agent_id),
-        "userId": str(session.user_id),
-        "createdAt": iso(session.created_at),
+        **session_created_data(session),
         "lastActivity": iso(session.last_activity),
-        "metadata": session.metadata,
-        "expiresAt": iso(session.expires_at),
-        "timeoutConfig": session_timeout_config(session).as_wire(),
         "renewalCount": session.renewal_count,
         "timeRemaining": int(time_remaining(session, now).total_seconds() * 1000),
         "isNearExpiration": is_near_expiration(session, now),

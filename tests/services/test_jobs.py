@@ -43,6 +43,16 @@ def answer(job: Job, text: str, author: uuid.UUID | None = None) -> Message:
     )
 
 
+def finish(job: Job) -> None:
+    """The job's agent announces it is done with the question."""
+    services.message_complete_announce(
+        channel_id=job.channel_id,
+        server_id=DEFAULT_SERVER_ID,
+        agent_id=job.agent_id,
+        message_id=job.request_message_id,
+    )
+
+
 def make_overdue(*jobs: Job) -> None:
     """The jobs as they are a second past their deadline: their timestamps moved back."""
     for job in jobs:
@@ -170,12 +180,7 @@ def test_finishing_without_an_answer_fails_the_job(
 ) -> None:
     job = ask(agent)
     with django_capture_on_commit_callbacks(execute=True):
-        services.message_complete_announce(
-            channel_id=job.channel_id,
-            server_id=DEFAULT_SERVER_ID,
-            agent_id=agent,
-            message_id=job.request_message_id,
-        )
+        finish(job)
     job.refresh_from_db()
     assert (job.status, job.error) == (JobStatus.FAILED, job_receivers.NO_ANSWER)
 
@@ -184,12 +189,7 @@ def test_a_settled_job_stays_settled(agent: uuid.UUID, django_capture_on_commit_
     job = ask(agent)
     with django_capture_on_commit_callbacks(execute=True):
         answer(job, "Done.")
-        services.message_complete_announce(
-            channel_id=job.channel_id,
-            server_id=DEFAULT_SERVER_ID,
-            agent_id=agent,
-            message_id=job.request_message_id,
-        )
+        finish(job)
     assert services.job_fail(job_id=job.id, error="late") is False
     assert Job.objects.get(id=job.id).status == JobStatus.COMPLETED
 
