@@ -31,6 +31,7 @@ from elizabus import services
 from elizabus.bus.models import OutboxEvent
 from elizabus.models import (
     Agent,
+    AgentRun,
     Channel,
     Entity,
     Job,
@@ -522,10 +523,12 @@ class AgentAdmin(ServiceModelAdmin):
         self, objs: Any, request: HttpRequest
     ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # Django asks each related admin whether it may delete; the memory admin says no because
-        # operators do not edit memories one by one, yet agent_delete forgets them with the agent.
-        if request.user.has_perm(f"{Memory._meta.app_label}.delete_memory"):
-            perms_needed.discard(Memory._meta.verbose_name)
+        # Django asks each related admin whether it may delete; the memory and run admins say no
+        # because operators do not edit those rows one by one, yet agent_delete removes them with
+        # the agent.
+        for model in (Memory, AgentRun):
+            if request.user.has_perm(f"{model._meta.app_label}.delete_{model._meta.model_name}"):
+                perms_needed.discard(model._meta.verbose_name)
         return deleted, counts, perms_needed, protected
 
     @admin.action(description="Start selected agents", permissions=["change"])
@@ -678,8 +681,50 @@ class JobAdmin(ServiceModelAdmin):
     )
 
 
+@admin.register(AgentRun)
+class AgentRunAdmin(ServiceModelAdmin):
+    """What every agent did with each message it handled, read-only: runs are history."""
+
+    list_display = (
+        "started_at",
+        "agent",
+        "outcome",
+        "skip_reason",
+        "duration_ms",
+        "channel_id",
+        "message_id",
+    )
+    list_select_related = ("agent",)
+    list_filter = ("outcome", "skip_reason", "agent")
+    search_fields = ("=id", "=message_id", "=channel_id", "=author_id", "error")
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+    readonly_fields = (
+        "id",
+        "agent",
+        "outcome",
+        "skip_reason",
+        "error",
+        "message_id",
+        "reply_id",
+        "channel_id",
+        "server_id",
+        "author_id",
+        "source_type",
+        "started_at",
+        "ended_at",
+        "duration_ms",
+    )
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # The agent filter looks up the agent's primary key, which is itself a relation (to the
+        # agent's entity); Django's check takes that for a traversal it was not told of.
+        return lookup == "agent__entity__exact" or super().lookup_allowed(lookup, value, request)
+
+
 __all__ = [
     "AgentAdmin",
+    "AgentRunAdmin",
     "ChannelAdmin",
     "EntityAdmin",
     "JobAdmin",

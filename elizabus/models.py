@@ -337,10 +337,83 @@ class Job(models.Model):
         return f"job {self.id} ({self.status})"
 
 
+class RunOutcome(models.TextChoices):
+    """What came of a message an agent handled."""
+
+    REPLIED = "replied"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class RunSkip(models.TextChoices):
+    """Why an agent did not answer a message it handled."""
+
+    # Its responder chose silence (elizaOS's IGNORE).
+    SILENT = "silent"
+    # The conversation between agents reached AGENT_HOP_LIMIT: the responder was not asked.
+    HOP_LIMIT = "hop_limit"
+
+
+class AgentRun(models.Model):
+    """One message an agent handled (``/api/agents/:id/runs``): when the handling started and
+    ended, and what came of it, a reply, a decision not to reply and why, or a failure.
+
+    Written with the outcome, in its transaction (``agent_message_settle``), so it exists once
+    per agent and message however often the message is handled, and only for messages that
+    passed the agent's filters. Messages and channels are referred to by id: the record stays
+    when they are deleted; it goes with its agent.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="runs")
+    message_id = models.UUIDField()
+    channel_id = models.UUIDField()
+    server_id = models.UUIDField()
+    author_id = models.UUIDField()
+    source_type = models.CharField(max_length=100, blank=True, default="")
+    outcome = models.CharField(max_length=16, choices=RunOutcome.choices)
+    skip_reason = models.CharField(max_length=16, choices=RunSkip.choices, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    reply_id = models.UUIDField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "message_id"], name="run_unique_per_agent"),
+            models.CheckConstraint(
+                condition=models.Q(ended_at__gte=models.F("started_at")),
+                name="run_ends_after_it_starts",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(outcome="replied", reply_id__isnull=False, skip_reason="")
+                    | (
+                        models.Q(outcome="skipped", reply_id__isnull=True)
+                        & ~models.Q(skip_reason="")
+                    )
+                    | models.Q(outcome="failed", reply_id__isnull=True, skip_reason="")
+                ),
+                name="run_outcome_consistent",
+            ),
+        ]
+        indexes = [
+            # Newest-first listing per agent, and per agent and room.
+            models.Index(fields=["agent", "-started_at"], name="run_agent_newest"),
+            models.Index(fields=["agent", "channel_id", "-started_at"], name="run_agent_room"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run of {self.agent_id} on {self.message_id} ({self.outcome})"
+
+
 __all__ = [
     "CENTRAL_CHANNEL_ID",
     "DEFAULT_SERVER_ID",
     "Agent",
+    "AgentRun",
     "Channel",
     "ChannelType",
     "Entity",
@@ -351,6 +424,8 @@ __all__ = [
     "Message",
     "MessageServer",
     "Participant",
+    "RunOutcome",
+    "RunSkip",
     "ServerAgent",
     "Session",
 ]

@@ -15,6 +15,7 @@ from elizabus.db.rows import MESSAGE_COLUMNS
 from elizabus.models import (
     CENTRAL_CHANNEL_ID,
     Agent,
+    AgentRun,
     Channel,
     Entity,
     Job,
@@ -150,6 +151,32 @@ def agent_rooms(agent_id: uuid.UUID) -> QuerySet[Channel]:
 
 def agent_room(*, agent_id: uuid.UUID, channel_id: uuid.UUID) -> Channel | None:
     return agent_rooms(agent_id).filter(id=channel_id).first()
+
+
+def agent_run_list(
+    *,
+    agent_id: uuid.UUID,
+    channel_id: uuid.UUID | None = None,
+    outcomes: list[str] | None = None,
+    started_from: dt.datetime | None = None,
+    started_to: dt.datetime | None = None,
+) -> QuerySet[AgentRun]:
+    """An agent's runs, newest first, narrowed to a channel, some outcomes and a span of start
+    times (both ends included, as the reference's ``from`` and ``to``)."""
+    queryset = AgentRun.objects.filter(agent_id=agent_id)
+    if channel_id is not None:
+        queryset = queryset.filter(channel_id=channel_id)
+    if outcomes is not None:
+        queryset = queryset.filter(outcome__in=outcomes)
+    if started_from is not None:
+        queryset = queryset.filter(started_at__gte=started_from)
+    if started_to is not None:
+        queryset = queryset.filter(started_at__lte=started_to)
+    return queryset.order_by("-started_at", "-id")
+
+
+def agent_run_get(*, agent_id: uuid.UUID, run_id: uuid.UUID) -> AgentRun | None:
+    return AgentRun.objects.filter(agent_id=agent_id, id=run_id).first()
 
 
 def channel_answering_agent(

@@ -36,8 +36,10 @@ from elizabus.bus.models import OutboxEvent
 from elizabus.models import (
     DEFAULT_SERVER_ID,
     Agent,
+    AgentRun,
     Channel,
     Entity,
+    Memory,
     Message,
     MessageServer,
     Participant,
@@ -46,7 +48,6 @@ from elizabus.models import (
 from tests.factories import (
     make_agent,
     make_channel,
-    make_memory,
     make_message,
     make_server,
     make_user,
@@ -72,7 +73,13 @@ def populate() -> dict[str, Any]:
     agent = make_agent(name="Eliza", server_ids=[server.id])
     channel = make_channel(server_id=server.id, name="ops", participant_ids=[user.id, agent.pk])
     message = make_message(channel_id=channel.id, author_id=user.id, content="hello operators")
-    memory = make_memory(agent=agent, message=message)
+    # The agent handled the message and stayed silent: its memory of it, and its run.
+    services.agent_message_settle(
+        agent_id=agent.pk,
+        agent_name=agent.name,
+        message=services.message_event(message, server_id=server.id),
+    )
+    memory = Memory.objects.get(agent=agent, message_id=message.id)
     session = services.session_create(agent_id=agent.pk, user_id=user.id)
     job = services.job_create(agent_id=agent.pk, user_id=user.id, content="Who are you?")
     return {
@@ -84,6 +91,7 @@ def populate() -> dict[str, Any]:
         "channel": channel,
         "message": message,
         "memory": memory,
+        "run": AgentRun.objects.get(agent=agent, message_id=message.id),
     }
 
 
@@ -586,3 +594,37 @@ def test_the_event_log_is_read_only(admin_client: Client) -> None:
     response = admin_client.post(admin_url(OutboxEvent, "delete", row.pk), {"post": "yes"})
     assert response.status_code == 403
     assert OutboxEvent.objects.filter(pk=row.pk).exists()
+
+
+def test_runs_are_listed_and_filtered_by_agent_and_outcome(admin_client: Client) -> None:
+    populated = populate()
+    other = make_agent(name="Ada")
+    message = make_message(channel_id=populated["channel"].id, content="and you?")
+    services.agent_message_settle(
+        agent_id=other.pk,
+        agent_name=other.name,
+        message=services.message_event(message, server_id=populated["server"].id),
+        error="ResponderError: down",
+    )
+    url = admin_url(AgentRun, "changelist")
+    assert admin_client.get(url).context["cl"].result_count == 2
+
+    def listed(**query: str) -> set[tuple[Any, str]]:
+        rows = admin_client.get(url, query).context["cl"].result_list
+        return {(row.agent_id, row.outcome) for row in rows}
+
+    assert listed(agent__entity__exact=str(other.pk)) == {(other.pk, "failed")}
+    assert listed(outcome__exact="skipped") == {(populated["agent"].pk, "skipped")}
+    assert listed(outcome__exact="replied") == set()
+    assert listed(q=str(message.id)) == {(other.pk, "failed")}
+
+
+def test_runs_are_read_only(admin_client: Client) -> None:
+    run = populate()["run"]
+    assert admin_client.get(admin_url(AgentRun, "add")).status_code == 403
+    change = admin_client.get(admin_url(AgentRun, "change", run.pk))
+    assert change.status_code == 200
+    assert b'name="_save"' not in change.content
+    response = admin_client.post(admin_url(AgentRun, "delete", run.pk), {"post": "yes"})
+    assert response.status_code == 403
+    assert AgentRun.objects.filter(pk=run.pk).exists()

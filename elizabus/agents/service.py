@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import close_old_connections, connections
+from django.utils import timezone
 
 from elizabus import selectors, services
 from elizabus.bus import dispatch
@@ -39,6 +40,7 @@ from elizabus.bus.metrics import bus_metrics
 from elizabus.bus.transports import get_transport
 from elizabus.conf import app_settings
 from elizabus.ids import UUID_PATTERN
+from elizabus.models import RunSkip
 
 from .conversation import chat_turns
 from .responders.base import ChatTurn, Responder, ResponderRequest
@@ -267,14 +269,17 @@ class AgentService:
             return
         if selectors.memory_exists(agent_id=self.profile.agent_id, message_id=event.id):
             return  # delivered before: already handled
+        run_started_at = timezone.now()
         hops = agent_hops(event)
-        reply, error = None, ""
+        reply, error, skip_reason = None, "", RunSkip.SILENT
         if hops < app_settings.AGENT_HOP_LIMIT:
             try:
                 reply = self._reply(event, hops)
             except Exception as exc:
                 self.log.exception("agent %s could not answer %s", self.profile.name, event.id)
                 error = f"{type(exc).__name__}: {exc}"
+        else:
+            skip_reason = RunSkip.HOP_LIMIT
         settling_at = self._timed("respond", started_at)
         services.agent_message_settle(
             agent_id=self.profile.agent_id,
@@ -282,6 +287,8 @@ class AgentService:
             message=event,
             reply=reply,
             error=error,
+            started_at=run_started_at,
+            skip_reason=skip_reason,
         )
         self._timed("reply", settling_at)
 

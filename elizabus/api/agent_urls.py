@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from .memory_urls import agent_memory_patterns
-from .views import agents, logs
+from .views import agents, logs, runs
 
 urlpatterns = [
     path("agents", agents.AgentsApi.as_view()),
@@ -16,5 +16,7 @@ urlpatterns = [
     path("agents/<str:agent_id>/stop", agents.AgentStopApi.as_view()),
     path("agents/<str:agent_id>/panels", agents.AgentPanelsApi.as_view()),
     path("agents/<str:agent_id>/logs", logs.AgentLogsApi.as_view()),
+    path("agents/<str:agent_id>/runs", runs.AgentRunsApi.as_view()),
+    path("agents/<str:agent_id>/runs/<str:run_id>", runs.AgentRunApi.as_view()),
     path("agents/", include(agent_memory_patterns)),
 ]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from elizabus import selectors
 from elizabus.agents.conversation import chat_turns
@@ -22,10 +23,13 @@ from elizabus.models import (
     CENTRAL_CHANNEL_ID,
     DEFAULT_SERVER_ID,
     Agent,
+    AgentRun,
     Channel,
     Entity,
     EntityKind,
     Memory,
+    RunOutcome,
+    RunSkip,
 )
 
 from .channels import channel_participant_add, channel_participant_remove
@@ -240,10 +244,14 @@ def agent_message_settle(
     message: NewMessage,
     reply: AgentReply | None = None,
     error: str = "",
+    started_at: dt.datetime | None = None,
+    skip_reason: str = RunSkip.SILENT,
 ) -> bool:
     """Stores what an agent did with a message, all of it or nothing, with its events: its
     memory of the message; its reply (with an id derived from the agent and the message) and
-    its memory of the reply, or its ``message:error``; and ``message_complete``.
+    its memory of the reply, or its ``message:error``; ``message_complete``; and the run, from
+    ``started_at`` (when the agent took the message up) to now, with its outcome: replied,
+    failed, or skipped for ``skip_reason``.
 
     The memory is unique per agent and message, so a message handled twice (delivered again
     after a crash, or by two processes at once) is settled once: the second call writes and
@@ -253,6 +261,7 @@ def agent_message_settle(
         return False
     channel_id = uuid.UUID(message.channel_id)
     server_id = uuid.UUID(message.message_server_id)
+    stored = None
     if reply is not None:
         stored = message_create(
             channel_id=channel_id,
@@ -272,6 +281,14 @@ def agent_message_settle(
         message_error_report(
             message_id=message.id, channel_id=message.channel_id, agent_id=agent_id, error=error
         )
+    _run_record(
+        agent_id=agent_id,
+        message=message,
+        started_at=started_at,
+        reply_id=stored.id if stored is not None else None,
+        error=error,
+        skip_reason=skip_reason,
+    )
     message_complete_announce(
         channel_id=channel_id,
         server_id=server_id,
@@ -279,6 +296,41 @@ def agent_message_settle(
         message_id=uuid.UUID(message.id),
     )
     return True
+
+
+def _run_record(
+    *,
+    agent_id: uuid.UUID,
+    message: NewMessage,
+    started_at: dt.datetime | None,
+    reply_id: uuid.UUID | None,
+    error: str,
+    skip_reason: str,
+) -> AgentRun:
+    """The run of a settled message: a part of the settling's transaction, never alone."""
+    ended_at = timezone.now()
+    started_at = min(started_at or ended_at, ended_at)
+    if reply_id is not None:
+        outcome, skip_reason, error = RunOutcome.REPLIED, "", ""
+    elif error:
+        outcome, skip_reason = RunOutcome.FAILED, ""
+    else:
+        outcome, skip_reason = RunOutcome.SKIPPED, skip_reason or RunSkip.SILENT
+    return AgentRun.objects.create(
+        agent_id=agent_id,
+        message_id=message.id,
+        channel_id=message.channel_id,
+        server_id=message.message_server_id,
+        author_id=message.author_id,
+        source_type=(message.source_type or "")[:100],
+        outcome=outcome,
+        skip_reason=skip_reason,
+        error=error[:2000],
+        reply_id=reply_id,
+        started_at=started_at,
+        ended_at=ended_at,
+        duration_ms=int((ended_at - started_at).total_seconds() * 1000),
+    )
 
 
 def message_error_report(

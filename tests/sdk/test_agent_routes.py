@@ -1,7 +1,8 @@
 """The SDK's ``memory`` and ``server`` services and ``system.getEnvironment``/``getGlobalLogs``/
 ``deleteGlobalLogs`` (npm ``@elizaos/api-client`` 1.7.2) against a live server with the demo
 ELIZA agent: every method (but ``server.stopServer``), and the shapes its types promise
-(``types/memory.d.ts``, ``types/server.d.ts``, ``types/system.d.ts``).
+(``types/memory.d.ts``, ``types/server.d.ts``, ``types/system.d.ts``); and ``runs``, with
+``agents.getAgentPanels``/``getWorlds``/``getAgentLogs``.
 
 Where the SDK's types and the reference's wire disagree, the wire wins (SPEC A1), as listed in
 docs/compatibility.md: ``checkHealth`` says ``OK`` (not ``healthy``), ``submitLogs`` answers the
@@ -218,6 +219,39 @@ def test_environment_and_global_logs(sdk) -> None:
     assert result["everything"]["level"] == "all"
     assert result["deleted"]["status"] == "success" and result["deleted"]["message"]
     assert not any("no-such-route" in entry["msg"] for entry in result["after"]["logs"])
+
+
+def test_runs_panels_worlds_and_an_agents_log(sdk) -> None:
+    result = sdk.run(
+        TALK
+        + """
+        const said = await talk("You are like my father in some ways.");
+        const runs = await client.runs.listRuns(context.agentId, { limit: 5 });
+        const run = await client.runs.getRun(context.agentId, runs.runs[0].runId);
+        const errors = await client.runs.listRuns(context.agentId, { status: "error" });
+        return {
+          said, runs, run, errors,
+          panels: await client.agents.getAgentPanels(context.agentId),
+          worlds: await client.agents.getWorlds(),
+          logs: await client.agents.getAgentLogs(context.agentId),
+        };
+        """,
+        user=str(uuid.uuid4()),
+        central=CENTRAL,
+        zero=ZERO,
+    )
+    said = result["said"]["userMessage"]["id"]
+    newest = result["runs"]["runs"][0]
+    assert {"runs", "total", "hasMore"} <= set(result["runs"])
+    assert (newest["status"], newest["messageId"], newest["roomId"]) == ("completed", said, CENTRAL)
+    assert newest["metadata"]["outcome"] == "replied"
+    assert newest["startedAt"] <= newest["endedAt"] and newest["durationMs"] >= 0
+    assert result["run"]["summary"] == newest
+    assert [event["type"] for event in result["run"]["events"]] == ["RUN_STARTED", "RUN_ENDED"]
+    assert result["errors"]["runs"] == []
+    assert result["panels"] == {"panels": []}
+    assert result["worlds"]["worlds"][0]["id"] == ZERO
+    assert isinstance(result["logs"], list)
 
 
 SECRETS = {
