@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from elizabus.conf import app_settings
@@ -100,6 +101,20 @@ class LimitedTextField(StrictCharField):
         return text
 
 
+_MINUTES_SCHEMA = {"oneOf": [{"type": "number"}, {"type": "string"}]}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "timeoutMinutes": _MINUTES_SCHEMA,
+            "autoRenew": {"type": "boolean"},
+            "maxDurationMinutes": _MINUTES_SCHEMA,
+            "warningThresholdMinutes": _MINUTES_SCHEMA,
+        },
+    }
+)
 class TimeoutConfigField(serializers.Field):
     """A ``timeoutConfig``: minutes as numbers or numeric strings, ``autoRenew`` a boolean.
     Read into a :class:`~elizabus.services.sessions.TimeoutRequest`; a value that is no number
