@@ -377,7 +377,7 @@ class AgentRun(models.Model):
     reply_id = models.UUIDField(null=True, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
-    duration_ms = models.PositiveIntegerField()
+    duration_ms = models.PositiveBigIntegerField()
 
     class Meta:
         ordering = ["-started_at"]

@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
                 ("reply_id", models.UUIDField(blank=True, null=True)),
                 ("started_at", models.DateTimeField()),
                 ("ended_at", models.DateTimeField()),
-                ("duration_ms", models.PositiveIntegerField()),
+                ("duration_ms", models.PositiveBigIntegerField()),
                 (
                     "agent",
                     models.ForeignKey(

@@ -19,7 +19,8 @@ from tests import factories
 
 from .helpers import Api, assert_error, assert_ok, new_id
 
-START = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+# Whole seconds, so epoch ms are exact; in the past, as the settling that ends a run is now.
+START = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
 
 
 def _ms(moment: dt.datetime) -> int:
