@@ -1,8 +1,11 @@
 """Management commands: ``ensure_demo_agent`` registers Eliza once; ``runagents`` refuses to run
-where it could hear nothing (the in-process bus)."""
+where it could hear nothing (the in-process bus); ``sessions_prune`` and ``jobs_prune`` delete
+what expired or aged."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from io import StringIO
 
 import pytest
@@ -12,7 +15,7 @@ from elizabus import selectors, services
 from elizabus.bus.transports import get_transport, reset_transport
 from elizabus.bus.transports.inprocess import InProcessTransport
 from elizabus.management.commands.ensure_demo_agent import DEMO_AGENT_ID
-from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Agent
+from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Agent, Job, JobStatus, Session
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +57,36 @@ def test_runagents_refuses_the_in_process_bus(settings) -> None:
             call_command("runagents")
     finally:
         reset_transport()
+
+
+def test_sessions_prune_deletes_the_expired_sessions() -> None:
+    _run("ensure_demo_agent")
+    live = services.session_create(agent_id=DEMO_AGENT_ID, user_id=uuid.uuid4())
+    expired = services.session_create(agent_id=DEMO_AGENT_ID, user_id=uuid.uuid4())
+    past = dt.timedelta(minutes=31)
+    Session.objects.filter(id=expired.id).update(
+        created_at=expired.created_at - past, expires_at=expired.expires_at - past
+    )
+    assert _run("sessions_prune") == "Pruned 1 expired session.\n"
+    assert list(Session.objects.values_list("id", flat=True)) == [live.id]
+    assert _run("sessions_prune") == "Pruned 0 expired sessions.\n"
+
+
+def test_jobs_prune_times_out_what_is_due_and_deletes_by_age(settings) -> None:
+    _run("ensure_demo_agent")
+    old, overdue, fresh = (
+        services.job_create(user_id=uuid.uuid4(), content="hi", timeout_ms=1000) for _ in range(3)
+    )
+    for job, hours in ((old, 30), (overdue, 0.01)):
+        shift = dt.timedelta(hours=hours)
+        Job.objects.filter(id=job.id).update(
+            created_at=job.created_at - shift, expires_at=job.expires_at - shift
+        )
+    assert _run("jobs_prune") == "Timed out 2 jobs; pruned 1 job.\n"
+    assert dict(Job.objects.values_list("id", "status")) == {
+        overdue.id: JobStatus.TIMEOUT,
+        fresh.id: JobStatus.PROCESSING,
+    }
+    out = StringIO()
+    call_command("jobs_prune", "--hours", "0", stdout=out)
+    assert out.getvalue() == "Timed out 0 jobs; pruned 2 jobs.\n"
