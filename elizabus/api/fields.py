@@ -57,10 +57,26 @@ class ContentField(StrictCharField):
         return text
 
 
-class ObjectField(serializers.JSONField):
-    """A JSON object (never a list or a scalar), at most :meth:`byte_limit` bytes serialised."""
+def holds_nul(value: Any) -> bool:
+    """Whether a JSON value has a NUL character in any string or key: PostgreSQL's ``jsonb``
+    cannot store one, and would refuse the whole write."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(item) for item in value)
+    return False
 
-    default_error_messages = {"not_an_object": "Must be a JSON object."}
+
+class ObjectField(serializers.JSONField):
+    """A JSON object (never a list or a scalar) without NUL characters, at most
+    :meth:`byte_limit` bytes serialised."""
+
+    default_error_messages = {
+        "not_an_object": "Must be a JSON object.",
+        "nul": "Null characters are not allowed.",
+    }
     too_large_code = "METADATA_TOO_LARGE"
 
     def byte_limit(self) -> int:
@@ -74,6 +90,8 @@ class ObjectField(serializers.JSONField):
             raise PayloadTooLarge(
                 f"{self.field_name} exceeds {limit} bytes", code=self.too_large_code
             )
+        if holds_nul(data):
+            self.fail("nul")
         return data
 
 

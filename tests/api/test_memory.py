@@ -15,7 +15,7 @@ import pytest
 
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Agent, Channel, Memory
 from tests import factories
-from tests.api.helpers import Api, assert_error, assert_ok, new_id
+from tests.api.helpers import ZERO, Api, assert_error, assert_ok, new_id
 
 MEMORY = "/api/memory"
 
@@ -333,3 +333,25 @@ def test_an_unknown_agent_is_404(api: Api, mind: Mind, method: str, path: str) -
 def test_a_non_uuid_second_id_is_refused(api: Api, mind: Mind, method: str, path: str) -> None:
     response = _call(api, method, path.format(agent=mind.agent.pk, id="general"))
     assert_error(response, 400, "INVALID_ID")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("patch", "{agent}/memories/{memory}", {"content": {"text": "a\u0000b"}}),
+        ("patch", "{agent}/memories/{memory}", {"metadata": {"k\u0000": 1}}),
+        ("post", "{agent}/rooms", {"name": "ok", "metadata": {"k": ["a\u0000b"]}}),
+        ("post", "groups/{server}", {"agentIds": ["{agent}"], "metadata": {"k": "\u0000"}}),
+    ],
+    ids=["content", "metadata-key", "room-metadata", "group-metadata"],
+)
+def test_a_nul_character_is_refused_not_stored(
+    api: Api, mind: Mind, unchanged: Any, method: str, path: str, body: dict
+) -> None:
+    """PostgreSQL's jsonb cannot hold one: refused as bad input, never a failed write."""
+    ids = {"agent": str(mind.agent.pk), "memory": str(mind.memories[0].id), "server": ZERO}
+    if "agentIds" in body:
+        body = {**body, "agentIds": [ids["agent"]]}
+    with unchanged():
+        response = api.request(method, f"{MEMORY}/{path.format(**ids)}", body)
+    assert_error(response, 400, "VALIDATION_ERROR")
