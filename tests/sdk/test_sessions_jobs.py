@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+
+from tests.live import npm_package
+from tests.realtime.conftest import SOCKET_IO_CLIENT
 
 pytestmark = pytest.mark.node
 
@@ -206,3 +211,52 @@ def test_every_jobs_method(sdk) -> None:
     )
     assert result["tooShort"]["error"]["status"] == 400
     assert "at least 1000ms" in result["tooShort"]["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def socket_io_client() -> Path:
+    """``socket.io-client``, beside the SDK in ``var/node/`` (tests/realtime installs the same)."""
+    return npm_package(Path(settings.VAR_DIR) / "node", SOCKET_IO_CLIENT)
+
+
+def test_a_socket_in_the_sessions_channel_hears_elizas_answer(sdk, socket_io_client) -> None:
+    """The upstream websocket-transport case: the send answers at once, and a Socket.IO client
+    of the session's user that joined its channel receives the agent's ``messageBroadcast``."""
+    result = sdk.run(
+        """
+        const { createRequire } = await import("node:module");
+        const { io } = createRequire(context.nodeModules + "/")("socket.io-client");
+        const session = await client.sessions.createSession({
+          agentId: context.agentId, userId: context.user,
+        });
+        const socket = io(context.baseUrl, {
+          auth: { entityId: context.user }, reconnection: false,
+        });
+        const once = (event) => new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error("no " + event)), 15000);
+          socket.once(event, (data) => { clearTimeout(timer); resolve(data); });
+        });
+        await once("connection_established");
+        socket.emit("message", { type: 1, payload: { channelId: session.channelId,
+                                                     entityId: context.user } });
+        await once("channel_joined");
+        const fromAgent = new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error("no answer")), 15000);
+          socket.on("messageBroadcast", (data) => {
+            if (data.senderId === context.agentId) { clearTimeout(timer); resolve(data); }
+          });
+        });
+        const sent = await client.sessions.sendMessage(session.sessionId, {
+          content: "Men are all alike.", transport: "websocket",
+        });
+        const heard = await fromAgent;
+        socket.close();
+        return { session, sent, heard };
+        """,
+        user=str(uuid.uuid4()),
+        nodeModules=str(socket_io_client),
+    )
+    assert "agentResponse" not in result["sent"]
+    heard = result["heard"]
+    assert heard["text"] == "In what way?"
+    assert heard["channelId"] == heard["roomId"] == result["session"]["channelId"]
