@@ -51,6 +51,8 @@ class Scope:
 
 EACH = Scope("each")
 ONCE = Scope("once")
+# What a ONCE receiver that failed returns: its event is left for the relay to repair.
+FAILED = object()
 _groups: dict[str, Scope] = {}
 _groups_lock = threading.Lock()
 
@@ -133,7 +135,7 @@ def connect(
             logger.exception("bus receiver %s failed on %s", name, event.name)
             if scope.is_group:
                 raise
-            return None
+            return FAILED if scope is ONCE else None
         finally:
             bus_metrics.receiver_done(event.name, name, time.perf_counter() - emitted_at, failed)
 
@@ -155,7 +157,8 @@ def dispatch_local(
     without ``ONCE`` when ``once`` is false), now.
 
     Returns what the receivers returned. A group receiver's failure is raised (its event must
-    not be acknowledged); other receivers' failures are only logged. Callers are the transports
+    not be acknowledged); a ``ONCE`` receiver's failure returns :data:`FAILED` (its event is
+    repaired later); other receivers' failures are only logged. Callers are the transports
     and the relay; services go through ``publish``.
     """
     bus_metrics.event_sent(event.name)

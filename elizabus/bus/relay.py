@@ -68,13 +68,19 @@ class Relay:
             os._exit(FAULT_EXIT_STATUS)
         transport = get_transport()
         scopes = (dispatch.ONCE,) if transport.shares_events else None
-        dispatch.dispatch_local(record.event, scopes=scopes, event_id=record.id)
-        transport.send([record], self._taken)
+        results = dispatch.dispatch_local(record.event, scopes=scopes, event_id=record.id)
+        # A ONCE receiver that failed (a broadcast while Redis is away) gets another try: the
+        # event stays unsent, and a relay repairs it, receivers and all (each drops a repeat).
+        failed = dispatch.FAILED in results
+        transport.send([record], _ignore if failed else self._taken)
 
     def _taken(self, ids: Sequence[int]) -> None:
         """The transport took these: they are marked sent at the next tick of the relay."""
         if self._thread is None:
             return  # no relay here (a management command): a running one repairs them later
+        self._queue_sent(ids)
+
+    def _queue_sent(self, ids: Sequence[int]) -> None:
         with self._lock:
             self._sent.extend(ids)
 
@@ -144,10 +150,18 @@ class Relay:
             return 0
         logger.warning("bus relay: sending %d events left unsent", len(records))
         transport = get_transport()
+        failed = set()
         for record in records:
             # The writer ran these before it died, or not at all; sockets drop a repeat.
-            dispatch.dispatch_local(record.event, scopes=(dispatch.ONCE,), event_id=record.id)
-        transport.send(records, outbox.mark_sent)
+            results = dispatch.dispatch_local(
+                record.event, scopes=(dispatch.ONCE,), event_id=record.id
+            )
+            if dispatch.FAILED in results:
+                failed.add(record.id)  # tried again once its claim runs out
+        # Marked by the relay's thread, like the writers' (the transport's thread must not
+        # depend on the database being there).
+        transport.send(records, lambda ids: self._queue_sent([i for i in ids if i not in failed]))
+        self._flush()  # what a transport took at once
         return len(records)
 
     def follow(self) -> int:
@@ -175,6 +189,10 @@ class Relay:
             if deadline < now:
                 del self._gaps[missing]
         return delivered
+
+
+def _ignore(ids: Sequence[int]) -> None:
+    """What the transport took stays unsent all the same."""
 
 
 relay = Relay()

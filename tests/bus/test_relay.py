@@ -17,9 +17,11 @@ from django.utils import timezone
 
 from elizabus import services
 from elizabus.bus import dispatch, outbox
+from elizabus.bus.dispatch import ONCE
 from elizabus.bus.events import BusEvent, ChannelDeleted
 from elizabus.bus.models import OutboxEvent
 from elizabus.bus.relay import Relay, relay
+from elizabus.models import CENTRAL_CHANNEL_ID
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,6 +107,48 @@ def test_what_a_dead_writer_left_is_sent_once_to_the_once_receivers(by_scope: Re
     assert by_scope.events == [("once", left, left_id)]
     assert OutboxEvent.objects.get(id=left_id).sent_at is not None
     assert relay.repair() == 0  # and not again
+
+
+def test_an_event_whose_once_receiver_failed_is_repaired_until_it_succeeds(
+    world: World, settings
+) -> None:
+    settings.ELIZABUS = {**settings.ELIZABUS, "BUS_RELAY_GRACE_SECONDS": 3600}
+    calls: list[int] = []
+
+    def broadcast_while_redis_is_away(sender: Any, event: BusEvent, **kwargs: Any) -> None:
+        calls.append(kwargs["event_id"])
+        if len(calls) == 1:
+            raise ConnectionError("the channel layer is unreachable")
+
+    uid = "tests:flaky"
+    dispatch.connect(ChannelDeleted, broadcast_while_redis_is_away, dispatch_uid=uid, scope=ONCE)
+    relay.start()
+    try:
+        services.channel_delete(channel_id=world.channel.id)
+        failed = OutboxEvent.objects.get(name="channel_deleted")
+        later = services.message_create(
+            channel_id=CENTRAL_CHANNEL_ID, author_id=world.bob, content="fine"
+        )
+        fine = OutboxEvent.objects.get(data__id=str(later.id))
+        for _ in range(100):
+            fine.refresh_from_db()
+            if fine.sent_at is not None:
+                break
+            relay._stopping.wait(0.05)
+        failed.refresh_from_db()
+        assert calls == [failed.id]
+        assert (fine.sent_at is not None, failed.sent_at) == (True, None)  # left for repair
+    finally:
+        relay.stop()
+    try:
+        aged = timezone.now() - dt.timedelta(hours=2)
+        OutboxEvent.objects.filter(id=failed.id).update(created_at=aged)
+        assert Relay().repair() == 1
+        assert calls == [failed.id, failed.id]
+        failed.refresh_from_db()
+        assert failed.sent_at is not None
+    finally:
+        dispatch.disconnect(ChannelDeleted, dispatch_uid=uid)
 
 
 def test_two_relays_never_repair_the_same_event(by_scope: Recorder) -> None:
