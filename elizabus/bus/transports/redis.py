@@ -199,7 +199,11 @@ class RedisStreamTransport(Transport):
                 continue
             backoff.ok()
             for records, taken in batch:
-                taken([record.id for record in records])
+                try:
+                    taken([record.id for record in records])
+                except Exception:
+                    # The rows stay unsent and are sent again; this thread must go on.
+                    logger.exception("bus redis: marking events sent failed")
 
     @staticmethod
     def entry(record: OutboxRecord) -> dict[str, str]:
