@@ -47,6 +47,9 @@ from .socketio import encode_event
 logger = logging.getLogger(__name__)
 
 SOCKET_EMIT = "socket.emit"
+# How long a broadcast is tried again while the channel layer is unreachable (a Redis restart,
+# an outage): the sockets get late what they would otherwise never get.
+RETRY_SECONDS = 60.0
 
 
 def layer_is_shared() -> bool:
@@ -136,11 +139,25 @@ class _Outbox:
     async def _send_all(self) -> None:
         while True:
             group, message = await self.queue.get()
-            layer = get_channel_layer()
+            await self._send(group, message)
+
+    async def _send(self, group: str, message: dict[str, Any]) -> None:
+        """Sends one group message, trying again while the layer (Redis) is unreachable, for up
+        to :data:`RETRY_SECONDS`; the ones behind it wait, so the order holds."""
+        layer = get_channel_layer()
+        deadline = self.loop.time() + RETRY_SECONDS
+        delay = 0.1
+        while True:
             try:
                 await layer.group_send(group, message)
+                return
             except Exception:
-                logger.exception("a broadcast to %s failed", group)
+                if self.loop.time() + delay > deadline:
+                    logger.exception("a broadcast to %s failed; given up", group)
+                    return
+                logger.warning("a broadcast to %s failed; trying again", group, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
 
 _outbox: _Outbox | None = None
