@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
+import redis
 from rest_framework.throttling import AnonRateThrottle
 
 from elizabus.conf import app_settings
+
+if TYPE_CHECKING:  # DRF imports this module while rest_framework.views loads
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+logger = logging.getLogger(__name__)
 
 
 class ClientRateThrottle(AnonRateThrottle):
@@ -17,3 +27,13 @@ class ClientRateThrottle(AnonRateThrottle):
 
     def get_rate(self) -> str | None:
         return app_settings.API_RATE or None
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        """Lets the request through when the cache (Redis) cannot be asked: the limit guards
+        the server, and an outage of it must not refuse every post that the database would
+        store."""
+        try:
+            return super().allow_request(request, view)
+        except redis.RedisError:
+            logger.warning("API throttle: the cache is unreachable; not limiting this request")
+            return True

@@ -39,3 +39,15 @@ def test_an_empty_rate_limits_nothing(settings) -> None:
     settings.ELIZABUS = {**settings.ELIZABUS, "API_RATE": ""}
     client = Client(REMOTE_ADDR="203.0.113.9")
     assert {client.get(SERVERS).status_code for _ in range(6)} == {200}
+
+
+def test_a_cache_that_cannot_be_reached_limits_nothing_and_refuses_nothing(monkeypatch) -> None:
+    from django.core.cache.backends.redis import RedisCache
+
+    from elizabus.api.throttling import ClientRateThrottle
+    from tests.live import free_port
+
+    unreachable = RedisCache(f"redis://127.0.0.1:{free_port()}/0", {})
+    monkeypatch.setattr(ClientRateThrottle, "cache", unreachable)
+    client = Client(REMOTE_ADDR="203.0.113.10")
+    assert [client.get(SERVERS).status_code for _ in range(5)] == [200] * 5
