@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +116,65 @@ class LiveServer:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+
+class Processes:
+    """Named child processes run from the repository with ``env``, each logging to
+    ``<root>/<name>.log``; stopped (or killed) by name, every one of them at the end."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = {**os.environ, "PYTHONPATH": str(REPO), **env}
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def log(self, name: str) -> Path:
+        return self.root / f"{name}.log"
+
+    def start(self, name: str, command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        env = {**self.env, **options.pop("env", {})}
+        log = open(self.log(name), "ab")  # noqa: SIM115 - the child holds it; closed below
+        try:
+            process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=log, stderr=log, **options
+            )
+        finally:
+            log.close()
+        self.running[name] = process
+        return process
+
+    def start_manage(self, name: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        return self.start(name, [sys.executable, "manage.py", *args], env=env)
+
+    def manage(self, *args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO,
+            env={**self.env, **env},
+            capture_output=True,
+            timeout=120,
+        )
+
+    def wait_for_log(self, name: str, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log(name).read_text(errors="replace"):
+            if time.monotonic() > deadline or self.running[name].poll() is not None:
+                raise RuntimeError(self.log(name).read_text(errors="replace"))
+            time.sleep(0.1)
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        """Sends ``sig`` and waits for the end (killing after ``timeout``)."""
+        process = self.running.pop(name)
+        if process.poll() is None:
+            process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def kill(self, name: str) -> None:
+        self.stop(name, signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.running)):
+            self.stop(name)

@@ -1,0 +1,69 @@
+// Socket users for the fault-injection run: unmodified npm socket.io-client sockets on their
+// default transports, through the proxy, that join channels, send messages, and after every
+// reconnect join again with lastMessageId (the id of the last message each saw there).
+// Stops sending at a line on its stdin; when its stdin closes, waits settleMs and prints what
+// each socket saw as JSON.
+// Usage: node load.cjs '{"url", "channels": [ids], "serverId", "entityIds": [one per socket],
+//                       "sendEveryMs", "settleMs"}'
+const { io } = require("socket.io-client");
+const { randomUUID } = require("node:crypto");
+
+const config = JSON.parse(process.argv[2]);
+let running = true;
+
+function user(entityId, index) {
+  const seen = { entityId, connects: 0, disconnects: [], acked: [], sent: 0, received: {}, first: {} };
+  const last = {};
+  const socket = io(config.url, { auth: { entityId }, reconnectionDelayMax: 2000 });
+  const join = () => {
+    seen.connects += 1;
+    for (const channelId of config.channels) {
+      const payload = { channelId, roomId: channelId, entityId };
+      if (last[channelId]) payload.lastMessageId = last[channelId];
+      socket.emit("message", { type: 1, payload });
+    }
+  };
+  socket.on("connect", join);
+  socket.on("disconnect", (reason) => seen.disconnects.push(reason));
+  socket.on("messageError", (error) => (seen.errors ||= []).push(error));
+  socket.on("messageBroadcast", (data) => {
+    const channel = data.channelId;
+    (seen.received[channel] ||= []).push(data.id);
+    seen.first[channel] ||= data.id;
+    last[channel] = data.id;
+  });
+  socket.on("messageAck", (ack) => seen.acked.push(ack.messageId));
+  const timer = setInterval(() => {
+    if (!running || !socket.connected) return;
+    const channelId = config.channels[seen.sent % config.channels.length];
+    seen.sent += 1;
+    socket.emit("message", {
+      type: 2,
+      payload: {
+        channelId,
+        senderId: entityId,
+        senderName: `socket user ${index}`,
+        message: `I need some help, that much seems certain (${index}.${seen.sent}).`,
+        messageServerId: config.serverId,
+        messageId: randomUUID(),
+        source: "faults",
+      },
+    });
+  }, config.sendEveryMs);
+  return { socket, seen, timer };
+}
+
+const users = config.entityIds.map(user);
+const stopSending = () => {
+  running = false;
+  for (const { timer } of users) clearInterval(timer);
+};
+process.stdin.on("data", stopSending);
+process.stdin.on("end", () => {
+  stopSending();
+  setTimeout(() => {
+    for (const { socket } of users) socket.close();
+    // Exit only once the pipe has taken everything: process.exit() would cut it at 64 KiB.
+    process.stdout.write(JSON.stringify(users.map(({ seen }) => seen)), () => process.exit(0));
+  }, config.settleMs);
+});

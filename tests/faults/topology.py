@@ -1,0 +1,219 @@
+"""The deployment the fault-injection run breaks, all on loopback and all its own: a private
+PostgreSQL and a private Redis (AOF on), two ``serve`` processes behind HAProxy running
+``docker/haproxy.cfg``, two ``runagents`` workers; with ways to kill, restart and pause each."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from elizabus.models import DEFAULT_SERVER_ID
+from tests.live import Processes, free_port, skip_or_fail, wait_until_listening
+
+HAPROXY_CFG = Path(__file__).resolve().parents[2] / "docker" / "haproxy.cfg"
+SERVERS = ("server-1", "server-2")
+WORKERS = ("worker-1", "worker-2")
+
+
+def _tool(name: str, *directories: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path=os.pathsep.join(directories))
+    if path is None:
+        skip_or_fail(f"{name} is not installed")
+    return path
+
+
+class Topology(Processes):
+    def __init__(self, root: Path) -> None:
+        postgres_bin = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        self.postgres = _tool("postgres", *postgres_bin)
+        self.initdb = _tool("initdb", *postgres_bin)
+        self.haproxy = _tool("haproxy", "/usr/local/sbin", "/usr/sbin")
+        self.redis_server = _tool("redis-server")
+        self.pg_port, self.redis_port, self.proxy_port = free_port(), free_port(), free_port()
+        self.ports = {name: free_port() for name in SERVERS}
+        self.url = f"http://127.0.0.1:{self.proxy_port}"
+        # PostgreSQL refuses to run as root, and its user must own the data directory.
+        self.pg_user = "postgres" if os.geteuid() == 0 else None
+        self.pg_data = Path(tempfile.mkdtemp(prefix="elizabus-faults-pg-"))
+        super().__init__(
+            root,
+            {
+                "DJANGO_SETTINGS_MODULE": "project.settings",
+                "DATABASE_URL": f"postgres://postgres@127.0.0.1:{self.pg_port}/elizabus",
+                "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+                "ELIZABUS_VAR_DIR": str(root),
+                "ELIZABUS_BUS_TRANSPORT": "elizabus.bus.transports.redis.RedisStreamTransport",
+                "ELIZABUS_BUS_LEASE_SECONDS": "1.5",
+                "ELIZABUS_BUS_RELAY_GRACE_SECONDS": "1",
+                "ELIZABUS_RUN_AGENTS": "0",
+                # Every user here comes from 127.0.0.1: the per-IP throttle would stop the load.
+                "ELIZABUS_API_RATE": "1000000/min",
+                "DJANGO_SECRET_KEY": "faults-" + "k" * 50,
+                "PYTHONUNBUFFERED": "1",
+            },
+        )
+
+    # --- the services ---------------------------------------------------------------------
+
+    def start_postgres(self) -> None:
+        if not (self.pg_data / "PG_VERSION").exists():
+            if self.pg_user:
+                account = pwd.getpwnam(self.pg_user)
+                os.chown(self.pg_data, account.pw_uid, account.pw_gid)
+            subprocess.run(
+                [self.initdb, "-D", str(self.pg_data), "-U", "postgres", "--auth=trust"],
+                user=self.pg_user,
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+        command = [
+            self.postgres,
+            "-D",
+            str(self.pg_data),
+            "-p",
+            str(self.pg_port),
+            "-k",
+            str(self.pg_data),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_connections=300",
+        ]
+        process = self.start("postgres", command, user=self.pg_user)
+        wait_until_listening(process, self.pg_port, self.log("postgres"))
+
+    def create_database(self) -> None:
+        for _ in range(50):  # it listens a moment before it accepts connections
+            created = subprocess.run(
+                [
+                    "psql",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.pg_port),
+                    "-U",
+                    "postgres",
+                    "-c",
+                    "CREATE DATABASE elizabus",
+                ],
+                capture_output=True,
+                timeout=30,
+            )
+            if created.returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(created.stderr.decode())
+
+    def restart_postgres(self) -> None:
+        """A fast shutdown (every connection dropped), then a start on the same port."""
+        self.stop("postgres", signal.SIGINT, timeout=30)
+        self.start_postgres()
+
+    def start_redis(self) -> None:
+        command = [
+            self.redis_server,
+            "--port",
+            str(self.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--dir",
+            str(self.root),
+        ]
+        process = self.start("redis", command)
+        wait_until_listening(process, self.redis_port, self.log("redis"))
+
+    def restart_redis(self) -> None:
+        self.stop("redis")
+        self.start_redis()
+
+    def pause_redis(self, seconds: float) -> None:
+        """Redis unreachable: it holds its connections and answers nothing for ``seconds``."""
+        redis = self.running["redis"]
+        redis.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            redis.send_signal(signal.SIGCONT)
+
+    def start_proxy(self) -> None:
+        env = {
+            "ELIZABUS_PROXY_BIND": f"127.0.0.1:{self.proxy_port}",
+            "ELIZABUS_SERVER_1": f"127.0.0.1:{self.ports['server-1']}",
+            "ELIZABUS_SERVER_2": f"127.0.0.1:{self.ports['server-2']}",
+        }
+        process = self.start("haproxy", [self.haproxy, "-f", str(HAPROXY_CFG), "-db"], env=env)
+        wait_until_listening(process, self.proxy_port, self.log("haproxy"))
+
+    # --- elizabus ---------------------------------------------------------------------------
+
+    def start_server(self, name: str) -> None:
+        port = str(self.ports[name])
+        args = ("serve", "--port", port, "--forwarded-allow-ips", "127.0.0.1")
+        process = self.start_manage(name, *args)
+        wait_until_listening(process, self.ports[name], self.log(name))
+
+    def start_worker(self, name: str) -> None:
+        self.start_manage(name, "runagents")
+        self.wait_for_log(name, "Running agents")
+
+    def shell(self, script: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+        return self.manage("shell", "-c", script, **env)
+
+    def cleanup(self) -> None:
+        self.stop_all()
+        shutil.rmtree(self.pg_data, ignore_errors=True)
+
+    # --- users --------------------------------------------------------------------------------
+
+    def post(self, channel_id: str, text: str, transport: str = "websocket") -> str | None:
+        """Posts over REST through the proxy; the message's id once the server answered."""
+        body = {
+            "author_id": str(uuid.uuid4()),
+            "content": text,
+            "message_server_id": str(DEFAULT_SERVER_ID),
+            "transport": transport,
+        }
+        request = urllib.request.Request(
+            f"{self.url}/api/messaging/channels/{channel_id}/messages",
+            method="POST",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())["userMessage"]["id"]
+        except (urllib.error.URLError, OSError, KeyError, ValueError):
+            return None
+
+    def socket_users(self, node_modules: Path, **config: Any) -> subprocess.Popen[str]:
+        """The socket users of ``node/load.cjs``; they stop when their stdin is closed."""
+        config = {"url": self.url, "serverId": str(DEFAULT_SERVER_ID), **config}
+        script = Path(__file__).parent / "node" / "load.cjs"
+        with open(self.log("socket-users"), "ab") as log:
+            return subprocess.Popen(
+                [_tool("node"), str(script), json.dumps(config)],
+                env={"NODE_PATH": str(node_modules), "PATH": "/usr/bin:/bin"},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
