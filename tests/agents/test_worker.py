@@ -6,10 +6,6 @@ other, which answers it once."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -21,55 +17,35 @@ import pytest
 import redis
 
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID
-from tests.live import REPO, LiveServer
+from tests.live import LiveServer, Processes
 
 pytestmark = pytest.mark.redis
 
 CENTRAL = str(CENTRAL_CHANNEL_ID)
 
 
-class Deployment:
-    """A server with no agents and a worker process on one SQLite file and one Redis stream."""
+class Deployment(Processes):
+    """A server with no agents and worker processes on one SQLite file and one Redis stream."""
 
     def __init__(self, root: Path, redis_url: str) -> None:
-        self.root = root
-        # Its own SQLite file whatever the suite runs on: an empty DATABASE_URL means SQLite,
-        # and this environment is laid over the test process's in every child.
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": "",
-            "DJANGO_SETTINGS_MODULE": "project.settings",
-        }
-        self.env.update(
-            ELIZABUS_VAR_DIR=str(root),
-            REDIS_URL=redis_url,
-            ELIZABUS_BUS_TRANSPORT="elizabus.bus.transports.redis.RedisStreamTransport",
-            ELIZABUS_BUS_STREAM=f"elizabus-test:{uuid.uuid4()}",
-            ELIZABUS_BUS_LEASE_SECONDS="1.5",
-            PYTHONPATH=str(REPO),
+        # Its own SQLite file whatever the suite runs on: an empty DATABASE_URL means SQLite.
+        super().__init__(
+            root,
+            {
+                "DATABASE_URL": "",
+                "DJANGO_SETTINGS_MODULE": "project.settings",
+                "ELIZABUS_VAR_DIR": str(root),
+                "REDIS_URL": redis_url,
+                "ELIZABUS_BUS_TRANSPORT": "elizabus.bus.transports.redis.RedisStreamTransport",
+                "ELIZABUS_BUS_STREAM": f"elizabus-test:{uuid.uuid4()}",
+                "ELIZABUS_BUS_LEASE_SECONDS": "1.5",
+            },
         )
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.server = LiveServer(root, {**self.env, "ELIZABUS_RUN_AGENTS": "0"})
 
-    def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=REPO, env=self.env, check=True, timeout=120
-        )
-
-    def start(self, name: str, command: list[str], **extra_env: str) -> None:
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.processes[name] = subprocess.Popen(
-            command, cwd=REPO, env={**self.env, **extra_env}, stdout=log, stderr=log
-        )
-
     def start_worker(self, name: str = "worker") -> None:
-        self.start(name, [sys.executable, "manage.py", "runagents"])
+        self.start_manage(name, "runagents")
         self.wait_for_log(name, "Running agents")
-
-    def kill(self, name: str) -> None:
-        process = self.processes.pop(name)
-        process.kill()
-        process.wait()
 
     def worker_holding(self, agent_id: str) -> str:
         """The name of the worker whose process holds the agent's group now."""
@@ -83,23 +59,7 @@ class Deployment:
         finally:
             client.close()
         pid = int(holder.decode().split(":")[1])
-        return next(name for name, process in self.processes.items() if process.pid == pid)
-
-    def stop(self, name: str) -> None:
-        process = self.processes.pop(name)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def wait_for_log(self, name: str, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in (self.root / f"{name}.log").read_text(errors="replace"):
-            if time.monotonic() > deadline or self.processes[name].poll() is not None:
-                raise RuntimeError((self.root / f"{name}.log").read_text(errors="replace"))
-            time.sleep(0.1)
+        return next(name for name, process in self.running.items() if process.pid == pid)
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         request = urllib.request.Request(
@@ -139,13 +99,12 @@ class Deployment:
 @pytest.fixture
 def deployment(tmp_path: Path, redis_url: str) -> Iterator[Deployment]:
     deployed = Deployment(tmp_path, redis_url)
-    deployed.manage("migrate", "--noinput", "-v", "0")
-    deployed.manage("ensure_demo_agent")
+    for step in (("migrate", "--noinput", "-v", "0"), ("ensure_demo_agent",)):
+        assert deployed.manage(*step).returncode == 0
     try:
         yield deployed
     finally:
-        for name in list(deployed.processes):
-            deployed.stop(name)
+        deployed.stop_all()
         deployed.server.stop()
 
 
