@@ -26,6 +26,7 @@ from elizabus.bus.relay import relay
 from elizabus.conf import app_settings
 from elizabus.models import (
     Agent,
+    AgentRun,
     Channel,
     Entity,
     Job,
@@ -224,6 +225,7 @@ STATE_MODELS: tuple[type[Model], ...] = (
     Agent,
     ServerAgent,
     Memory,
+    AgentRun,
     Session,
     Job,
 )

@@ -63,6 +63,11 @@ QUIET = {
     "memory_record",
     "memory_forget_message",
     "memory_forget_channel",
+    # The memory API's edits: memories are an agent's private record, announced to no one.
+    "memory_update",
+    "memory_delete",
+    "memory_clear",
+    "memory_forget_server",
     "agent_channel_title",
     "media_store",
     "media_path",

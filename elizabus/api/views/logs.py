@@ -29,7 +29,7 @@ LOG_QUERY = [
 ]
 
 
-def _log_query(request: Request, *, agent_id: str | None = None) -> tuple[LogQuery, dict]:
+def _log_query(request: Request, *, agent_id: str | None = None) -> tuple[LogQuery, dict[str, Any]]:
     """The ring query a request asks for, and the validated parameters."""
     params = validated(LogListQuery, request.query_params.dict())
     since = params.get("since")
