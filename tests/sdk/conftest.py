@@ -19,9 +19,7 @@ Tests here talk to the server only as a client would, so they use no test databa
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +29,7 @@ import pytest
 from django.conf import settings
 
 from elizabus.management.commands.ensure_demo_agent import DEMO_AGENT_ID
-from tests.live import REPO, LiveServer, need_tool, npm_package
+from tests.live import LiveServer, Processes, need_tool, npm_package
 
 pytestmark = pytest.mark.node
 
@@ -95,19 +93,11 @@ class SdkServer:
         self.server = LiveServer(root, self.env)
         self.url = self.server.url
 
-    def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO), **self.env},
-            check=True,
-            capture_output=True,
-            timeout=180,
-        )
-
     def start(self) -> None:
-        self.manage("migrate", "--noinput", "-v", "0")
-        self.manage("ensure_demo_agent")
+        commands = Processes(self.root, self.env)
+        for args in (("migrate", "--noinput", "-v", "0"), ("ensure_demo_agent",)):
+            finished = commands.manage(*args)
+            assert finished.returncode == 0, finished.stderr.decode(errors="replace")
         self.server.start()
 
     def stop(self) -> None:
