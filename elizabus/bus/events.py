@@ -260,7 +260,8 @@ class AgentUpdated(BusEvent):
 
     type: str
     agent_id: str
-    written_at: float = 0.0
+    # When, not what: two announcements of one change are equal.
+    written_at: float = field(default=0.0, compare=False)
 
     def payload(self) -> dict[str, Any]:
         return {"type": self.type, "agentId": self.agent_id}
