@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint format bench migrate superuser clean chaos
+.PHONY: run test lint format bench migrate superuser clean chaos ui
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ migrate: $(STAMP)
 
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	-$(BIN)/python manage.py fetch_ui --if-missing
 	$(BIN)/python manage.py ensure_demo_agent
 	DJANGO_SECURE_COOKIES=$${DJANGO_SECURE_COOKIES:-0} $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
@@ -39,6 +40,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# The elizaOS web UI (npm @elizaos/client, pinned), checked against the registry's integrity.
+ui: $(STAMP)
+	$(BIN)/python manage.py fetch_ui
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser

@@ -38,6 +38,11 @@ DEFAULTS: dict[str, Any] = {
     "AGENT_HOP_LIMIT": 3,
     "AGENT_REPLY_TIMEOUT_SECONDS": 30.0,
     "DEFAULT_RESPONDER": "elizabus.agents.responders.eliza.ElizaResponder",
+    # The page at /: "ui", the elizaOS web UI when it was fetched (make ui; else the built-in
+    # chat page), or "chat", the built-in chat page. The UI is npm @elizaos/client, pinned.
+    "HOME_PAGE": "ui",
+    "UI_VERSION": "1.7.2",
+    "UI_REGISTRY": "https://registry.npmjs.org",
     # Sessions (SPEC B1.4): timeouts in minutes, the reference's defaults and bounds. A request's
     # timeoutConfig comes first, then the agent's settings, then these.
     "SESSION_DEFAULT_TIMEOUT_MINUTES": 30,

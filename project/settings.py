@@ -204,6 +204,7 @@ ELIZA_SERVER_AUTH_TOKEN = os.environ.get("ELIZA_SERVER_AUTH_TOKEN", "")
 ELIZABUS: dict[str, object] = {
     "RUN_AGENTS_IN_PROCESS": env_flag("ELIZABUS_RUN_AGENTS", True),
     "API_RATE": os.environ.get("ELIZABUS_API_RATE", "3000/min"),
+    "HOME_PAGE": os.environ.get("ELIZABUS_HOME_PAGE", "ui"),
 }
 if os.environ.get("ELIZABUS_BUS_TRANSPORT"):
     ELIZABUS["BUS_TRANSPORT"] = os.environ["ELIZABUS_BUS_TRANSPORT"]

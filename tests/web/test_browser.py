@@ -40,7 +40,7 @@ def expect(locator: Any) -> Any:
 
 async def open_chat(page: Any, url: str) -> None:
     page.set_default_timeout(TIMEOUT_MS)
-    await page.goto(f"{url}/")
+    await page.goto(f"{url}/lite/")
     await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     await expect(page.locator("#channel-title")).to_have_text("Central")
 
@@ -188,7 +188,7 @@ API_KEY = "browser-test-key"
 @pytest.mark.parametrize("live_server_env", [{"ELIZA_SERVER_AUTH_TOKEN": API_KEY}])
 async def test_the_page_asks_for_the_api_key_and_keeps_it(page, chat_server, console_log):
     page.set_default_timeout(TIMEOUT_MS)
-    await page.goto(f"{chat_server.url}/")
+    await page.goto(f"{chat_server.url}/lite/")
     dialog = page.locator("#api-key-dialog")
     await expect(dialog).to_be_visible()
     await expect(page.locator("#connection")).to_have_text("API key needed")

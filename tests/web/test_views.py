@@ -72,7 +72,7 @@ def static_client(settings) -> AsyncClient:
 
 
 def test_the_page_renders_with_its_scripts_and_configuration(client):
-    response = client.get("/")
+    response = client.get("/lite/")
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
@@ -98,7 +98,7 @@ def test_the_page_renders_with_its_scripts_and_configuration(client):
 
 
 def test_the_page_runs_under_a_strict_policy(client):
-    response = client.get("/")
+    response = client.get("/lite/")
 
     page = parse(response.content.decode())
     # No inline script: every script is a static file or a JSON data block.
@@ -117,7 +117,7 @@ def test_the_page_runs_under_a_strict_policy(client):
 def test_the_page_says_when_an_api_key_is_needed_but_never_which(client, settings):
     settings.ELIZA_SERVER_AUTH_TOKEN = "s3cret-token"
 
-    response = client.get("/")
+    response = client.get("/lite/")
 
     assert response.status_code == 200
     assert b"s3cret-token" not in response.content

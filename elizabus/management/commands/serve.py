@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand
 from uvicorn.importer import import_from_string
 
 from elizabus.conf import app_settings
+from elizabus.web.views import start_notes
 
 
 class Command(BaseCommand):
@@ -50,6 +51,9 @@ class Command(BaseCommand):
         # Imported here, not by uvicorn: importing the project sets Django's logging up again,
         # which would undo uvicorn's switching its access log off.
         application = import_from_string(options["app"])
+        if options["app"] == "project.asgi:application":
+            for note in start_notes():
+                self.stdout.write(note)
         uvicorn.run(
             application,
             host=options["host"],
