@@ -22,6 +22,7 @@
   const NAME_STORAGE = "elizabus-display-name";
   const PLACE_STORAGE = "elizabus-last-channel";
   const SEND_MESSAGE = 2;
+  const ROOM_JOINING = 1;
   const HISTORY_PAGE = 50;
   const MAX_CONTENT_BYTES = 64 * 1024;
   // A sent message with no echo by then is shown as not delivered (its echo may still come).
@@ -423,8 +424,8 @@
     if (channel.id === config.centralChannelId || participants.includes(me.id)) {
       // Join before reading the history, so nothing falls between the two: what arrives live
       // meanwhile is drawn, and the history adds the rest around it (ids de-duplicate).
-      if (!socket.joined(channel.id)) {
-        socket.join({ channelId: channel.id, roomId: channel.id, entityId: me.id });
+      if (!joins.joined(channel.id)) {
+        joins.join({ channelId: channel.id, roomId: channel.id, entityId: me.id });
       }
     } else {
       notify("You are not a participant of this channel: live messages will not show.", {
@@ -446,7 +447,7 @@
     }
     ui.older.hidden = items.length < HISTORY_PAGE;
     const newest = items[0];
-    if (newest) socket.markSeen(state.channel.id, newest.id, fromHistory(newest).createdAt);
+    if (newest) joins.markSeen(state.channel.id, newest.id, fromHistory(newest).createdAt);
   }
 
   async function loadOlder() {
@@ -502,10 +503,8 @@
       messageId: clientId,
       source: "web_chat",
     };
-    if (!socket.emit("message", { type: SEND_MESSAGE, payload })) {
-      notify("Not connected, and too many messages are waiting. Try again in a moment.");
-      return;
-    }
+    // The client buffers what is sent while it reconnects, and sends it once connected.
+    socket.emit("message", { type: SEND_MESSAGE, payload });
     const item = drawMessage(
       { senderId: me.id, senderName: me.name, text, createdAt: Date.now() },
       { pending: true },
@@ -549,21 +548,64 @@
 
   // --- the socket -------------------------------------------------------------------------------
 
-  const socket = new window.SocketIOClient(ORIGIN, {
+  // The official Socket.IO browser client (vendor/socket.io.min.js, npm socket.io-client
+  // 4.8.1), on the WebSocket transport only: no long-polling, so the page needs no sticky
+  // sessions behind a proxy. It reads the key at each CONNECT (auth as a function).
+  const socket = window.io(ORIGIN, {
     path: config.socketPath,
-    auth: () => (apiKey() ? { entityId: me.id, apiKey: apiKey() } : { entityId: me.id }),
+    transports: ["websocket"],
+    autoConnect: false,
+    reconnectionDelayMax: 15000,
+    auth: (give) => give(apiKey() ? { entityId: me.id, apiKey: apiKey() } : { entityId: me.id }),
   });
+
+  // What the elizaOS web client does not do: after every (re)connect, join again each channel
+  // the page joined, with the id of the last message seen there (lastMessageId), so the server
+  // resends what was missed before live messages (SPEC A5).
+  const joins = {
+    channels: new Map(), // channel id -> {payload, lastMessageId, lastCreatedAt}
+    join(payload) {
+      const known = this.channels.get(payload.channelId);
+      this.channels.set(payload.channelId, { ...(known || {}), payload });
+      if (socket.connected) this.send(payload.channelId);
+    },
+    forget(channelId) {
+      this.channels.delete(channelId); // the protocol has no "leave"
+    },
+    joined(channelId) {
+      return this.channels.has(channelId);
+    },
+    markSeen(channelId, messageId, createdAt) {
+      const channel = this.channels.get(channelId);
+      // The newest by time: a re-broadcast of an edited older message must not move it back.
+      if (!channel || !messageId) return;
+      if (channel.lastCreatedAt != null && createdAt != null && createdAt < channel.lastCreatedAt) {
+        return;
+      }
+      channel.lastMessageId = messageId;
+      channel.lastCreatedAt = createdAt ?? channel.lastCreatedAt;
+    },
+    send(channelId) {
+      const channel = this.channels.get(channelId);
+      const payload = { ...channel.payload };
+      if (channel.lastMessageId) payload.lastMessageId = channel.lastMessageId;
+      socket.emit("message", { type: ROOM_JOINING, payload });
+    },
+  };
 
   const channelOf = (data) => data && (data.channelId || data.roomId);
 
-  socket.on("connect", () => setConnection("connected", "connected"));
+  socket.on("connect", () => {
+    setConnection("connected", "connected");
+    for (const channelId of joins.channels.keys()) joins.send(channelId);
+  });
   socket.on("disconnect", (reason) => {
     setConnection("disconnected", "disconnected");
     // The server asked us to go; come back later, not in a tight loop.
     if (reason === "io server disconnect") setTimeout(() => socket.connect(), 5000);
   });
-  socket.on("reconnecting", ({ delay }) => {
-    setConnection("reconnecting", `reconnecting in ${Math.ceil(delay / 1000)} s…`);
+  socket.io.on("reconnect_attempt", (attempt) => {
+    setConnection("reconnecting", `reconnecting (attempt ${attempt})…`);
   });
   socket.on("connect_error", (error) => {
     if (/api key/i.test(error.message)) {
@@ -578,6 +620,7 @@
 
   socket.on("messageBroadcast", (data) => {
     const channelId = channelOf(data);
+    if (data && data.id) joins.markSeen(channelId, data.id, data.createdAt);
     if (!state.channel || channelId !== state.channel.id) {
       // Still joined from an earlier visit: count it, do not draw it.
       if (state.channels.has(channelId)) {
@@ -634,7 +677,7 @@
 
   socket.on("channelDeleted", (data) => {
     const channelId = channelOf(data);
-    socket.forget(channelId);
+    joins.forget(channelId);
     if (state.channel && channelId === state.channel.id) {
       notify("This channel was deleted.");
       state.channel = null;
@@ -706,7 +749,9 @@
     });
     ui.keyCancel.addEventListener("click", () => ui.keyDialog.close());
     // Back online: try at once instead of waiting out the backoff.
-    window.addEventListener("online", () => socket.reconnectNow());
+    window.addEventListener("online", () => {
+      if (socket.active && !socket.connected) socket.connect();
+    });
   }
 
   wireInputs();

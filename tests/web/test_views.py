@@ -16,7 +16,7 @@ from elizabus.web.views import THINKING_GRACE_SECONDS
 from tests.live import skip_or_fail
 
 STATIC = Path(__file__).resolve().parents[2] / "static" / "elizabus"
-SCRIPTS = ("socketio-client.js", "chat.js")
+SCRIPTS = ("vendor/socket.io.min.js", "chat.js")
 
 
 class PageParser(HTMLParser):
@@ -78,7 +78,7 @@ def test_the_page_renders_with_its_scripts_and_configuration(client):
     assert response["Content-Type"].startswith("text/html")
     page = parse(response.content.decode())
     sources = [script.get("src") for script in page.scripts if script.get("src")]
-    assert [source.rsplit("/", 1)[-1] for source in sources] == list(SCRIPTS)
+    assert [source.split("/static/elizabus/", 1)[-1] for source in sources] == list(SCRIPTS)
     assert all("defer" in script for script in page.scripts if script.get("src"))
     assert page.stylesheets == ["/static/elizabus/chat.css"]
     config = json.loads(page.script_bodies["chat-config"])
@@ -130,8 +130,14 @@ def test_the_page_only_answers_reads(client):
     assert client.post("/").status_code == 405
 
 
+def test_the_socket_client_is_the_official_one_at_its_pinned_version_with_its_licence():
+    client = (STATIC / "vendor" / "socket.io.min.js").read_text()
+    assert client.startswith("/*!\n * Socket.IO v4.8.1\n")
+    assert "MIT" in (STATIC / "vendor" / "socket.io-client.LICENSE").read_text()
+
+
 def test_user_content_never_reaches_the_page_as_html():
-    script = (STATIC / "chat.js").read_text() + (STATIC / "socketio-client.js").read_text()
+    script = (STATIC / "chat.js").read_text()
     for risky in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert risky not in script
 
@@ -140,7 +146,7 @@ def test_user_content_never_reaches_the_page_as_html():
     ("name", "content_type"),
     [
         ("chat.js", "text/javascript"),
-        ("socketio-client.js", "text/javascript"),
+        ("vendor/socket.io.min.js", "text/javascript"),
         ("chat.css", "text/css"),
         ("favicon.svg", "image/svg+xml"),
     ],
