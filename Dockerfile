@@ -17,14 +17,23 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > requirements.txt \
     && pip install --requirement requirements.txt
 
+# The elizaOS web UI (npm @elizaos/client, pinned in elizabus/conf.py), fetched and checked
+# against the registry's integrity as `make ui` does, kept outside var/ (a volume).
+FROM builder AS ui
+COPY . /build/src
+RUN cd /build/src && ELIZABUS_VAR_DIR=/tmp/var ELIZABUS_UI_DIR=/opt/elizabus-ui \
+        DJANGO_SECRET_KEY=build-only python manage.py fetch_ui
+
 FROM python:${PYTHON_VERSION}-slim AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    ELIZABUS_VAR_DIR=/app/var
+    ELIZABUS_VAR_DIR=/app/var \
+    ELIZABUS_UI_DIR=/opt/elizabus-ui
 RUN groupadd --system elizabus \
     && useradd --system --gid elizabus --home-dir /app --no-create-home --shell /usr/sbin/nologin elizabus
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=ui /opt/elizabus-ui /opt/elizabus-ui
 WORKDIR /app
 # The code stays root-owned and read-only to the server; only var/ (the embedded SQLite database
 # and collected static files) is its to write.

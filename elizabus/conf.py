@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "HOME_PAGE": "ui",
     "UI_VERSION": "1.7.2",
     "UI_REGISTRY": "https://registry.npmjs.org",
+    # Where fetched UIs are kept; empty: var/ui.
+    "UI_DIR": "",
     # Sessions (SPEC B1.4): timeouts in minutes, the reference's defaults and bounds. A request's
     # timeoutConfig comes first, then the agent's settings, then these.
     "SESSION_DEFAULT_TIMEOUT_MINUTES": 30,

@@ -205,6 +205,9 @@ ELIZABUS: dict[str, object] = {
     "RUN_AGENTS_IN_PROCESS": env_flag("ELIZABUS_RUN_AGENTS", True),
     "API_RATE": os.environ.get("ELIZABUS_API_RATE", "3000/min"),
     "HOME_PAGE": os.environ.get("ELIZABUS_HOME_PAGE", "ui"),
+    # Where the fetched elizaOS UIs are kept (default var/ui; the Docker image ships one
+    # outside var/).
+    "UI_DIR": os.environ.get("ELIZABUS_UI_DIR", ""),
 }
 if os.environ.get("ELIZABUS_BUS_TRANSPORT"):
     ELIZABUS["BUS_TRANSPORT"] = os.environ["ELIZABUS_BUS_TRANSPORT"]

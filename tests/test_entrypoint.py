@@ -144,11 +144,20 @@ def instructions(stage: list[tuple[str, str]], name: str) -> list[str]:
 
 
 def test_the_dockerfile_builds_in_a_separate_stage() -> None:
-    builder, runtime = dockerfile_stages()
+    builder, _, runtime = dockerfile_stages()
 
     assert " AS builder" in instructions(builder, "FROM")[0]
     assert any("--from=builder" in copy for copy in instructions(runtime, "COPY"))
     assert "-slim" in instructions(runtime, "FROM")[0]
+
+
+def test_the_image_ships_the_ui_fetched_as_make_ui_fetches_it() -> None:
+    _, ui, runtime = dockerfile_stages()
+
+    assert instructions(ui, "FROM") == ["builder AS ui"]
+    assert any("manage.py fetch_ui" in run for run in instructions(ui, "RUN"))
+    assert "--from=ui /opt/elizabus-ui /opt/elizabus-ui" in instructions(runtime, "COPY")
+    assert "ELIZABUS_UI_DIR=/opt/elizabus-ui" in " ".join(instructions(runtime, "ENV"))
 
 
 def test_the_runtime_stage_runs_the_entrypoint_as_a_non_root_user() -> None:

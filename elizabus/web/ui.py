@@ -35,7 +35,8 @@ class UiFetchError(Exception):
 
 def ui_root(version: str | None = None) -> Path:
     """Where the UI of ``version`` (default: the pinned one) is kept."""
-    return Path(settings.VAR_DIR) / "ui" / f"client-{version or app_settings.UI_VERSION}"
+    base = Path(app_settings.UI_DIR or Path(settings.VAR_DIR) / "ui")
+    return base / f"client-{version or app_settings.UI_VERSION}"
 
 
 def ui_dist() -> Path | None:
