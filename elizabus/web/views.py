@@ -80,7 +80,7 @@ def ui_content_security_policy(request: HttpRequest) -> str:
     time (its logger's redaction, fast-redact, builds functions with ``new Function``: without
     ``'unsafe-eval'`` the app stops at start with "Invalid path"), the inline styles React
     sets, images and media from itself and from data or blob URLs, its API and socket, and
-    GitHub's API."""
+    GitHub."""
     host = request.get_host()
     return "; ".join(
         [
@@ -91,8 +91,10 @@ def ui_content_security_policy(request: HttpRequest) -> str:
             "font-src 'self' data:",
             "media-src 'self' blob:",
             "worker-src 'self' blob:",
-            # The UI asks GitHub for elizaOS's latest release, to offer an update.
-            f"connect-src 'self' ws://{host} wss://{host} https://api.github.com",
+            # The UI asks GitHub for elizaOS's latest release (to offer an update) and for the
+            # plugin registry (its plugins list).
+            f"connect-src 'self' ws://{host} wss://{host} https://api.github.com "
+            "https://raw.githubusercontent.com",
             "object-src 'none'",
             "base-uri 'self'",
             "form-action 'self'",
