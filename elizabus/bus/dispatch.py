@@ -53,6 +53,19 @@ EACH = Scope("each")
 ONCE = Scope("once")
 # What a ONCE receiver that failed returns: its event is left for the relay to repair.
 FAILED = object()
+
+
+class Pending:
+    """A ONCE receiver's work that goes on after it returned (a broadcast queued on the
+    server's loop): its event counts as sent once ``future`` is done, and is repaired if it
+    failed or its process died first."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: Future[Any]) -> None:
+        self.future = future
+
+
 _groups: dict[str, Scope] = {}
 _groups_lock = threading.Lock()
 
@@ -129,7 +142,8 @@ def connect(
             return None
         failed = False
         try:
-            return receiver(sender=sender, event=event, **kwargs)
+            result = receiver(sender=sender, event=event, **kwargs)
+            return Pending(result) if scope is ONCE and isinstance(result, Future) else result
         except Exception:
             failed = True
             logger.exception("bus receiver %s failed on %s", name, event.name)
@@ -158,7 +172,8 @@ def dispatch_local(
 
     Returns what the receivers returned. A group receiver's failure is raised (its event must
     not be acknowledged); a ``ONCE`` receiver's failure returns :data:`FAILED` (its event is
-    repaired later); other receivers' failures are only logged. Callers are the transports
+    repaired later), and its Future a :class:`Pending`; other receivers' failures are only
+    logged. Callers are the transports
     and the relay; services go through ``publish``.
     """
     bus_metrics.event_sent(event.name)

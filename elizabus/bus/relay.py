@@ -20,6 +20,8 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
 
 from django.db import close_old_connections, connections
 
@@ -29,6 +31,7 @@ from . import dispatch, outbox
 from .events import NewMessage
 from .outbox import OutboxRecord
 from .transports import get_transport
+from .transports.base import Taken
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +72,11 @@ class Relay:
         transport = get_transport()
         scopes = (dispatch.ONCE,) if transport.shares_events else None
         results = dispatch.dispatch_local(record.event, scopes=scopes, event_id=record.id)
-        # A ONCE receiver that failed (a broadcast while Redis is away) gets another try: the
-        # event stays unsent, and a relay repairs it, receivers and all (each drops a repeat).
+        # A ONCE receiver that failed (a broadcast while Redis is away), or whose work this
+        # process dies before finishing, gets another try: the event stays unsent, and a relay
+        # repairs it, receivers and all (each drops a repeat).
         failed = dispatch.FAILED in results
-        transport.send([record], _ignore if failed else self._taken)
+        transport.send([record], _ignore if failed else self._taken_when_done(results, self._taken))
 
     def _taken(self, ids: Sequence[int]) -> None:
         """The transport took these: they are marked sent at the next tick of the relay."""
@@ -150,19 +154,51 @@ class Relay:
             return 0
         logger.warning("bus relay: sending %d events left unsent", len(records))
         transport = get_transport()
-        failed = set()
+        # Marked by the relay's thread, like the writers' (the transport's thread must not
+        # depend on the database being there); a failed one is tried again once its claim
+        # runs out.
+        marks: dict[int, Taken] = {}
         for record in records:
             # The writer ran these before it died, or not at all; sockets drop a repeat.
             results = dispatch.dispatch_local(
                 record.event, scopes=(dispatch.ONCE,), event_id=record.id
             )
-            if dispatch.FAILED in results:
-                failed.add(record.id)  # tried again once its claim runs out
-        # Marked by the relay's thread, like the writers' (the transport's thread must not
-        # depend on the database being there).
-        transport.send(records, lambda ids: self._queue_sent([i for i in ids if i not in failed]))
+            if dispatch.FAILED not in results:
+                marks[record.id] = self._taken_when_done(results, self._queue_sent)
+
+        def taken(ids: Sequence[int]) -> None:
+            for event_id in ids:
+                if event_id in marks:
+                    marks[event_id]([event_id])
+
+        transport.send(records, taken)
         self._flush()  # what a transport took at once
         return len(records)
+
+    @staticmethod
+    def _taken_when_done(results: list[Any], mark: Taken) -> Taken:
+        """``mark``, once the ONCE receivers' pending work among ``results`` is done, and
+        only if it went well."""
+        pending = [result.future for result in results if isinstance(result, dispatch.Pending)]
+        if not pending:
+            return mark
+
+        def taken(ids: Sequence[int]) -> None:
+            left = [len(pending)]
+            lock = threading.Lock()
+
+            def one_done(_: Future[Any]) -> None:
+                with lock:
+                    left[0] -= 1
+                    if left[0]:
+                        return
+                if not any(future.exception() for future in pending):
+                    mark(ids)
+
+            for future in pending:
+                future.add_done_callback(one_done)
+
+        return taken
 
     def follow(self) -> int:
         """Hands the events other processes committed since the last call to this process's

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from concurrent.futures import Future
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -119,27 +120,35 @@ class _Outbox:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[str, dict[str, Any], Future[None]]] = asyncio.Queue()
         self.sender = loop.create_task(self._send_all())
 
     @property
     def usable(self) -> bool:
         return self.loop.is_running() and not self.loop.is_closed()
 
-    def put(self, group: str, message: dict[str, Any]) -> None:
+    def put(self, group: str, message: dict[str, Any]) -> Future[None]:
+        """Queues a group message; the Future resolves once it is sent (or was given up)."""
+        sent: Future[None] = Future()
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self.loop:
-            self.queue.put_nowait((group, message))
+            self.queue.put_nowait((group, message, sent))
         else:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message, sent))
+        return sent
 
     async def _send_all(self) -> None:
         while True:
-            group, message = await self.queue.get()
-            await self._send(group, message)
+            group, message, sent = await self.queue.get()
+            try:
+                await self._send(group, message)
+            except Exception as exc:
+                sent.set_exception(exc)
+            else:
+                sent.set_result(None)
 
     async def _send(self, group: str, message: dict[str, Any]) -> None:
         """Sends one group message, trying again while the layer (Redis) is unreachable, for up
@@ -154,7 +163,7 @@ class _Outbox:
             except Exception:
                 if self.loop.time() + delay > deadline:
                     logger.exception("a broadcast to %s failed; given up", group)
-                    return
+                    raise
                 logger.warning("a broadcast to %s failed; trying again", group, exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -171,8 +180,9 @@ def attach_server_loop(loop: asyncio.AbstractEventLoop) -> None:
     _outbox = _Outbox(loop)
 
 
-def emit_to_channel(channel_id: str, message: dict[str, Any]) -> None:
-    """Sends a group message to the channel's sockets, from sync or async code.
+def emit_to_channel(channel_id: str, message: dict[str, Any]) -> Future[None] | None:
+    """Sends a group message to the channel's sockets, from sync or async code; a Future when
+    it goes out later, on the server's loop (the bus marks its event sent once it is done).
 
     From another thread it must not use ``async_to_sync``: that makes a new event loop in the
     thread, which touches the in-memory layer's queues without waking the server's loop (agent
@@ -180,27 +190,34 @@ def emit_to_channel(channel_id: str, message: dict[str, Any]) -> None:
     """
     layer = get_channel_layer()
     if layer is None:
-        return
+        return None
     group = channel_group(channel_id)
     if _outbox is not None and _outbox.usable:
-        _outbox.put(group, message)
-        return
+        return _outbox.put(group, message)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         async_to_sync(layer.group_send)(group, message)
-        return
+        return None
     spawn(layer.group_send(group, message))
+    return None
 
 
 # --- bus receivers (connected in elizabus.wiring) ---------------------------------------------
 
 
-def on_new_message(sender: object, event: NewMessage, event_id: int = 0, **kwargs: Any) -> None:
-    """``new_message`` → ``messageBroadcast``; the socket that sent it already has its own copy
-    (with ``clientMessageId``), which ``origin`` tells it."""
+def on_new_message(
+    sender: object, event: NewMessage, event_id: int = 0, **kwargs: Any
+) -> Future[None] | None:
+    """``new_message`` → ``messageBroadcast``."""
+    return emit_to_channel(event.channel_id, new_message_group_message(event, event_id))
+
+
+def new_message_group_message(event: NewMessage, event_id: int = 0) -> dict[str, Any]:
+    """The ``messageBroadcast`` group message of a stored message; the socket that sent it
+    already has its own copy (with ``clientMessageId``), which ``origin`` tells it."""
     origin = (event.metadata or {}).get("socket_id") or ""
-    message = group_message(
+    return group_message(
         "messageBroadcast",
         message_broadcast(event),
         channel_id=event.channel_id,
@@ -208,58 +225,62 @@ def on_new_message(sender: object, event: NewMessage, event_id: int = 0, **kwarg
         origin=origin if isinstance(origin, str) else "",
         event_id=event_id,
     )
-    emit_to_channel(event.channel_id, message)
 
 
 def on_message_updated(
     sender: object, event: MessageUpdated, event_id: int = 0, **kwargs: Any
-) -> None:
+) -> Future[None] | None:
     """``message_updated`` → ``messageBroadcast`` again, same id, to every socket."""
-    _forward("messageBroadcast", event.channel_id, message_broadcast(event), event_id)
+    return _forward("messageBroadcast", event.channel_id, message_broadcast(event), event_id)
 
 
 def on_message_deleted(
     sender: object, event: MessageDeleted, event_id: int = 0, **kwargs: Any
-) -> None:
+) -> Future[None] | None:
     """``message_deleted`` → ``messageDeleted {messageId, channelId}``."""
-    _forward("messageDeleted", event.channel_id, event.payload(), event_id)
+    return _forward("messageDeleted", event.channel_id, event.payload(), event_id)
 
 
 def on_channel_cleared(
     sender: object, event: ChannelCleared, event_id: int = 0, **kwargs: Any
-) -> None:
+) -> Future[None] | None:
     """``channel_cleared`` → ``channelCleared {channelId}``, unless the channel is being deleted
     (``channelDeleted`` follows)."""
-    if not event.channel_deleted:
-        _forward("channelCleared", event.channel_id, event.payload(), event_id)
+    if event.channel_deleted:
+        return None
+    return _forward("channelCleared", event.channel_id, event.payload(), event_id)
 
 
 def on_channel_updated(
     sender: object, event: ChannelUpdated, event_id: int = 0, **kwargs: Any
-) -> None:
+) -> Future[None] | None:
     """``channel_updated`` → ``channelUpdated {channelId, updates}``."""
-    _forward("channelUpdated", event.channel_id, event.payload(), event_id)
+    return _forward("channelUpdated", event.channel_id, event.payload(), event_id)
 
 
 def on_channel_deleted(
     sender: object, event: ChannelDeleted, event_id: int = 0, **kwargs: Any
-) -> None:
+) -> Future[None] | None:
     """``channel_deleted`` → ``channelDeleted {channelId}``."""
-    _forward("channelDeleted", event.channel_id, event.payload(), event_id)
+    return _forward("channelDeleted", event.channel_id, event.payload(), event_id)
 
 
 def on_message_complete(
     sender: object, event: MessageComplete, event_id: int = 0, **kwargs: Any
-) -> None:
+) -> Future[None] | None:
     """``message_complete`` → ``messageComplete {channelId, serverId, messageServerId, …}``."""
-    _forward("messageComplete", event.channel_id, event.payload(), event_id)
+    return _forward("messageComplete", event.channel_id, event.payload(), event_id)
 
 
-def on_message_error(sender: object, event: MessageError, event_id: int = 0, **kwargs: Any) -> None:
+def on_message_error(
+    sender: object, event: MessageError, event_id: int = 0, **kwargs: Any
+) -> Future[None] | None:
     """``message:error`` → ``messageError {messageId, channelId, agentId, error}``."""
-    _forward("messageError", event.channel_id, event.payload(), event_id)
+    return _forward("messageError", event.channel_id, event.payload(), event_id)
 
 
-def _forward(event_name: str, channel_id: str, data: dict[str, Any], event_id: int) -> None:
+def _forward(
+    event_name: str, channel_id: str, data: dict[str, Any], event_id: int
+) -> Future[None] | None:
     message = group_message(event_name, data, channel_id=channel_id, event_id=event_id)
-    emit_to_channel(channel_id, message)
+    return emit_to_channel(channel_id, message)

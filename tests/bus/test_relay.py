@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -148,6 +149,40 @@ def test_an_event_whose_once_receiver_failed_is_repaired_until_it_succeeds(
         failed.refresh_from_db()
         assert failed.sent_at is not None
     finally:
+        dispatch.disconnect(ChannelDeleted, dispatch_uid=uid)
+
+
+@pytest.mark.parametrize("goes_well", [True, False])
+def test_an_event_is_marked_sent_only_once_its_once_receivers_work_is_done(
+    world: World, settings, goes_well: bool
+) -> None:
+    settings.ELIZABUS = {**settings.ELIZABUS, "BUS_RELAY_GRACE_SECONDS": 3600}
+    queued: Future[None] = Future()  # a broadcast waiting on the server's loop
+
+    def broadcast(sender: Any, event: BusEvent, **kwargs: Any) -> Future[None]:
+        return queued
+
+    uid = "tests:queued"
+    dispatch.connect(ChannelDeleted, broadcast, dispatch_uid=uid, scope=ONCE)
+    relay.start()
+    try:
+        services.channel_delete(channel_id=world.channel.id)
+        row = OutboxEvent.objects.get(name="channel_deleted")
+        relay._stopping.wait(0.5)  # several ticks of the relay
+        row.refresh_from_db()
+        assert row.sent_at is None  # the process may still die before it is out
+        if goes_well:
+            queued.set_result(None)
+        else:
+            queued.set_exception(ConnectionError("given up"))
+        for _ in range(40):
+            row.refresh_from_db()
+            if row.sent_at is not None:
+                break
+            relay._stopping.wait(0.05)
+        assert (row.sent_at is not None) is goes_well
+    finally:
+        relay.stop()
         dispatch.disconnect(ChannelDeleted, dispatch_uid=uid)
 
 
