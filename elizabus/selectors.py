@@ -116,6 +116,12 @@ def messages_after(*, channel_id: uuid.UUID, message_id: uuid.UUID, limit: int) 
     return list(newer.order_by("created_at", "id")[:limit])
 
 
+def messages_since(*, channel_id: uuid.UUID, since: dt.datetime, limit: int) -> list[Message]:
+    """The channel's messages stored from ``since`` on, oldest first (at most ``limit``)."""
+    newer = Message.objects.filter(channel_id=channel_id, created_at__gte=since)
+    return list(newer.order_by("created_at", "id")[:limit])
+
+
 def entity_names(entity_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     return {
         entity.id: entity.display_name

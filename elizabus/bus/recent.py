@@ -13,13 +13,13 @@ RECENT_IDS = 20_000
 
 
 class RecentIds:
-    """The last outbox ids seen, to drop an event the relay sent twice."""
+    """The last ids seen (outbox ids, message ids), to drop what came twice."""
 
     def __init__(self, size: int = RECENT_IDS) -> None:
-        self._order: collections.deque[int] = collections.deque(maxlen=size)
-        self._set: set[int] = set()
+        self._order: collections.deque[int | str] = collections.deque(maxlen=size)
+        self._set: set[int | str] = set()
 
-    def seen(self, event_id: int) -> bool:
+    def seen(self, event_id: int | str) -> bool:
         """True if ``event_id`` was seen before; remembers it otherwise."""
         if not event_id:
             return False

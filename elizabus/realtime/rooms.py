@@ -13,30 +13,42 @@ upgrades to a WebSocket keeps its rooms (they belong to the socket, not to a tra
 Group memberships expire in both layers (``group_expiry``, a day by default); the process
 renews its own well before that, and again after the layer failed and came back.
 
-A bus event may be broadcast twice (delivery is at least once); the pump hands each event id
-out once.
+A bus event may be broadcast twice (delivery is at least once); the pump hands each event id,
+and each new message, out once.
 
-May import Channels, the bus's recent-ids helper and this package's broadcast module.
+While the layer is unreachable (a Redis restart or outage), broadcasts may be lost on the way:
+once it answers again, the process reads from the database what was stored in its rooms'
+channels from a little before the outage began, and hands out what its sockets did not get.
+
+May import Channels, the bus's recent-ids helper and this package's broadcast and history
+modules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+import uuid
 import weakref
 from typing import Any, Protocol
 
+from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.utils import timezone
 
 from elizabus.bus.recent import RecentIds
 
-from .broadcast import SOCKET_EMIT, channel_group
+from . import history
+from .broadcast import SOCKET_EMIT, channel_group, new_message_group_message
 
 logger = logging.getLogger(__name__)
 
 # How long the pump waits after the layer failed before it receives again.
 RETRY_DELAY = 1.0
+# How far before an outage of the layer the catch-up reads: broadcasts that were on their way.
+CATCH_UP_MARGIN = dt.timedelta(seconds=10)
 
 
 class Member(Protocol):
@@ -56,6 +68,7 @@ class LocalRooms:
         # Serialises group_add/group_discard so a room's first join and last leave stay in order.
         self._lock = asyncio.Lock()
         self._delivered = RecentIds()
+        self._delivered_messages = RecentIds()
 
     async def join(self, channel_id: str, member: Member) -> None:
         """Seats ``member`` in the room; returns once group messages for it reach this process."""
@@ -92,6 +105,7 @@ class LocalRooms:
         return self._channel
 
     async def _pump(self) -> None:
+        outage: dt.datetime | None = None
         while True:
             try:
                 message = await self.layer.receive(self._channel)
@@ -99,14 +113,21 @@ class LocalRooms:
                 raise
             except Exception:
                 logger.exception("socket rooms: receiving from the channel layer failed")
+                outage = outage or timezone.now()
                 await asyncio.sleep(RETRY_DELAY)
-                await self._renew_groups()
+                if await self._renew_groups():
+                    await self._catch_up(since=outage - CATCH_UP_MARGIN)
+                    outage = None
                 continue
             if message.get("type") == SOCKET_EMIT:
                 await self._deliver(message)
 
     async def _deliver(self, message: dict[str, Any]) -> None:
         if self._delivered.seen(message.get("event_id") or 0):
+            return
+        # A new message's broadcast (not an edit's, which repeats the id), once, whether the
+        # layer or the catch-up brought it.
+        if self._delivered_messages.seen(message.get("message_id") or 0):
             return
         for member in tuple(self._members.get(message.get("channel"), ())):
             try:
@@ -120,14 +141,30 @@ class LocalRooms:
             await asyncio.sleep(interval)
             await self._renew_groups()
 
-    async def _renew_groups(self) -> None:
+    async def _renew_groups(self) -> bool:
+        """Adds this process to its rooms' groups again; False if the layer failed."""
         async with self._lock:
             for channel_id in list(self._members):
                 try:
                     await self.layer.group_add(channel_group(channel_id), self._channel)
                 except Exception:
                     logger.exception("socket rooms: renewing group %s failed", channel_id)
-                    return
+                    return False
+        return True
+
+    async def _catch_up(self, since: dt.datetime) -> None:
+        """Hands out what was stored in the rooms' channels from ``since`` on and not handed
+        out yet (the layer may have lost its broadcasts)."""
+        for channel_id in list(self._members):
+            try:
+                events = await database_sync_to_async(history.said_since)(
+                    channel_id=uuid.UUID(channel_id), since=since
+                )
+            except Exception:
+                logger.exception("socket rooms: catching up on %s failed", channel_id)
+                continue
+            for event in events:
+                await self._deliver(new_message_group_message(event))
 
     async def close(self) -> None:
         """Stops the pump and leaves every group (tests and shutdown)."""

@@ -32,6 +32,7 @@ from elizabus.bus.events import NewMessage
 from elizabus.conf import app_settings
 from elizabus.exceptions import DomainError
 
+from . import history
 from .broadcast import message_broadcast
 from .logstream import log_stream
 from .presence import entity_presence, local_presence
@@ -262,7 +263,7 @@ class SocketRouter:
 
     async def _resume(self, channel_id: uuid.UUID, last_seen: uuid.UUID, resume: _Resume) -> None:
         try:
-            missed = await database_sync_to_async(_missed_messages)(
+            missed = await database_sync_to_async(history.missed_after)(
                 channel_id=channel_id, message_id=last_seen
             )
             for event in missed:
@@ -416,22 +417,3 @@ def _store_message(
         author_display_name=sender_name,
     )
     return services.message_event(message, server_id=server_id, author_display_name=sender_name)
-
-
-def _missed_messages(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> list[NewMessage]:
-    messages = selectors.messages_after(
-        channel_id=channel_id, message_id=message_id, limit=app_settings.SOCKET_RESUME_LIMIT
-    )
-    if not messages:
-        return []
-    server_id = selectors.channel_get(channel_id).server_id
-    names = selectors.entity_names([message.author_id for message in messages])
-    return [
-        services.message_event(
-            message,
-            server_id=server_id,
-            author_display_name=(message.metadata or {}).get("user_display_name")
-            or names.get(message.author_id, ""),
-        )
-        for message in messages
-    ]

@@ -243,3 +243,50 @@ async def test_an_idle_process_keeps_receiving_on_the_configured_redis_layer(
         await rooms.close()
         await layer.flush()
         await layer.close_pools()
+
+
+class _FlakyLayer(InMemoryChannelLayer):
+    """An in-memory layer whose next receives fail, as Redis's do while it restarts."""
+
+    failures = 0
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("Connection closed by server.")
+        return await super().receive(channel)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_after_the_layer_failed_the_sockets_get_what_was_stored_meanwhile_once(
+    world,
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from elizabus import services
+    from elizabus.realtime.broadcast import new_message_group_message
+
+    layer = _FlakyLayer()
+    rooms = LocalRooms(layer)
+    seat = Seat()
+    channel = str(world.channel.id)
+    try:
+        await rooms.join(channel, seat)
+        # Stored while its broadcast is lost on the way (it goes to another layer here).
+        message = await sync_to_async(services.message_create)(
+            channel_id=world.channel.id, author_id=world.bob, content="said during the outage"
+        )
+        layer.failures = 1
+        await layer.group_send(channel_group(channel), push(channel, "before the outage"))
+        # The wake-up, then (from the database) Alice's message of a moment before and this.
+        frames = await seat.wait_for(3)
+        assert "said during the outage" in frames[2]
+        # The broadcast itself, late: not handed out again.
+        event = await sync_to_async(services.message_event)(message, server_id=world.server.id)
+        await layer.group_send(channel_group(channel), new_message_group_message(event, 7))
+        await layer.group_send(channel_group(channel), push(channel, "after"))
+        frames = await seat.wait_for(4)
+        assert "after" in frames[3]
+        assert sum("said during the outage" in frame for frame in frames) == 1
+    finally:
+        await rooms.close()
