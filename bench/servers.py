@@ -8,7 +8,9 @@ stays out of the server's process.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -18,7 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,15 +77,18 @@ def proc_tree(pid: int) -> list[int]:
     return found
 
 
-def proc_cpu_seconds(pid: int | None) -> float | None:
+def proc_cpu_seconds(pid: int | None, *, reaped: bool = False) -> float | None:
     """User + system CPU of process ``pid`` and its descendants (all threads), from /proc; None
-    if unknown."""
+    if unknown. ``reaped`` adds what their children that have exited used (a PostgreSQL
+    backend that closed its connection)."""
     if pid is None:
         return None
     total, seen = 0, False
     for member in proc_tree(pid):
         if (fields := _proc_stat(member)) is not None:
             total += int(fields[11]) + int(fields[12])
+            if reaped:
+                total += int(fields[13]) + int(fields[14])
             seen = True
     return total / CLK_TCK if seen else None
 
@@ -142,6 +147,7 @@ class Server:
     log_path: Path | None = None
     workdir: Path | None = None
     cleanup_dirs: list[Path] = field(default_factory=list)
+    stop_signal: int = signal.SIGTERM
 
     @property
     def api(self) -> str:
@@ -162,7 +168,7 @@ class Server:
         """Stops the process group this module started (no-op for a server given by URL)."""
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.killpg(self.proc.pid, self.stop_signal)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -216,6 +222,19 @@ def snapshot(kind: str) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def source_tree(kind: str | None, default: Path = ROOT) -> Iterator[Path]:
+    """The tree to serve: ``default``, or a ``snapshot(kind)`` removed afterwards."""
+    if kind is None:
+        yield default
+        return
+    copy = snapshot(kind)
+    try:
+        yield copy
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
 def start_elizabus(
     *,
     src_dir: Path = ROOT,
@@ -261,7 +280,6 @@ def start_elizabus(
     if migrate.returncode != 0:
         shutil.rmtree(workdir, ignore_errors=True)
         raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
-    log_path = workdir / f"{asgi_server}.log"
     command = _server_command(
         asgi_server,
         app=app,
@@ -270,26 +288,9 @@ def start_elizabus(
         daphne_args=daphne_args or [],
         env=env,
     )
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=src_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_renice,
-        )
-    server = Server(
-        name="elizabus",
-        url=f"http://127.0.0.1:{port}",
-        proc=proc,
-        pid=proc.pid,
-        log_path=log_path,
-        workdir=workdir,
-        cleanup_dirs=[workdir],
-    )
+    url = f"http://127.0.0.1:{port}"
+    server = spawn("elizabus", command, url=url, workdir=workdir, env=env, cwd=src_dir)
+    server.cleanup_dirs.append(workdir)
     wait_until_up(server, API + "/message-server/current", timeout)
     return server
 
@@ -355,28 +356,11 @@ def start_reference(*, port: int | None = None, timeout: float = 900) -> Server:
     ``npm install``, which can take minutes. The script ``exec``s node, so the pid is node's."""
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="elizabus-bench-ref-"))
-    log_path = workdir / "reference.log"
     env = {**os.environ, "TMPDIR": str(workdir), "LOG_LEVEL": os.environ.get("LOG_LEVEL", "warn")}
     env.pop("ELIZA_SERVER_AUTH_TOKEN", None)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            ["bash", str(REFERENCE_SCRIPT), str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_renice,
-        )
-    server = Server(
-        name="reference",
-        url=f"http://127.0.0.1:{port}",
-        proc=proc,
-        pid=proc.pid,
-        log_path=log_path,
-        workdir=workdir,
-        cleanup_dirs=[workdir],
-    )
+    command = ["bash", str(REFERENCE_SCRIPT), str(port)]
+    server = spawn("reference", command, url=f"http://127.0.0.1:{port}", workdir=workdir, env=env)
+    server.cleanup_dirs.append(workdir)
     # /healthz is not rate limited from loopback; /api/* is (1000 requests / 15 min per IP).
     wait_until_up(server, "/healthz", timeout)
     return server
@@ -430,6 +414,133 @@ def start_null_server(*, port: int | None = None, timeout: float = 15) -> Server
 def external(name: str, url: str) -> Server:
     """A server already running at ``url`` (not started, not stopped, CPU not measured)."""
     return Server(name=name, url=url.rstrip("/").removesuffix(API))
+
+
+def spawn(
+    name: str,
+    command: list[str],
+    *,
+    url: str,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+    stop_signal: int = signal.SIGTERM,
+) -> Server:
+    """``command`` in a session of its own at the servers' niceness, logging to
+    ``<workdir>/<name>.log``; not waited for (see ``wait_until_listening``)."""
+    log_path = workdir / f"{name}.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            user=user,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_renice,
+        )
+    return Server(
+        name=name,
+        url=url,
+        proc=proc,
+        pid=proc.pid,
+        log_path=log_path,
+        workdir=workdir,
+        stop_signal=stop_signal,
+    )
+
+
+def wait_until_listening(server: Server, port: int, timeout: float = 60) -> None:
+    """Waits until something accepts TCP connections on loopback ``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc is not None and server.proc.poll() is not None:
+            break
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"{server.name} did not come up:\n{server.log_tail()}")
+
+
+def start_postgres(*, port: int | None = None, timeout: float = 60) -> Server:
+    """A private PostgreSQL (the newest in /usr/lib/postgresql) on a free loopback port with an
+    empty database ``elizabus``; ``url`` is its DATABASE_URL. It runs as the ``postgres`` user
+    when this runs as root (PostgreSQL refuses root, and its user must own the data directory),
+    with its defaults (fsync, synchronous commit) and WAL I/O timing on; stopped by a fast
+    shutdown, its data removed."""
+    bin_dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
+    search = os.pathsep.join([*reversed(bin_dirs), os.environ.get("PATH", "")])
+    initdb, postgres, psql = (
+        shutil.which(tool, path=search) for tool in ("initdb", "postgres", "psql")
+    )
+    if not (initdb and postgres and psql):
+        raise RuntimeError("PostgreSQL (initdb, postgres, psql) is not installed")
+    port = port or free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="elizabus-bench-pg-"))
+    user = "postgres" if os.geteuid() == 0 else None
+    if user:
+        account = pwd.getpwnam(user)
+        os.chown(workdir, account.pw_uid, account.pw_gid)
+    data = workdir / "data"
+    try:
+        subprocess.run(
+            [initdb, "-D", str(data), "-U", "postgres", "--auth=trust"],
+            user=user,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.SubprocessError):
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    settings = {
+        "listen_addresses": "127.0.0.1",
+        "unix_socket_directories": str(workdir),
+        "max_connections": "300",
+        "track_wal_io_timing": "on",
+    }
+    command = [postgres, "-D", str(data), "-p", str(port)]
+    command += [f"-c{key}={value}" for key, value in settings.items()]
+    server = spawn(
+        "postgres",
+        command,
+        url=f"postgres://postgres@127.0.0.1:{port}/elizabus",
+        workdir=workdir,
+        user=user,
+        stop_signal=signal.SIGINT,
+    )
+    server.cleanup_dirs.append(workdir)
+    wait_until_listening(server, port, timeout)
+    create = [psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c"]
+    for _ in range(50):  # it listens a moment before it accepts connections
+        done = subprocess.run([*create, "CREATE DATABASE elizabus"], capture_output=True)
+        if done.returncode == 0:
+            return server
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"CREATE DATABASE failed: {done.stderr.decode()}")
+
+
+def start_redis(*, port: int | None = None, timeout: float = 30) -> Server:
+    """A private Redis on a free loopback port, no snapshots, append-only file on (as the
+    compose deployment runs it); ``url`` is its REDIS_URL."""
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        raise RuntimeError("redis-server is not installed")
+    port = port or free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="elizabus-bench-redis-"))
+    command = [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "yes", "--dir", str(workdir)]
+    server = spawn("redis", command, url=f"redis://127.0.0.1:{port}/0", workdir=workdir)
+    server.cleanup_dirs.append(workdir)
+    wait_until_listening(server, port, timeout)
+    return server
 
 
 class PySpy:
