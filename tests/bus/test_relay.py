@@ -6,6 +6,7 @@ and never its own; sent events are pruned after their time."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -37,6 +38,16 @@ def _foreign(event: BusEvent, *, age: dt.timedelta = dt.timedelta(0), origin: st
         created_at=timezone.now() - age,
     )
     return row.id
+
+
+def _wait_until_sent(row: OutboxEvent, *, seconds: float) -> None:
+    """Until the running relay marked ``row`` sent, or ``seconds`` passed; ``row`` is fresh."""
+    for _ in range(int(seconds / 0.05)):
+        row.refresh_from_db()
+        if row.sent_at is not None:
+            return
+        time.sleep(0.05)
+    row.refresh_from_db()
 
 
 class Recorder:
@@ -88,11 +99,7 @@ def test_the_running_relay_marks_what_the_transport_took(world: World) -> None:
             channel_id=world.channel.id, author_id=world.bob, content="sent"
         )
         row = OutboxEvent.objects.get(data__id=str(message.id))
-        for _ in range(100):
-            row.refresh_from_db()
-            if row.sent_at is not None:
-                break
-            relay._stopping.wait(0.05)
+        _wait_until_sent(row, seconds=5)
     finally:
         relay.stop()
     assert row.sent_at is not None
@@ -131,11 +138,7 @@ def test_an_event_whose_once_receiver_failed_is_repaired_until_it_succeeds(
             channel_id=CENTRAL_CHANNEL_ID, author_id=world.bob, content="fine"
         )
         fine = OutboxEvent.objects.get(data__id=str(later.id))
-        for _ in range(100):
-            fine.refresh_from_db()
-            if fine.sent_at is not None:
-                break
-            relay._stopping.wait(0.05)
+        _wait_until_sent(fine, seconds=5)
         failed.refresh_from_db()
         assert calls == [failed.id]
         assert (fine.sent_at is not None, failed.sent_at) == (True, None)  # left for repair
@@ -175,11 +178,7 @@ def test_an_event_is_marked_sent_only_once_its_once_receivers_work_is_done(
             queued.set_result(None)
         else:
             queued.set_exception(ConnectionError("given up"))
-        for _ in range(40):
-            row.refresh_from_db()
-            if row.sent_at is not None:
-                break
-            relay._stopping.wait(0.05)
+        _wait_until_sent(row, seconds=2)
         assert (row.sent_at is not None) is goes_well
     finally:
         relay.stop()
