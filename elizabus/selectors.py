@@ -9,7 +9,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Avg, Count, QuerySet
 
 from elizabus.db.rows import MESSAGE_COLUMNS
 from elizabus.models import (
@@ -95,25 +95,13 @@ def message_row(message: Message) -> dict[str, Any]:
     return {column: getattr(message, column) for column in MESSAGE_COLUMNS}
 
 
-def messages_after(*, channel_id: uuid.UUID, message_id: uuid.UUID, limit: int) -> list[Message]:
-    """What a client that last saw ``message_id`` missed, oldest first (at most ``limit``).
-
-    An unknown ``message_id`` (deleted, or from another channel) yields nothing rather than the
-    whole history: the client then reloads the history over REST as usual.
-    """
-    last_seen = (
+def message_time(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> dt.datetime | None:
+    """When a message of the channel was stored; None for one it does not hold."""
+    return (
         Message.objects.filter(id=message_id, channel_id=channel_id)
         .values_list("created_at", flat=True)
         .first()
     )
-    if last_seen is None:
-        return []
-    # (created_at, id) is the channel's order: a message stored in the same microsecond as the
-    # last one seen but after it in that order was missed too.
-    newer = Message.objects.filter(channel_id=channel_id).filter(
-        Q(created_at__gt=last_seen) | Q(created_at=last_seen, id__gt=message_id)
-    )
-    return list(newer.order_by("created_at", "id")[:limit])
 
 
 def messages_since(*, channel_id: uuid.UUID, since: dt.datetime, limit: int) -> list[Message]:

@@ -86,50 +86,33 @@ def test_message_list_breaks_timestamp_ties_by_id(quiet: World) -> None:
     assert ids(page) == sorted(ids(twins), reverse=True)
 
 
-# --- messages_after ------------------------------------------------------------------------------
+# --- message_time, messages_since -----------------------------------------------------------------
 
 
-def test_messages_after_is_what_came_later_oldest_first(
+def test_messages_since_is_from_that_time_on_oldest_first(
     world: World, history: list[Message]
 ) -> None:
-    missed = selectors.messages_after(
-        channel_id=world.channel.id, message_id=history[1].id, limit=10
-    )
-    assert ids(missed) == ids(history[2:])
+    since = selectors.messages_since(channel_id=world.channel.id, since=at(2), limit=10)
+    assert ids(since) == ids(history[2:])
 
 
-def test_messages_after_keeps_the_oldest_within_the_limit(
+def test_messages_since_keeps_the_oldest_within_the_limit(
     world: World, history: list[Message]
 ) -> None:
-    missed = selectors.messages_after(
-        channel_id=world.channel.id, message_id=history[0].id, limit=2
-    )
-    assert ids(missed) == [history[1].id, history[2].id]
+    since = selectors.messages_since(channel_id=world.channel.id, since=at(0), limit=2)
+    assert ids(since) == ids(history[:2])
 
 
-def test_nothing_came_after_the_newest(world: World, history: list[Message]) -> None:
-    assert (
-        selectors.messages_after(channel_id=world.channel.id, message_id=history[-1].id, limit=9)
-        == []
-    )
+def test_message_time_is_when_the_channel_stored_it(world: World, history: list[Message]) -> None:
+    assert selectors.message_time(channel_id=world.channel.id, message_id=history[3].id) == at(3)
 
 
 @pytest.mark.parametrize("which", ["unknown", "of another channel"])
-def test_an_id_the_channel_does_not_hold_yields_nothing(
+def test_an_id_the_channel_does_not_hold_has_no_time(
     which: str, world: World, history: list[Message]
 ) -> None:
     message_id = uuid.uuid4() if which == "unknown" else world.message.id
-    assert (
-        selectors.messages_after(channel_id=world.channel.id, message_id=message_id, limit=9) == []
-    )
-
-
-def test_messages_after_resends_a_message_that_shares_the_last_seen_timestamp(
-    quiet: World,
-) -> None:
-    first, second = sorted([post(quiet, 9), post(quiet, 9)], key=lambda message: message.id)
-    missed = selectors.messages_after(channel_id=quiet.channel.id, message_id=first.id, limit=9)
-    assert ids(missed) == [second.id]
+    assert selectors.message_time(channel_id=world.channel.id, message_id=message_id) is None
 
 
 # --- who may join --------------------------------------------------------------------------------
