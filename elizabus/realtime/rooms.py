@@ -80,9 +80,32 @@ class LocalRooms:
             room = self._members.get(channel_id)
             if room is None:
                 if self.layer is not None:
-                    await self.layer.group_add(channel_group(channel_id), await self._listen())
+                    await self._add_group(channel_id, await self._listen())
                 room = self._members[channel_id] = set()
             room.add(member)
+
+    async def _add_group(self, channel_id: str, channel: str) -> None:
+        try:
+            await self.layer.group_add(channel_group(channel_id), channel)
+        except Exception:
+            # The layer is away (a Redis restart): seat the member all the same, and keep
+            # trying; what the channel said meanwhile then comes from the database.
+            logger.warning("socket rooms: joining %s waits for the channel layer", channel_id)
+            since = timezone.now() - CATCH_UP_MARGIN
+            retry = asyncio.get_running_loop().create_task(self._join_later(channel_id, since))
+            self._tasks.append(retry)
+
+    async def _join_later(self, channel_id: str, since: dt.datetime) -> None:
+        while True:
+            await asyncio.sleep(RETRY_DELAY)
+            if channel_id not in self._members:
+                return  # everyone left meanwhile
+            try:
+                await self.layer.group_add(channel_group(channel_id), self._channel)
+            except Exception:
+                continue
+            await self._catch_up(since, channels=[channel_id])
+            return
 
     async def leave(self, channel_id: str, member: Member) -> None:
         room = self._members.get(channel_id)
@@ -152,10 +175,10 @@ class LocalRooms:
                     return False
         return True
 
-    async def _catch_up(self, since: dt.datetime) -> None:
-        """Hands out what was stored in the rooms' channels from ``since`` on and not handed
-        out yet (the layer may have lost its broadcasts)."""
-        for channel_id in list(self._members):
+    async def _catch_up(self, since: dt.datetime, channels: list[str] | None = None) -> None:
+        """Hands out what was stored in the rooms' channels (or ``channels``) from ``since`` on
+        and not handed out yet (the layer may have lost its broadcasts)."""
+        for channel_id in channels if channels is not None else list(self._members):
             try:
                 events = await database_sync_to_async(history.said_since)(
                     channel_id=uuid.UUID(channel_id), since=since

@@ -290,3 +290,32 @@ async def test_after_the_layer_failed_the_sockets_get_what_was_stored_meanwhile_
         assert sum("said during the outage" in frame for frame in frames) == 1
     finally:
         await rooms.close()
+
+
+class _AwayLayer(InMemoryChannelLayer):
+    """An in-memory layer that refuses the next group_add calls, as Redis does while it
+    restarts."""
+
+    refusals = 0
+
+    async def group_add(self, group: str, channel: str) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise ConnectionError("Connection closed by server.")
+        await super().group_add(group, channel)
+
+
+async def test_a_join_while_the_layer_is_away_seats_the_socket_and_joins_once_it_is_back() -> None:
+    layer = _AwayLayer()
+    layer.refusals = 2
+    rooms = LocalRooms(layer)
+    seat = Seat()
+    try:
+        await rooms.join("c1", seat)  # does not fail
+        async with asyncio.timeout(10):
+            while layer.refusals or not layer.groups.get(channel_group("c1")):
+                await asyncio.sleep(0.1)
+        await layer.group_send(channel_group("c1"), push("c1", "back"))
+        assert await seat.wait_for(1) == [push("c1", "back")["frame"]]
+    finally:
+        await rooms.close()
