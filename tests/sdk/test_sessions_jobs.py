@@ -49,6 +49,12 @@ def test_every_sessions_method(sdk) -> None:
         const sent = await client.sessions.sendMessage(created.sessionId, {
           content: "Men are all alike.", metadata: { tags: ["a"] },
         });
+        // In turn, as a user talks: ELIZA's answer to the first before the second is said.
+        for (let tries = 0; tries < 100; tries++) {
+          const sofar = await client.sessions.getMessages(created.sessionId, { limit: 10 });
+          if (sofar.messages.length >= 2) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
         const synced = await client.sessions.sendMessageSync(created.sessionId, {
           content: "They're always bugging us about something or other.",
         });
