@@ -33,9 +33,10 @@ class UiFetchError(Exception):
     """The UI could not be fetched or did not check out; the message says why."""
 
 
-def ui_root(version: str | None = None) -> Path:
-    """Where the UI of ``version`` (default: the pinned one) is kept."""
-    base = Path(app_settings.UI_DIR or Path(settings.VAR_DIR) / "ui")
+def ui_root(version: str | None = None, ui_dir: Path | None = None) -> Path:
+    """Where the UI of ``version`` (default: the pinned one) is kept, in ``ui_dir`` (default:
+    ``UI_DIR``, else ``var/ui``)."""
+    base = ui_dir or Path(app_settings.UI_DIR or Path(settings.VAR_DIR) / "ui")
     return base / f"client-{version or app_settings.UI_VERSION}"
 
 
@@ -87,9 +88,14 @@ def _unpack_dist(data: bytes, into: Path) -> None:
 
 
 def fetch_ui(
-    version: str | None = None, *, registry: str | None = None, timeout: float = 60
+    version: str | None = None,
+    *,
+    registry: str | None = None,
+    ui_dir: Path | None = None,
+    timeout: float = 60,
 ) -> Path:
-    """Fetches, checks and installs the UI of ``version``; returns its ``dist/`` folder."""
+    """Fetches, checks and installs the UI of ``version`` (into ``ui_dir``, see
+    :func:`ui_root`); returns its ``dist/`` folder."""
     version = version or app_settings.UI_VERSION
     registry = (registry or app_settings.UI_REGISTRY).rstrip("/")
     try:
@@ -99,7 +105,7 @@ def fetch_ui(
         raise UiFetchError(f"the registry's manifest of {PACKAGE}@{version} is unusable") from exc
     data = _get(tarball_url, timeout)
     check_integrity(data, integrity)
-    root = ui_root(version)
+    root = ui_root(version, ui_dir)
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:

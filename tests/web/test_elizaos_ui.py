@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from elizabus.conf import app_settings
 from elizabus.web import ui
 from tests.live import REPO, LiveServer, skip_or_fail
 
@@ -29,14 +28,11 @@ ELSEWHERE = re.compile(r"ERR_NAME_NOT_RESOLVED|ERR_INTERNET_DISCONNECTED|Failed 
 def ui_dir() -> Path:
     """The pinned UI, fetched from the npm registry the first time and kept in var/ after."""
     cache = Path(REPO) / "var" / "test-ui"
-    if not (cache / f"client-{app_settings.UI_VERSION}" / "dist" / "index.html").is_file():
-        settings.ELIZABUS = {**settings.ELIZABUS, "UI_DIR": str(cache)}
+    if not (ui.ui_root(ui_dir=cache) / "dist" / "index.html").is_file():
         try:
-            ui.fetch_ui()
+            ui.fetch_ui(ui_dir=cache)
         except ui.UiFetchError as exc:
             skip_or_fail(f"the elizaOS UI could not be fetched: {exc}")
-        finally:
-            settings.ELIZABUS = {**settings.ELIZABUS, "UI_DIR": ""}
     return cache
 
 
