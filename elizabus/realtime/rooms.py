@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 RETRY_DELAY = 1.0
 # How far before an outage of the layer the catch-up reads: broadcasts that were on their way.
 CATCH_UP_MARGIN = dt.timedelta(seconds=10)
+# When it reads again after the layer came back, each after the one before.
+CATCH_UP_AGAIN_SECONDS = (5.0, 10.0)
 
 
 class Member(Protocol):
@@ -139,7 +141,12 @@ class LocalRooms:
                 outage = outage or timezone.now()
                 await asyncio.sleep(RETRY_DELAY)
                 if await self._renew_groups():
-                    await self._catch_up(since=outage - CATCH_UP_MARGIN)
+                    since = outage - CATCH_UP_MARGIN
+                    await self._catch_up(since=since)
+                    # Again a little later: broadcasts sent in the moments the layer was coming
+                    # back were seen lost too (the fault run's Redis restarts).
+                    later = asyncio.get_running_loop().create_task(self._catch_up_later(since))
+                    self._tasks.append(later)
                     outage = None
                 continue
             if message.get("type") == SOCKET_EMIT:
@@ -174,6 +181,11 @@ class LocalRooms:
                     logger.exception("socket rooms: renewing group %s failed", channel_id)
                     return False
         return True
+
+    async def _catch_up_later(self, since: dt.datetime) -> None:
+        for delay in CATCH_UP_AGAIN_SECONDS:
+            await asyncio.sleep(delay)
+            await self._catch_up(since=since)
 
     async def _catch_up(self, since: dt.datetime, channels: list[str] | None = None) -> None:
         """Hands out what was stored in the rooms' channels (or ``channels``) from ``since`` on
