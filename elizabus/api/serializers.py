@@ -259,7 +259,9 @@ class LogListQuery(serializers.Serializer):
     def to_internal_value(self, data: Any) -> Any:
         level = data.get("level") if hasattr(data, "get") else None
         if isinstance(level, str):
-            data = {**data, "level": level.lower()}
+            # The reference reads an empty level as "all": the UI's Logs page sends
+            # ``level=`` for its "all" choice.
+            data = {**data, "level": level.lower() or "all"}
         return super().to_internal_value(data)
 
 

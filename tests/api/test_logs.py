@@ -89,6 +89,16 @@ def test_the_level_filter_matches_one_level(api: Api) -> None:
     assert _logs(api, level="warn")["requestedLevel"] == "warn"
 
 
+def test_an_empty_level_is_all_as_in_the_reference(api: Api) -> None:
+    """The UI's Logs page asks for ``level=`` when its filter shows "all"."""
+    marker = uuid.uuid4().hex
+    log.info("info %s", marker)
+    log.error("error %s", marker)
+    body = _logs(api, level="")
+    assert len(_marked(body["logs"], marker)) == 2
+    assert body["requestedLevel"] == "all"
+
+
 def test_the_agent_filters(api: Api) -> None:
     marker = uuid.uuid4().hex
     agent_id = new_id()
