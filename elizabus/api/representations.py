@@ -90,6 +90,9 @@ def message_data(row: Mapping[str, Any], *, listing: bool = True) -> dict[str, A
 
 
 def agent_data(agent: Agent) -> dict[str, Any]:
+    """The agent, its character's fields at the top as the reference's agent row has them
+    (the elizaOS UI's settings form reads ``bio``, ``system``, ``settings`` there), and the
+    whole character under ``character`` too."""
     character = {
         **agent.character,
         "id": str(agent.entity_id),
@@ -97,6 +100,7 @@ def agent_data(agent: Agent) -> dict[str, Any]:
         "bio": agent.character.get("bio", agent.bio),
     }
     return {
+        **character,
         "id": str(agent.entity_id),
         "name": agent.name,
         "enabled": agent.enabled,

@@ -175,11 +175,21 @@ class CharacterIn(serializers.Serializer):
 
 
 class AgentCreateIn(serializers.Serializer):
+    """The character comes as ``characterJson`` or, as the elizaOS UI's creator sends it, as
+    ``agent``; the reference reads ``characterJson`` first."""
+
     error_message = "Invalid agent: characterJson with a name is required"
-    characterJson = CharacterField()
+    characterJson = CharacterField(required=False)
+    agent = CharacterField(required=False)
     responder = StrictCharField(required=False, max_length=255)
     responderOptions = ObjectField(required=False)
     enabled = serializers.BooleanField(required=False, default=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        character = attrs.pop("characterJson", None) or attrs.pop("agent", None)
+        if not character:
+            raise serializers.ValidationError("characterJson is required")
+        return {**attrs, "characterJson": character}
 
 
 class AgentUpdateIn(serializers.Serializer):

@@ -56,6 +56,18 @@ def test_register_answers_201_with_id_and_character(api: Api, bio: Any, stored: 
     assert Entity.objects.get(id=agent_id).kind == "agent"
 
 
+def test_the_character_may_come_as_agent_as_the_elizaos_ui_sends_it(api: Api) -> None:
+    """The UI's creator posts ``{agent: character}``; the reference reads ``characterJson``
+    first, then ``agent``."""
+    character = {"name": "Ada", "system": "You are Ada.", "bio": [], "plugins": [], "style": {}}
+    data = assert_ok(api.post(AGENTS, {"agent": character}), 201)
+    assert (data["name"], data["character"]["system"]) == ("Ada", "You are Ada.")
+    assert Agent.objects.get(entity_id=data["id"]).system_prompt == "You are Ada."
+    both = assert_ok(api.post(AGENTS, {"characterJson": {"name": "Bo"}, "agent": character}), 201)
+    assert both["name"] == "Bo"
+    assert_error(api.post(AGENTS, {"agent": {"bio": "no name"}}), 400)
+
+
 def test_an_id_in_the_character_becomes_the_agent_id(api: Api) -> None:
     agent_id = new_id()
     data = register(api, characterJson={"id": agent_id, "name": "Ada"})
@@ -197,6 +209,37 @@ def test_patch_changes_the_agent_and_its_character(
     expected_bio = patch.get("bio", patch.get("characterJson", {}).get("bio"))
     if expected_bio is not None:
         assert shown["character"]["bio"] == expected_bio
+
+
+def test_the_character_fields_are_at_the_top_as_in_the_reference(api: Api) -> None:
+    """The reference answers an agent's row, the character's fields at the top; the UI's
+    settings form reads them there."""
+    character = {"name": "Ada", "system": "Be brief.", "topics": ["maths"], "settings": {"a": 1}}
+    agent_id = register(api, characterJson=character)["id"]
+    shown = assert_ok(api.get(f"{AGENTS}/{agent_id}"))
+    assert {key: shown[key] for key in character} == character
+    assert (shown["id"], shown["status"]) == (agent_id, "active")
+
+
+def test_patch_takes_the_character_fields_at_the_top_as_the_elizaos_ui_sends_them(
+    api: Api,
+) -> None:
+    agent_id = register(api, characterJson={"name": "Ada", "topics": ["maths"]})["id"]
+    patch = {
+        "id": agent_id,
+        "name": "Ada II",
+        "system": "Be kind.",
+        "bio": ["Kind."],
+        "adjectives": ["calm"],
+        "settings": {"secrets": {}},
+    }
+    data = assert_ok(api.patch(f"{AGENTS}/{agent_id}", patch))
+    shown = assert_ok(api.get(f"{AGENTS}/{agent_id}"))
+    assert shown == data
+    assert {key: shown[key] for key in patch} == patch
+    assert shown["topics"] == shown["character"]["topics"] == ["maths"]
+    agent = Agent.objects.get(entity_id=agent_id)
+    assert (agent.name, agent.bio, agent.system_prompt) == ("Ada II", "Kind.", "Be kind.")
 
 
 def test_patch_changes_the_responder_and_keeps_the_rest_of_the_character(api: Api) -> None:

@@ -45,6 +45,27 @@ def _character_fields(character: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+# What a PATCH body holds beside the character's other fields: the agent's own fields, the
+# character fields the update reads itself, and what the agent's representation shows that a
+# client may send back unchanged.
+NOT_CHARACTER_FIELDS = frozenset(
+    {"id", "responder", "responderOptions", "characterJson", "character", "enabled", "status"}
+    | {"createdAt", "updatedAt", "name", "bio", "system"}
+)
+
+
+def _character_at_top(body: Any) -> Any:
+    """A PATCH body with its other character fields moved into ``characterJson``: the
+    reference merges the whole body into the agent, and the elizaOS UI's settings form sends
+    the fields it changed at the top (``{id, name, system, bio, settings, ...}``)."""
+    if not isinstance(body, dict) or not isinstance(body.get("characterJson", {}), dict):
+        return body
+    extra = {key: value for key, value in body.items() if key not in NOT_CHARACTER_FIELDS}
+    if not extra:
+        return body
+    return {**body, "characterJson": {**body.get("characterJson", {}), **extra}}
+
+
 class AgentsApi(ApiView):
     """``GET /api/agents`` lists agents; ``POST /api/agents`` registers one."""
 
@@ -78,7 +99,7 @@ class AgentApi(ApiView):
     @extend_schema(request=AgentUpdateIn, responses={200: ENVELOPE})
     def patch(self, request: Request, agent_id: str) -> Response:
         agent_uuid = parse_uuid(agent_id, "agentId")
-        data = validated(AgentUpdateIn, request.data)
+        data = validated(AgentUpdateIn, _character_at_top(request.data))
         character = data.get("characterJson") or {}
         if character:
             validated(CharacterIn, {"name": data.get("name", "unchanged"), **character})
