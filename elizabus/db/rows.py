@@ -5,7 +5,8 @@ was a third of the request's CPU. These build their SQL once per database backen
 models' own metadata, and adapt each value through its model field as the ORM would, so they
 store exactly what ``Model.objects.create`` stores, on SQLite and PostgreSQL alike.
 
-Only the services layer calls these (it is the only writer); they run inside its transaction.
+Only the services layer calls the writes (it is the only writer); they run inside its
+transaction. The reads are the selectors' for the checks every post costs.
 
 May import Django and the models.
 """
@@ -21,7 +22,7 @@ from django.db import connection
 from django.db.models import Model
 from django.utils import timezone
 
-from elizabus.models import Channel, Message
+from elizabus.models import Channel, Job, Message
 
 
 @cache
@@ -96,6 +97,31 @@ def newest_created_at(channel_id: uuid.UUID) -> dt.datetime | None:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return timezone.make_aware(value, dt.UTC) if timezone.is_naive(value) else value
+
+
+@cache
+def _job_in_channel_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    meta = Job._meta
+    columns = ", ".join(quote(meta.get_field(name).column) for name in ("id", "agent_id", "status"))
+    return (
+        f"SELECT {columns} FROM {quote(meta.db_table)} "
+        f"WHERE {quote(meta.get_field('channel_id').column)} = %s"
+    )
+
+
+def job_in_channel(channel_id: uuid.UUID | str) -> tuple[uuid.UUID, uuid.UUID, str] | None:
+    """The job whose channel this is (a job has a channel of its own), as its id, agent id and
+    status; None for the channels of no job, which are nearly all of them."""
+    field = Job._meta.get_field("channel_id")
+    sql = _job_in_channel_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_value(field.to_python(channel_id), connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    to_uuid = Job._meta.get_field("agent_id").to_python
+    return to_uuid(row[0]), to_uuid(row[1]), row[2]
 
 
 # What a page of messages holds for each message (``api.representations.message_data``).
