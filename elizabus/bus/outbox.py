@@ -125,13 +125,22 @@ def newest_id() -> int:
     return OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def read_after(after: int, also: Iterable[int], *, limit: int) -> list[OutboxEvent]:
-    """Rows past ``after`` (and the ids in ``also``, the gaps a reader waits for), by id."""
+def read_after(
+    after: int, also: Iterable[int], *, limit: int, origin: str
+) -> tuple[list[int], list[OutboxEvent]]:
+    """The ids past ``after`` (and those in ``also``, the gaps a reader waits for), by id, and
+    the rows among them that another process than ``origin`` wrote: a process's own events,
+    most of them on a single server, are not read back."""
     condition = Q(id__gt=after)
     also = list(also)
     if also:
         condition |= Q(id__in=also)
-    return list(OutboxEvent.objects.filter(condition).order_by("id")[:limit])
+    found = list(
+        OutboxEvent.objects.filter(condition).order_by("id").values_list("id", "origin")[:limit]
+    )
+    others = [row_id for row_id, row_origin in found if row_origin != origin]
+    rows = list(OutboxEvent.objects.filter(id__in=others).order_by("id")) if others else []
+    return [row_id for row_id, _ in found], rows
 
 
 def unsent_count(*, older_than: dt.timedelta) -> int:

@@ -207,17 +207,20 @@ class Relay:
             self._cursor = outbox.newest_id()
             return 0
         now = time.monotonic()
-        rows = outbox.read_after(self._cursor, self._gaps, limit=FOLLOW_BATCH)
-        origin = outbox.process_origin()
+        ids, rows = outbox.read_after(
+            self._cursor, self._gaps, limit=FOLLOW_BATCH, origin=outbox.process_origin()
+        )
+        others = {row.id: row for row in rows}
         delivered = 0
-        for row in rows:
-            if self._gaps.pop(row.id, None) is None:
-                if row.id > self._cursor + 1 and len(self._gaps) < MAX_GAPS:
+        for row_id in ids:
+            if self._gaps.pop(row_id, None) is None:
+                if row_id > self._cursor + 1 and len(self._gaps) < MAX_GAPS:
                     # The ids just below it (at most a thousand) may still commit.
-                    for missing in range(max(self._cursor + 1, row.id - 1000), row.id):
+                    for missing in range(max(self._cursor + 1, row_id - 1000), row_id):
                         self._gaps[missing] = now + GAP_WAIT_SECONDS
-                self._cursor = max(self._cursor, row.id)
-            if row.origin == origin or (record := outbox.record_of(row)) is None:
+                self._cursor = max(self._cursor, row_id)
+            row = others.get(row_id)
+            if row is None or (record := outbox.record_of(row)) is None:
                 continue
             dispatch.dispatch_local(record.event, once=False, event_id=record.id)
             delivered += 1
