@@ -90,13 +90,20 @@ class AgentRuntime:
         service = AgentService(profile, responder)
         service.start(since=since)
         self._services[agent.entity_id] = service
-        logger.info("agent %s started", agent.name)
+        # Named, as the agent's own records are: the UI's agent panel lists the agent's log.
+        logger.info("agent %s started", agent.name, extra=_names(agent.entity_id, agent.name))
 
     def _stop(self, agent_id: uuid.UUID) -> None:
         service = self._services.pop(agent_id, None)
         if service is not None:
             service.stop()
-            logger.info("agent %s stopped", service.profile.name)
+            name = service.profile.name
+            logger.info("agent %s stopped", name, extra=_names(agent_id, name))
+
+
+def _names(agent_id: uuid.UUID, name: str) -> dict[str, str]:
+    """The log record fields that name an agent (``GET /api/agents/:id/logs`` filters by them)."""
+    return {"agentName": name, "agentId": str(agent_id)}
 
 
 agent_runtime = AgentRuntime()

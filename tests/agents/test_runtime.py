@@ -15,6 +15,7 @@ from elizabus.agents.runtime import AgentRuntime
 from elizabus.bus import dispatch
 from elizabus.bus.events import EVENT_TYPES, AgentUpdated
 from elizabus.exceptions import InvalidInput
+from elizabus.logs import LogQuery, log_ring
 from elizabus.models import Agent
 from tests.agents.conftest import AGENT_DB, Stage
 from tests.agents.helpers import ECHO, SILENT
@@ -120,6 +121,20 @@ def test_activate_starts_enabled_agents_and_deactivate_stops_them(transactional_
         runtime.deactivate()
     assert runtime.running_ids() == []
     assert _receivers() == baseline
+
+
+def test_starting_and_stopping_are_in_the_agents_own_log(transactional_db: None) -> None:
+    """The UI's agent panel reads the agent's log (``agentName``); its start and stop are there."""
+    agent = services.agent_register(name="Logged", responder=ECHO)
+    runtime = AgentRuntime()
+    runtime.activate()
+    runtime.deactivate()
+    entries, _ = log_ring.query(LogQuery(agent_id=str(agent.entity_id)))
+    assert [entry["msg"] for entry in entries][-2:] == [
+        "agent Logged started",
+        "agent Logged stopped",
+    ]
+    assert {entry["agentName"] for entry in entries} == {"Logged"}
 
 
 def test_an_inactive_runtime_starts_nothing(transactional_db: None) -> None:
