@@ -11,6 +11,7 @@ from elizabus.api.views import media, system
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/messaging/", include("elizabus.api.urls")),
+    path("api/media/agents/<str:agent_id>/upload-media", media.AgentUploadMediaApi.as_view()),
     path("api/memory/", include("elizabus.api.memory_urls")),
     path("api/server/", include(server_patterns)),
     path("api/system/", include(system_patterns)),
@@ -22,5 +23,6 @@ urlpatterns = [
     path("health", system.health),
     path("metrics", system.prometheus_metrics),
     path("media/uploads/channels/<str:channel_id>/<str:filename>", media.channel_media),
+    path("media/uploads/agents/<str:agent_id>/<str:filename>", media.agent_media),
     path("", include("elizabus.web.urls")),
 ]

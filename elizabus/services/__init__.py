@@ -33,7 +33,7 @@ from .channels import (
 )
 from .entities import entity_ensure
 from .jobs import job_complete, job_create, job_fail, jobs_prune, jobs_time_out_overdue
-from .media import media_path, media_store
+from .media import agent_media_path, agent_media_store, media_path, media_store
 from .memories import memory_clear, memory_delete, memory_forget_server, memory_update
 from .messages import (
     channel_message_post,
@@ -59,6 +59,8 @@ __all__ = [
     "AgentReply",
     "agent_channel_title",
     "agent_delete",
+    "agent_media_path",
+    "agent_media_store",
     "agent_message_settle",
     "agent_register",
     "agent_set_enabled",

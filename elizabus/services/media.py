@@ -1,5 +1,7 @@
-"""Media uploaded to a channel (``POST /channels/:id/upload-media``, SPEC B1.2): checked against
-the reference's type allow-list and size limit, and stored under a name the server chooses."""
+"""Media uploaded to a channel (``POST /channels/:id/upload-media``, SPEC B1.2) or for an agent
+(``POST /api/media/agents/:id/upload-media``, where the elizaOS UI's DM chat sends its
+attachments): checked against the reference's type allow-list and size limit, and stored under a
+name the server chooses."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 
 from elizabus.exceptions import InvalidInput, NotFound, PayloadTooLarge
-from elizabus.models import Channel
+from elizabus.models import Agent, Channel
 
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
 # The reference's allow-list (``api/shared/constants.ts``), each type with the extension it is
@@ -39,25 +41,57 @@ ALLOWED_MEDIA_TYPES = {
     "text/plain": ".txt",
 }
 MEDIA_PREFIX = "uploads/channels"
+AGENT_MEDIA_PREFIX = "uploads/agents"
 
 
 @dataclass(frozen=True)
 class StoredMedia:
-    channel_id: uuid.UUID
+    owner_id: uuid.UUID
     filename: str
     content_type: str
     original_name: str
     size: int
+    prefix: str = MEDIA_PREFIX
 
     @property
     def url(self) -> str:
-        return f"/media/{MEDIA_PREFIX}/{self.channel_id}/{self.filename}"
+        return f"/media/{self.prefix}/{self.owner_id}/{self.filename}"
+
+    @property
+    def kind(self) -> str:
+        """The elizaOS content type of the file (core's ``getContentTypeFromMimeType``)."""
+        if self.content_type.startswith(("image/", "video/", "audio/")):
+            return self.content_type.split("/")[0]
+        return "document"
 
 
 def media_store(*, channel_id: uuid.UUID, upload: UploadedFile) -> StoredMedia:
     """Stores one uploaded file for a channel under ``<ms>-<random><ext>``."""
     if not Channel.objects.filter(id=channel_id).exists():
         raise NotFound("Channel not found", code="CHANNEL_NOT_FOUND")
+    return _save(MEDIA_PREFIX, channel_id, upload)
+
+
+def agent_media_store(*, agent_id: uuid.UUID, upload: UploadedFile) -> StoredMedia:
+    """Stores one uploaded file for an agent under ``<ms>-<random><ext>``. The reference
+    stores one for any id; here the agent must exist."""
+    if not Agent.objects.filter(entity_id=agent_id).exists():
+        raise NotFound("Agent not found", code="AGENT_NOT_FOUND")
+    return _save(AGENT_MEDIA_PREFIX, agent_id, upload)
+
+
+def media_path(*, channel_id: uuid.UUID | str, filename: str) -> tuple[str, str] | None:
+    """The storage path and content type of a channel's stored file, or None. ``filename``
+    must be one this module chose: anything else (a path, ``..``) is not found."""
+    return _find(MEDIA_PREFIX, channel_id, filename)
+
+
+def agent_media_path(*, agent_id: uuid.UUID | str, filename: str) -> tuple[str, str] | None:
+    """As :func:`media_path`, for a file stored for an agent."""
+    return _find(AGENT_MEDIA_PREFIX, agent_id, filename)
+
+
+def _save(prefix: str, owner_id: uuid.UUID, upload: UploadedFile) -> StoredMedia:
     content_type = (upload.content_type or "").split(";")[0].strip().lower()
     extension = ALLOWED_MEDIA_TYPES.get(content_type)
     if extension is None:
@@ -69,22 +103,21 @@ def media_store(*, channel_id: uuid.UUID, upload: UploadedFile) -> StoredMedia:
     if upload.size == 0:
         raise InvalidInput("The file is empty", code="EMPTY_FILE")
     filename = f"{int(time.time() * 1000)}-{secrets.token_hex(6)}{extension}"
-    default_storage.save(f"{MEDIA_PREFIX}/{channel_id}/{filename}", upload)
+    default_storage.save(f"{prefix}/{owner_id}/{filename}", upload)
     return StoredMedia(
-        channel_id=channel_id,
+        owner_id=owner_id,
         filename=filename,
         content_type=content_type,
         original_name=PurePath(upload.name or "").name[:255],
         size=upload.size,
+        prefix=prefix,
     )
 
 
-def media_path(*, channel_id: uuid.UUID | str, filename: str) -> tuple[str, str] | None:
-    """The storage path and content type of a stored file, or None. ``filename`` must be one
-    this module chose: anything else (a path, ``..``) is not found."""
+def _find(prefix: str, owner_id: uuid.UUID | str, filename: str) -> tuple[str, str] | None:
     stem, dot, extension = filename.rpartition(".")
     types = [kind for kind, ext in ALLOWED_MEDIA_TYPES.items() if ext == f".{extension}"]
     if not (dot and types and stem.replace("-", "").isalnum() and "/" not in filename):
         return None
-    path = f"{MEDIA_PREFIX}/{channel_id}/{filename}"
+    path = f"{prefix}/{owner_id}/{filename}"
     return (path, types[0]) if default_storage.exists(path) else None

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from elizabus.models import CENTRAL_CHANNEL_ID
+from tests import factories
 from tests.api.helpers import assert_error, assert_ok, new_id
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +112,42 @@ def test_a_json_body_is_not_an_upload() -> None:
 )
 def test_only_stored_files_are_served(path: str) -> None:
     assert Client().get(f"/media/uploads/channels/{path}").status_code == 404
+
+
+# --- POST /api/media/agents/:agentId/upload-media (the UI's DM attachments) ---------------------
+def test_an_agents_image_is_stored_and_served_inline_with_its_content_type(
+    media_root: Path,
+) -> None:
+    agent = factories.make_agent()
+    response = Client().post(
+        f"/api/media/agents/{agent.entity_id}/upload-media",
+        {"file": SimpleUploadedFile("cat.png", PNG, content_type="image/png")},
+    )
+    data = assert_ok(response)
+    # The reference answers the elizaOS content type here, the MIME type on the channel route.
+    assert data["type"] == "image"
+    assert (data["originalName"], data["size"]) == ("cat.png", len(PNG))
+    assert data["url"] == f"/media/uploads/agents/{agent.entity_id}/{data['filename']}"
+    assert list(media_root.rglob("*.png")) == [
+        media_root / "uploads" / "agents" / str(agent.entity_id) / data["filename"]
+    ]
+    served = Client().get(data["url"])
+    assert (served.status_code, served["Content-Type"]) == (200, "image/png")
+    assert b"".join(served.streaming_content) == PNG
+    # Not a channel's file.
+    channel_url = f"/media/uploads/channels/{agent.entity_id}/{data['filename']}"
+    assert Client().get(channel_url).status_code == 404
+
+
+def test_an_agent_upload_is_refused_like_a_channel_upload(media_root: Path) -> None:
+    agent = factories.make_agent()
+    image = SimpleUploadedFile("a.png", PNG, "image/png")
+    url = f"/api/media/agents/{agent.entity_id}/upload-media"
+    assert_error(Client().post(url, {"file": []}), 400, "NO_FILE")
+    html = SimpleUploadedFile("x.html", b"<b>", "text/html")
+    assert_error(Client().post(url, {"file": html}), 400, "INVALID_FILE_TYPE")
+    unknown = f"/api/media/agents/{new_id()}/upload-media"
+    assert_error(Client().post(unknown, {"file": image}), 404, "AGENT_NOT_FOUND")
+    assert_error(Client().post("/api/media/agents/nope/upload-media", {"file": image}), 400)
+    assert not any(media_root.rglob("*.*"))
+    assert Client().get(f"/media/uploads/agents/{agent.entity_id}/1-abc.png").status_code == 404

@@ -1,9 +1,12 @@
-"""Channel media: ``POST /channels/:id/upload-media`` and the files at
-``/media/uploads/channels/:channelId/:filename`` (SPEC B1.2)."""
+"""Media: ``POST /channels/:id/upload-media`` and the files at
+``/media/uploads/channels/:channelId/:filename`` (SPEC B1.2); ``POST
+/api/media/agents/:agentId/upload-media`` (the reference's agent media, where the elizaOS UI's DM
+chat uploads its attachments) and the files at ``/media/uploads/agents/:agentId/:filename``."""
 
 from __future__ import annotations
 
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, Http404, HttpRequest
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -26,6 +29,13 @@ class MediaUploadIn(serializers.Serializer):
     file = serializers.FileField()
 
 
+def _one_file(request: Request) -> UploadedFile:
+    files = request.FILES.getlist("file")
+    if len(files) != 1:
+        raise InvalidInput("No media file provided", code="NO_FILE")
+    return files[0]
+
+
 class ChannelUploadMediaApi(ApiView):
     """``POST /channels/:id/upload-media``: one file in the multipart field ``file``."""
 
@@ -39,10 +49,7 @@ class ChannelUploadMediaApi(ApiView):
     )
     def post(self, request: Request, channel_id: str) -> Response:
         channel_uuid = parse_uuid(channel_id, "channelId")
-        files = request.FILES.getlist("file")
-        if len(files) != 1:
-            raise InvalidInput("No media file provided", code="NO_FILE")
-        stored = services.media_store(channel_id=channel_uuid, upload=files[0])
+        stored = services.media_store(channel_id=channel_uuid, upload=_one_file(request))
         return ok(
             {
                 "url": stored.url,
@@ -54,11 +61,48 @@ class ChannelUploadMediaApi(ApiView):
         )
 
 
+class AgentUploadMediaApi(ApiView):
+    """``POST /api/media/agents/:agentId/upload-media``: one file in the multipart field
+    ``file``; ``type`` is the file's elizaOS content type (``image``, ``video``, ``audio``,
+    ``document``), as the reference answers here."""
+
+    parser_classes = [MultiPartParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "upload"
+
+    @extend_schema(
+        request={"multipart/form-data": MediaUploadIn},
+        responses={200: OpenApiResponse(description="`{success, data: {url, type, ...}}`")},
+    )
+    def post(self, request: Request, agent_id: str) -> Response:
+        agent_uuid = parse_uuid(agent_id, "agentId")
+        stored = services.agent_media_store(agent_id=agent_uuid, upload=_one_file(request))
+        return ok(
+            {
+                "url": stored.url,
+                "type": stored.kind,
+                "filename": stored.filename,
+                "originalName": stored.original_name,
+                "size": stored.size,
+            }
+        )
+
+
 def channel_media(request: HttpRequest, channel_id: str, filename: str) -> FileResponse:
     """A stored file, with the type it was accepted as; only images, audio and video inline."""
     if not UUID_PATTERN.match(channel_id):
         raise Http404
-    found = services.media_path(channel_id=channel_id, filename=filename)
+    return _file_response(services.media_path(channel_id=channel_id, filename=filename), filename)
+
+
+def agent_media(request: HttpRequest, agent_id: str, filename: str) -> FileResponse:
+    """A file stored for an agent, served as :func:`channel_media` serves a channel's."""
+    if not UUID_PATTERN.match(agent_id):
+        raise Http404
+    return _file_response(services.agent_media_path(agent_id=agent_id, filename=filename), filename)
+
+
+def _file_response(found: tuple[str, str] | None, filename: str) -> FileResponse:
     if found is None:
         raise Http404
     path, content_type = found
