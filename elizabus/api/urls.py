@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
+from .batched import batched
 from .errors import api_not_found
 from .views import channels, core, jobs, media, servers, sessions, system
 
@@ -52,7 +53,11 @@ for prefix in CHANNEL_PREFIXES:
         path(
             f"{prefix}/<str:channel_id>/agents/<str:agent_id>", channels.ChannelAgentApi.as_view()
         ),
-        path(f"{prefix}/<str:channel_id>/messages", channels.ChannelMessagesApi.as_view()),
+        # The hot route: posts and page reads, run in batches.
+        path(
+            f"{prefix}/<str:channel_id>/messages",
+            batched(channels.ChannelMessagesApi.as_view()),
+        ),
         path(
             f"{prefix}/<str:channel_id>/messages/<str:message_id>",
             channels.ChannelMessageApi.as_view(),
