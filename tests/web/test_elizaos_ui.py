@@ -382,6 +382,10 @@ async def test_a_group_chat_with_two_agents_created_from_the_ui_gets_both_answer
     stored = await api(chat_server, "GET", f"/api/messaging/channels/{channel_id}/messages")
     hops = [m["metadata"]["agentHops"] for m in stored["messages"] if m["authorId"] in {eliza, ada}]
     assert hops and max(hops) <= app_settings.AGENT_HOP_LIMIT
+    # The home page's groups.
+    await page.get_by_role("link", name="elizaos-logo").click()
+    await page.get_by_role("tab", name="Groups").click()
+    await expect(page.get_by_role("heading", name="Therapy", exact=True)).to_be_visible()
     assert api_errors == []
     assert own_errors(console_log) == []
 
