@@ -21,7 +21,9 @@ May import Django, Channels, the bus events and this package's protocol modules.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import uuid
 from concurrent.futures import Future
 from typing import Any
@@ -149,6 +151,7 @@ class _Outbox:
                 sent.set_exception(exc)
             else:
                 sent.set_result(None)
+            self.queue.task_done()
 
     async def _send(self, group: str, message: dict[str, Any]) -> None:
         """Sends one group message, trying again while the layer (Redis) is unreachable, for up
@@ -170,14 +173,55 @@ class _Outbox:
 
 
 _outbox: _Outbox | None = None
+_broadcast_thread: threading.Thread | None = None
 
 
 def attach_server_loop(loop: asyncio.AbstractEventLoop) -> None:
     """Called once from the server's loop (elizabus/startup.py): broadcasts from any thread are
-    then sent there, in order. Without it (a worker process, a management command) a broadcast
-    from a thread is sent on a loop of its own."""
+    then sent there, in order. Without it (a management command) a broadcast from a thread is
+    sent on a loop of its own."""
     global _outbox
     _outbox = _Outbox(loop)
+
+
+def start_broadcast_loop(timeout: float = 5.0) -> None:
+    """For a process that serves no sockets but broadcasts much (a ``runagents`` worker): a loop
+    on a thread of its own carries its broadcasts as a server's loop does, in order, retried
+    while the layer is away, over one connection to Redis. Sent on a loop of their own, each
+    broadcast made a thread, a loop and a Redis connection. :func:`stop_broadcast_loop` ends
+    it."""
+    global _broadcast_thread
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        loop.run_forever()
+        loop.close()  # channels-redis closes its connections of this loop here
+
+    _broadcast_thread = threading.Thread(target=run, name="broadcasts", daemon=True)
+    _broadcast_thread.start()
+    attached: Future[None] = Future()
+    # The outbox's task and queue belong to its loop: it is made there.
+    loop.call_soon_threadsafe(lambda: attached.set_result(attach_server_loop(loop)))
+    attached.result(timeout)
+
+
+def stop_broadcast_loop(timeout: float = 5.0) -> None:
+    """Sends what is still queued, for up to ``timeout`` seconds, then ends the loop of
+    :func:`start_broadcast_loop`; what is left is the relays' to send again."""
+    global _outbox, _broadcast_thread
+    outbox, thread = _outbox, _broadcast_thread
+    if outbox is None or thread is None:
+        return
+    _outbox = _broadcast_thread = None
+
+    async def finish() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(outbox.queue.join(), timeout)
+        outbox.sender.cancel()
+        outbox.loop.stop()
+
+    outbox.loop.call_soon_threadsafe(lambda: outbox.loop.create_task(finish()))
+    thread.join(timeout + 5)
 
 
 def emit_to_channel(channel_id: str, message: dict[str, Any]) -> Future[None] | None:

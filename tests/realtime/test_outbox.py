@@ -18,6 +18,7 @@ CHANNEL = "00000000-0000-0000-0000-0000000000aa"
 @pytest.fixture(autouse=True)
 def _no_outbox_left() -> Iterator[None]:
     yield
+    broadcast.stop_broadcast_loop()
     broadcast._outbox = None
 
 
@@ -53,3 +54,25 @@ async def test_broadcasts_from_threads_are_sent_on_the_server_loop_in_order(
     assert sent_on == [server_loop] * 40
     for name in ("a", "b"):
         assert [m["n"] for m in received if m["who"] == name] == list(range(20))
+
+
+async def test_a_worker_sends_its_broadcasts_on_one_loop_of_its_own() -> None:
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add(broadcast.channel_group(CHANNEL), listener)
+    broadcast.start_broadcast_loop()
+    threads_before = threading.active_count()
+
+    def agent_thread() -> list[object]:
+        return [
+            broadcast.emit_to_channel(CHANNEL, {"type": "socket.emit", "n": n}) for n in range(20)
+        ]
+
+    futures = await asyncio.to_thread(agent_thread)
+    await asyncio.wait_for(asyncio.gather(*map(asyncio.wrap_future, futures)), 5)
+    received = [await asyncio.wait_for(layer.receive(listener), 2) for _ in range(20)]
+    assert [message["n"] for message in received] == list(range(20))
+    # No thread (nor loop, nor connection to the layer) per broadcast.
+    assert threading.active_count() <= threads_before + 1
+    await asyncio.to_thread(broadcast.stop_broadcast_loop)
+    assert "broadcasts" not in {thread.name for thread in threading.enumerate()}

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from elizabus.agents.runtime import agent_runtime
 from elizabus.bus.relay import relay
 from elizabus.bus.transports import get_transport
+from elizabus.realtime import broadcast
 
 
 class Command(BaseCommand):
@@ -31,11 +32,13 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
+        broadcast.start_broadcast_loop()
         agent_runtime.activate()
         relay.start()
         names = ", ".join(str(agent_id) for agent_id in agent_runtime.running_ids()) or "none"
         self.stdout.write(f"Running agents: {names}. Ctrl-C stops.")
         stop.wait()
         agent_runtime.deactivate()
+        broadcast.stop_broadcast_loop()
         relay.stop()
         transport.stop()
