@@ -71,6 +71,8 @@ QUIET = {
     "agent_channel_title",
     "media_store",
     "media_path",
+    "agent_media_store",
+    "agent_media_path",
     "AgentReply",
     "session_require_active",
     "session_renew",
