@@ -402,7 +402,7 @@ def _store_message(
     source_id: str,
     sender_name: str,
 ) -> NewMessage:
-    message, _ = services.channel_message_post(
+    event, _ = services.channel_message_post(
         channel_id=channel_id,
         server_id=server_id,
         author_id=sender_id,
@@ -416,4 +416,4 @@ def _store_message(
         source_id=source_id,
         author_display_name=sender_name,
     )
-    return services.message_event(message, server_id=server_id, author_display_name=sender_name)
+    return event

@@ -88,7 +88,7 @@ def message_create(
             if _same_message(existing, channel_id, author_id, content):
                 return existing
             raise Conflict(f"Message {message_id} already exists", code="DUPLICATE_MESSAGE_ID")
-    return _message_insert(
+    message, _ = _message_insert(
         channel_id=channel_id,
         server_id=channel_server_id,
         message_id=message_id or uuid.uuid4(),
@@ -101,6 +101,7 @@ def message_create(
         source_id=source_id,
         author_display_name=author_display_name,
     )
+    return message
 
 
 def _message_insert(
@@ -116,8 +117,9 @@ def _message_insert(
     source_type: str,
     source_id: str,
     author_display_name: str,
-) -> Message:
-    """Stores a message in a channel already locked and checked, and publishes it."""
+) -> tuple[Message, NewMessage]:
+    """Stores a message in a channel already locked and checked, and publishes it; returns it
+    and its bus form."""
     entity_ensure(entity_id=author_id, name=author_display_name)
     message = Message(
         id=message_id,
@@ -132,8 +134,9 @@ def _message_insert(
         created_at=_next_created_at(channel_id),
     )
     rows.insert(message)
-    publish(message_event(message, server_id=server_id, author_display_name=author_display_name))
-    return message
+    event = message_event(message, server_id=server_id, author_display_name=author_display_name)
+    publish(event)
+    return message, event
 
 
 def _next_created_at(channel_id: uuid.UUID) -> dt.datetime:
@@ -166,13 +169,13 @@ def channel_message_post(
     author_display_name: str = "",
     channel_metadata: dict[str, Any] | None = None,
     created_by: str = "gui_auto_creation",
-) -> tuple[Message, uuid.UUID | None]:
+) -> tuple[NewMessage, uuid.UUID | None]:
     """A client's post to a channel (``POST /channels/:id/messages``, a socket's send): the channel
     is created on first use (from ``channel_metadata``, else ``metadata``), and with
     ``needs_agent`` an agent must be there to answer, else nothing is stored.
     ``message_id``, when given, is new (the caller made it to wait for the answer), so it is not
     looked up.
-    Returns the message and the answering agent."""
+    Returns the stored message's bus form and the answering agent."""
     ensure_channel_for_post(
         channel_id=channel_id,
         server_id=server_id,
@@ -189,7 +192,7 @@ def channel_message_post(
         )
         if agent_id is None:
             raise InvalidInput("No agent found in channel participants", code="NO_AGENT")
-    message = _message_insert(
+    _, event = _message_insert(
         channel_id=channel_id,
         server_id=server_id,
         message_id=message_id or uuid.uuid4(),
@@ -202,7 +205,7 @@ def channel_message_post(
         source_id=source_id,
         author_display_name=author_display_name,
     )
-    return message, agent_id
+    return event, agent_id
 
 
 @transaction.atomic

@@ -228,7 +228,7 @@ def test_channel_message_post_creates_the_channel_then_the_message(
 ) -> None:
     channel_id = uuid.uuid4()
     with django_capture_on_commit_callbacks(execute=True):
-        message, agent_id = services.channel_message_post(
+        posted, agent_id = services.channel_message_post(
             channel_id=channel_id,
             server_id=world.server.id,
             author_id=world.bob,
@@ -237,9 +237,10 @@ def test_channel_message_post_creates_the_channel_then_the_message(
             needs_agent=False,
         )
     assert agent_id is None
-    assert message.channel_id == channel_id
+    assert posted.channel_id == str(channel_id)
     assert [event.name for event in published.events] == ["participant_update", "new_message"]
-    assert published.events[-1] == services.message_event(message, server_id=world.server.id)
+    stored = services.message_event(Message.objects.get(id=posted.id), server_id=world.server.id)
+    assert published.events[-1] == posted == stored
 
 
 def test_channel_message_post_names_the_agent_that_will_answer(world: World) -> None:

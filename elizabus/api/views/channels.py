@@ -73,7 +73,7 @@ class ChannelMessagesApi(ApiView):
             # Opened before the message is stored, so the agent's answer cannot slip past.
             waiter = agent_answer_waiter(message_id=message_id)
         try:
-            message, agent_id = services.channel_message_post(
+            posted, agent_id = services.channel_message_post(
                 channel_id=channel_uuid,
                 server_id=data["message_server_id"],
                 author_id=data["author_id"],
@@ -90,11 +90,7 @@ class ChannelMessagesApi(ApiView):
             if waiter is not None:
                 waiter.close()
             raise
-        user_message = services.message_event(
-            message,
-            server_id=data["message_server_id"],
-            author_display_name=str(metadata.get("user_display_name") or ""),
-        ).payload()
+        user_message = posted.payload()
         response = Response(
             {"success": True, "userMessage": user_message, "data": user_message},
             status=status.HTTP_201_CREATED,
