@@ -2,10 +2,9 @@
 
 ``stage`` is a fresh :class:`AgentRuntime`, activated and following ``agent_update`` like the
 server's, with a recorder of every bus event and a person to talk to the agents. Workers use their
-own database connections, so these tests use a transactional database (committed rows); the
-suite's ``_default_rows`` brings back the default server and central channel that the flush
-after each transactional test removes. (Not ``serialized_rollback``: after a plain
-transactional test's flush had recreated the content types, it inserted them again and failed.)
+own database connections, so these tests use a transactional database (committed rows), and
+``serialized_rollback`` brings back the default server and central channel that the flush after
+each transactional test removes.
 
 ``published`` is the bus recorder of ``tests/conftest.py``.
 """
@@ -28,7 +27,7 @@ from tests.agents.helpers import ECHO, wait_until
 from tests.conftest import Published
 
 # Every test that runs agent workers needs this mark.
-AGENT_DB = pytest.mark.django_db(transaction=True)
+AGENT_DB = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @dataclass
