@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -31,6 +32,7 @@ import redis
 
 from elizabus.management.commands.ensure_demo_agent import DEMO_AGENT_ID
 from elizabus.models import CENTRAL_CHANNEL_ID
+from tests.live import REPO
 from tests.realtime.conftest import node_modules  # noqa: F401 - the fixture, shared
 
 from .topology import SERVERS, WORKERS, Topology
@@ -303,5 +305,19 @@ def test_nothing_is_lost_or_done_twice(
     with capsys.disabled():  # the figures belong in the CI log, passing or not
         print(f"\n{line}")
     losses = ("duplicate_replies", "duplicate_memories", "missed", "unsent", "lost")
+    failed = any(report[key] for key in losses) or report["stored"] != report["expected"]
+    if failed:
+        line += f" (kept in {_keep(topology.root)})"
     assert {key: report[key] for key in losses} == dict.fromkeys(losses, 0), line
     assert report["stored"] == report["expected"], line
+
+
+def _keep(root: Path) -> Path:
+    """A failed run's reconciliation and logs, copied under var/ where pytest's rotation of its
+    temporary directories does not delete them (it keeps the last three runs)."""
+    kept = Path(REPO) / "var" / "faults" / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    kept.mkdir(parents=True, exist_ok=True)
+    for path in root.iterdir():
+        if path.is_file() and path.suffix in {".json", ".log"}:
+            shutil.copy2(path, kept / path.name)
+    return kept
