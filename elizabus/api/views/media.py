@@ -19,6 +19,7 @@ from elizabus import services
 from elizabus.api.envelope import ok
 from elizabus.api.fields import UUID_PATTERN, parse_uuid
 from elizabus.exceptions import InvalidInput
+from elizabus.services.media import StoredMedia
 
 from .base import ApiView
 
@@ -36,56 +37,51 @@ def _one_file(request: Request) -> UploadedFile:
     return files[0]
 
 
-class ChannelUploadMediaApi(ApiView):
-    """``POST /channels/:id/upload-media``: one file in the multipart field ``file``."""
+# Both upload routes: multipart, throttled as uploads, answered with the stored file.
+UPLOAD_SCHEMA = extend_schema(
+    request={"multipart/form-data": MediaUploadIn},
+    responses={200: OpenApiResponse(description="`{success, data: {url, type, ...}}`")},
+)
 
+
+class UploadMediaApi(ApiView):
     parser_classes = [MultiPartParser]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "upload"
 
-    @extend_schema(
-        request={"multipart/form-data": MediaUploadIn},
-        responses={200: OpenApiResponse(description="`{success, data: {url, type, ...}}`")},
+
+def _uploaded(stored: StoredMedia, media_type: str) -> Response:
+    return ok(
+        {
+            "url": stored.url,
+            "type": media_type,
+            "filename": stored.filename,
+            "originalName": stored.original_name,
+            "size": stored.size,
+        }
     )
+
+
+class ChannelUploadMediaApi(UploadMediaApi):
+    """``POST /channels/:id/upload-media``: one file in the multipart field ``file``."""
+
+    @UPLOAD_SCHEMA
     def post(self, request: Request, channel_id: str) -> Response:
         channel_uuid = parse_uuid(channel_id, "channelId")
         stored = services.media_store(channel_id=channel_uuid, upload=_one_file(request))
-        return ok(
-            {
-                "url": stored.url,
-                "type": stored.content_type,
-                "filename": stored.filename,
-                "originalName": stored.original_name,
-                "size": stored.size,
-            }
-        )
+        return _uploaded(stored, stored.content_type)
 
 
-class AgentUploadMediaApi(ApiView):
+class AgentUploadMediaApi(UploadMediaApi):
     """``POST /api/media/agents/:agentId/upload-media``: one file in the multipart field
     ``file``; ``type`` is the file's elizaOS content type (``image``, ``video``, ``audio``,
     ``document``), as the reference answers here."""
 
-    parser_classes = [MultiPartParser]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "upload"
-
-    @extend_schema(
-        request={"multipart/form-data": MediaUploadIn},
-        responses={200: OpenApiResponse(description="`{success, data: {url, type, ...}}`")},
-    )
+    @UPLOAD_SCHEMA
     def post(self, request: Request, agent_id: str) -> Response:
         agent_uuid = parse_uuid(agent_id, "agentId")
         stored = services.agent_media_store(agent_id=agent_uuid, upload=_one_file(request))
-        return ok(
-            {
-                "url": stored.url,
-                "type": stored.kind,
-                "filename": stored.filename,
-                "originalName": stored.original_name,
-                "size": stored.size,
-            }
-        )
+        return _uploaded(stored, stored.kind)
 
 
 def channel_media(request: HttpRequest, channel_id: str, filename: str) -> FileResponse:
