@@ -130,6 +130,21 @@ def png(width: int, height: int) -> bytes:
     )
 
 
+async def start_dm_chat(page: Any, url: str) -> None:
+    """From the home page, a new DM chat with the first agent (Eliza)."""
+    from playwright.async_api import expect
+
+    await open_home(page, url)
+    await page.get_by_role("button", name="New Chat").first.click()
+    await expect(page).to_have_url(CHAT_URL)
+
+
+def assert_clean(api_errors: list[str], console_log: list[str]) -> None:
+    """No /api or /socket.io error over the test, and no page error that elizabus caused."""
+    assert api_errors == []
+    assert own_errors(console_log) == []
+
+
 async def say(page: Any, text: str, placeholder: str = "Type your message here...") -> None:
     box = page.get_by_placeholder(placeholder)
     await box.fill(text)
@@ -144,8 +159,7 @@ async def test_the_home_page_lists_the_agents_and_the_version(
     await open_home(page, chat_server.url)
     await expect(page.get_by_text("Eliza").first).to_be_visible()
     await expect(page.get_by_text("v0.0.0-loading")).to_have_count(0)
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
 
 
 async def test_a_dm_chat_with_eliza_shows_her_answer_live(
@@ -153,9 +167,7 @@ async def test_a_dm_chat_with_eliza_shows_her_answer_live(
 ) -> None:
     from playwright.async_api import expect
 
-    await open_home(page, chat_server.url)
-    await page.get_by_role("button", name="New Chat").first.click()
-    await expect(page).to_have_url(re.compile(r"/chat/[0-9a-f-]{36}/[0-9a-f-]{36}$"))
+    await start_dm_chat(page, chat_server.url)
     box = page.get_by_placeholder("Type your message here...")
     await box.fill("Men are all alike.")
     await box.press("Enter")
@@ -165,8 +177,7 @@ async def test_a_dm_chat_with_eliza_shows_her_answer_live(
     screenshots = Path(REPO) / "var" / "screenshots"
     screenshots.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(screenshots / "elizaos-ui-chat.png"))
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
 
 
 async def test_an_agent_created_from_the_ui_is_in_the_home_list(
@@ -201,8 +212,7 @@ async def test_an_agent_created_from_the_ui_is_in_the_home_list(
     await page.goto(f"{chat_server.url}/agents/new")
     await expect(page.get_by_role("heading", name="Create Agent")).to_be_visible()
     await expect(page.locator("#name")).to_have_value("")
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
 
 
 async def test_agent_settings_are_saved_and_the_running_agent_takes_them(
@@ -241,8 +251,7 @@ async def test_agent_settings_are_saved_and_the_running_agent_takes_them(
     ]
     reply = next(message for message in messages if message["authorId"] == eliza)
     assert (reply["content"], reply["metadata"]["agentName"]) == ("In what way?", "Doctor")
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
 
 
 async def test_an_agent_is_stopped_and_started_from_its_card(
@@ -264,8 +273,7 @@ async def test_an_agent_is_stopped_and_started_from_its_card(
     await expect(page.get_by_text("Agent Started", exact=True)).to_be_visible()
     await expect(toggle).to_be_checked()
     assert (await api(chat_server, "GET", f"/api/agents/{eliza}"))["status"] == "active"
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
 
 
 async def test_the_agent_is_thinking_until_its_answer_comes(
@@ -287,8 +295,7 @@ async def test_the_agent_is_thinking_until_its_answer_comes(
     await expect(page.get_by_text("echo: hello")).to_be_visible()
     await expect(thinking).to_have_count(0)
     await expect(page.get_by_placeholder("Type your message here...")).to_be_editable()
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
 
 
 async def test_a_dm_chat_is_renamed_listed_deleted_from_cleared_and_started_anew(
@@ -296,9 +303,7 @@ async def test_a_dm_chat_is_renamed_listed_deleted_from_cleared_and_started_anew
 ) -> None:
     from playwright.async_api import expect
 
-    await open_home(page, chat_server.url)
-    await page.get_by_role("button", name="New Chat").first.click()
-    await expect(page).to_have_url(CHAT_URL)
+    await start_dm_chat(page, chat_server.url)
     first_chat = page.url
     await say(page, "Men are all alike.")
     await expect(page.get_by_text("In what way?")).to_be_visible()
@@ -347,8 +352,7 @@ async def test_a_dm_chat_is_renamed_listed_deleted_from_cleared_and_started_anew
     # Back to the first one from the history.
     await items.filter(has_text="Men are all alike").click()
     await expect(page).to_have_url(first_chat)
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
 
 
 async def test_a_group_chat_with_two_agents_created_from_the_ui_gets_both_answers(
@@ -386,8 +390,7 @@ async def test_a_group_chat_with_two_agents_created_from_the_ui_gets_both_answer
     await page.get_by_role("link", name="elizaos-logo").click()
     await page.get_by_role("tab", name="Groups").click()
     await expect(page.get_by_role("heading", name="Therapy", exact=True)).to_be_visible()
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
 
 
 async def test_the_agent_panel_shows_details_runs_memories_and_logs(
@@ -395,9 +398,7 @@ async def test_the_agent_panel_shows_details_runs_memories_and_logs(
 ) -> None:
     from playwright.async_api import expect
 
-    await open_home(page, chat_server.url)
-    await page.get_by_role("button", name="New Chat").first.click()
-    await expect(page).to_have_url(CHAT_URL)
+    await start_dm_chat(page, chat_server.url)
     await say(page, "Men are all alike.")
     await expect(page.get_by_text("In what way?")).to_be_visible()
     await page.locator("button:has(svg.lucide-panel-right)").click()
@@ -415,8 +416,7 @@ async def test_the_agent_panel_shows_details_runs_memories_and_logs(
     await expect(panel.get_by_text("In what way?")).to_be_visible()
     await page.get_by_role("tab", name="Logs").click()
     await expect(panel.get_by_text("agent Eliza started")).to_be_visible()
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
 
 
 async def test_the_logs_and_settings_pages_show_and_what_elizabus_lacks_is_empty(
@@ -439,8 +439,7 @@ async def test_the_logs_and_settings_pages_show_and_what_elizabus_lacks_is_empty
     await expect(page.get_by_text("Search and add plugins...")).to_be_visible()
     await page.get_by_role("tab", name="Basic Info").click()
     await expect(page.get_by_text("Select a voice model")).to_be_visible()
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
 
 
 async def test_an_image_attached_in_a_chat_shows_in_it(
@@ -448,9 +447,7 @@ async def test_an_image_attached_in_a_chat_shows_in_it(
 ) -> None:
     from playwright.async_api import expect
 
-    await open_home(page, chat_server.url)
-    await page.get_by_role("button", name="New Chat").first.click()
-    await expect(page).to_have_url(CHAT_URL)
+    await start_dm_chat(page, chat_server.url)
     image = {"name": "red.png", "mimeType": "image/png", "buffer": png(40, 30)}
     await page.locator("input[type=file]").set_input_files(image)
     await expect(page.get_by_alt_text("Selected file")).to_be_visible()
@@ -461,5 +458,4 @@ async def test_an_image_attached_in_a_chat_shows_in_it(
     await expect(shown).to_have_js_property("naturalWidth", 40)
     await page.reload()
     await expect(shown).to_have_js_property("naturalWidth", 40)
-    assert api_errors == []
-    assert own_errors(console_log) == []
+    assert_clean(api_errors, console_log)
