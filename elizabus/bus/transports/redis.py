@@ -290,9 +290,10 @@ class RedisStreamTransport(Transport):
             return  # no stream yet
         keep_from = (int(time.time() * 1000) - EACH_RETENTION_MS, 0)
         for info in groups:
-            name = info["name"]
-            if info["pending"]:
-                oldest = _position(self._client.xpending(self.stream, name)["min"])
+            # The group's entries may all be acknowledged between the two reads.
+            pending = info["pending"] and self._client.xpending(self.stream, info["name"])["min"]
+            if pending:
+                oldest = _position(pending)
             else:
                 # Everything up to the last delivered entry is acknowledged.
                 last = _position(info["last-delivered-id"])
