@@ -162,6 +162,12 @@ class _Outbox:
         while True:
             try:
                 await layer.group_send(group, message)
+                logger.debug(
+                    "broadcast to %s sent: event %s (message %s)",
+                    group,
+                    message.get("event_id"),
+                    message.get("message_id") or "-",
+                )
                 return
             except Exception:
                 if self.loop.time() + delay > deadline:

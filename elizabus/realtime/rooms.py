@@ -153,13 +153,21 @@ class LocalRooms:
                 await self._deliver(message)
 
     async def _deliver(self, message: dict[str, Any]) -> None:
-        if self._delivered.seen(message.get("event_id") or 0):
-            return
+        event_id, message_id = message.get("event_id") or 0, message.get("message_id") or 0
         # A new message's broadcast (not an edit's, which repeats the id), once, whether the
         # layer or the catch-up brought it.
-        if self._delivered_messages.seen(message.get("message_id") or 0):
+        if self._delivered.seen(event_id) or self._delivered_messages.seen(message_id):
+            logger.debug("socket rooms: event %s (message %s) again, dropped", event_id, message_id)
             return
-        for member in tuple(self._members.get(message.get("channel"), ())):
+        members = tuple(self._members.get(message.get("channel"), ()))
+        logger.debug(
+            "socket rooms: event %s (message %s) to %d sockets in %s",
+            event_id,
+            message_id,
+            len(members),
+            message.get("channel"),
+        )
+        for member in members:
             try:
                 await member.deliver(message)
             except Exception:

@@ -220,26 +220,39 @@ def reconcile(state: dict[str, Any], told: set[str], sockets: list[dict[str, Any
         (m["author"], m["reply_to"]) for m in state["messages"] if m["agent"] and m["reply_to"]
     )
     memories = Counter(tuple(pair) for pair in state["memories"])
-    missed = 0
-    for socket in sockets:
+    misses = []
+    for number, socket in enumerate(sockets):
         for channel, received in socket["received"].items():
             # From a second after the first message it saw: it had joined by then.
             since = messages[socket["first"][channel]]["at"] + 1.0
             heard = set(received)
-            missed += sum(
-                1
+            misses += [
+                _miss(number, socket, m)
                 for m in state["messages"]
                 if m["channel"] == channel and m["at"] > since and m["id"] not in heard
-            )
+            ]
     return {
         "users": len(users),
         "expected": len(expected),
         "stored": len(expected & set(replies)),
         "duplicate_replies": sum(n - 1 for n in replies.values()),
         "duplicate_memories": sum(n - 1 for n in memories.values()),
-        "missed": missed,
+        "missed": len(misses),
+        "misses": misses,
         "unsent": state["unsent"],
         "lost": len(told - messages.keys()),
+    }
+
+
+def _miss(number: int, socket: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """A message a socket never got, with what that socket went through in the 15 s around it
+    (its connects, upgrades and disconnects, in epoch ms)."""
+    at_ms = message["at"] * 1000
+    return {
+        "socket": number,
+        "entity": socket["entityId"],
+        "message": message,
+        "around": [entry for entry in socket.get("timeline", []) if abs(entry[0] - at_ms) < 15_000],
     }
 
 
@@ -267,7 +280,7 @@ def _run(
     told = set(rest.told) | acked | set(faults.stored)
     report = reconcile(state, told, seen)
     # Everything the reconciliation read, beside the processes' logs, for a failure's reader.
-    record = {"state": state, "told": sorted(told), "sockets": seen}
+    record = {"state": state, "told": sorted(told), "sockets": seen, "misses": report["misses"]}
     (topology.root / "reconciled.json").write_text(json.dumps(record))
     line = (
         f"faults: posted={len(told)} (rest={len(rest.told)} socket={len(acked)} "

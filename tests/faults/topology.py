@@ -62,6 +62,8 @@ class Topology(Processes):
                 "ELIZABUS_API_RATE": "1000000/min",
                 "DJANGO_SECRET_KEY": "faults-" + "k" * 50,
                 "PYTHONUNBUFFERED": "1",
+                # The rooms' and broadcasts' debug lines place a socket's miss in the logs.
+                "ELIZABUS_LOG_LEVEL": "DEBUG",
             },
         )
 

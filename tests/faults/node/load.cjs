@@ -2,7 +2,8 @@
 // default transports, through the proxy, that join channels, send messages, and after every
 // reconnect join again with lastMessageId (the id of the last message each saw there).
 // Stops sending at a line on its stdin; when its stdin closes, waits settleMs and prints what
-// each socket saw as JSON.
+// each socket saw as JSON, with the time (epoch ms) of each message and of each connection event,
+// so that a miss can be placed against the faults and the servers' logs.
 // Usage: node load.cjs '{"url", "channels": [ids], "serverId", "entityIds": [one per socket],
 //                       "sendEveryMs", "settleMs"}'
 const { io } = require("socket.io-client");
@@ -12,11 +13,19 @@ const config = JSON.parse(process.argv[2]);
 let running = true;
 
 function user(entityId, index) {
-  const seen = { entityId, connects: 0, disconnects: [], acked: [], sent: 0, received: {}, first: {} };
+  const seen = {
+    entityId, connects: 0, disconnects: [], acked: [], sent: 0, received: {}, receivedAt: {},
+    first: {}, timeline: [],
+  };
+  // [epoch ms, what, detail]: connects (Engine.IO sid, transport), upgrades, disconnects.
+  const note = (what, detail) => seen.timeline.push([Date.now(), what, detail]);
   const last = {};
   const socket = io(config.url, { auth: { entityId }, reconnectionDelayMax: 2000 });
   const join = () => {
     seen.connects += 1;
+    const engine = socket.io.engine;
+    note("connect", `${engine.id} ${engine.transport.name}`);
+    engine.once("upgrade", (transport) => note("upgrade", `${engine.id} ${transport.name}`));
     for (const channelId of config.channels) {
       const payload = { channelId, roomId: channelId, entityId };
       if (last[channelId]) payload.lastMessageId = last[channelId];
@@ -24,11 +33,16 @@ function user(entityId, index) {
     }
   };
   socket.on("connect", join);
-  socket.on("disconnect", (reason) => seen.disconnects.push(reason));
+  socket.on("disconnect", (reason) => {
+    seen.disconnects.push(reason);
+    note("disconnect", reason);
+  });
+  socket.on("channel_joined", (joined) => note("joined", joined.channelId));
   socket.on("messageError", (error) => (seen.errors ||= []).push(error));
   socket.on("messageBroadcast", (data) => {
     const channel = data.channelId;
     (seen.received[channel] ||= []).push(data.id);
+    (seen.receivedAt[channel] ||= []).push(Date.now());
     seen.first[channel] ||= data.id;
     last[channel] = data.id;
   });
