@@ -148,6 +148,10 @@ class SocketIOWebSocketConsumer(AsyncWebsocketConsumer):
 class SocketIOPollingConsumer(AsyncHttpConsumer):
     """One HTTP long-polling request at ``/socket.io/``: handshake, GET (poll) or POST (send)."""
 
+    # No channel of its own, as for the WebSocket: on channels-redis every receiver of a
+    # process pops from the process's one queue, and a request's receiver, cancelled as the
+    # request ended, dropped the broadcast it had just popped for the sockets.
+    channel_layer_alias = None
     received = 0
 
     async def http_request(self, message: dict[str, Any]) -> None:

@@ -7,9 +7,15 @@ import json
 import uuid
 
 import pytest
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import HttpCommunicator, WebsocketCommunicator
 
+from elizabus.realtime.broadcast import channel_group, group_message
+from elizabus.realtime.rooms import local_rooms
+from project.settings import redis_channel_layer
+
 from .helpers import SioClient
+from .test_rooms import Seat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -182,3 +188,44 @@ async def test_configured_origins_replace_allowed_hosts(application, settings):
     assert dict(ok["headers"])[b"access-control-allow-origin"] == b"https://app.example"
     refused = await http(application, "GET", POLL, headers=[(b"origin", b"http://localhost")])
     assert refused["status"] == 403
+
+
+@pytest.mark.redis
+async def test_polling_requests_leave_the_redis_layers_queue_to_the_rooms(
+    application, redis_url: str, settings
+) -> None:
+    # On channels-redis every receiver of a process pops from the process's one queue in Redis.
+    # A polling request that received on a channel of its own, and was cancelled as it ended,
+    # could pop a broadcast and drop it: the long fault run's socket misses.
+    config = redis_channel_layer(redis_url)
+    config["CONFIG"]["prefix"] = f"test-polling-{uuid.uuid4().hex}"
+    settings.CHANNEL_LAYERS = {"default": config}
+    channel_layers.backends.clear()
+    layer = get_channel_layer()
+    receivers: list[str] = []
+    receive = layer.receive
+
+    async def counted_receive(channel: str) -> dict:
+        receivers.append(channel)
+        return await receive(channel)
+
+    layer.receive = counted_receive
+    rooms = local_rooms()
+    seat = Seat()
+    channel_id = str(uuid.uuid4())
+    try:
+        await rooms.join(channel_id, seat)
+        sid = await polling_handshake(application)
+        connect = b"40" + json.dumps({"entityId": str(uuid.uuid4())}).encode()
+        await http(application, "POST", f"{POLL}&sid={sid}", body=connect)
+        assert packets(await http(application, "GET", f"{POLL}&sid={sid}"))[0].startswith("40")
+        message = group_message("messageBroadcast", {"n": 1}, channel_id=channel_id)
+        await layer.group_send(channel_group(channel_id), message)
+        assert await seat.wait_for(1) == [message["frame"]]
+    finally:
+        await rooms.close()
+        await layer.flush()
+        await layer.close_pools()
+        channel_layers.backends.clear()
+    # One channel was received on: the rooms' pump's, none of a request's own.
+    assert len(set(receivers)) == 1, receivers
