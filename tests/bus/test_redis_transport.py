@@ -174,17 +174,24 @@ def test_a_group_is_handled_by_one_member_in_order(
     assert client.xpending(holder.stream, group_receiver.scope.name)["pending"] == 0
 
 
+def _hold_one(transport: RedisStreamTransport, group_receiver: GroupReceiver, text: str) -> None:
+    """Sends one event that the group's receiver takes up and holds: it stays pending."""
+    _wait_for_holder(transport, group=group_receiver.scope.name)
+    time.sleep(0.3)
+    group_receiver.hang.set()
+    _send(transport, _message(text))
+    _wait_for(
+        lambda: (
+            transport.client.xpending(transport.stream, group_receiver.scope.name)["pending"] == 1
+        )
+    )
+
+
 def test_a_member_that_dies_mid_event_leaves_it_to_the_next(
     transports, redis_url: str, group_receiver: GroupReceiver
 ) -> None:
     first = transports(consumer="first")
-    _wait_for_holder(first, group=group_receiver.scope.name)
-    time.sleep(0.3)
-    group_receiver.hang.set()
-    _send(first, _message("interrupted"))
-    _wait_for(
-        lambda: first.client.xpending(first.stream, group_receiver.scope.name)["pending"] == 1
-    )
+    _hold_one(first, group_receiver, "interrupted")
     # The member dies: its threads stop, its lease expires, nothing was acknowledged.
     first._stopping.set()
     group_receiver.hang.clear()
@@ -201,13 +208,7 @@ def test_the_stream_is_trimmed_only_past_what_every_group_acknowledged(
     transports, group_receiver: GroupReceiver
 ) -> None:
     transport = transports(consumer="solo")
-    _wait_for_holder(transport, group=group_receiver.scope.name)
-    time.sleep(0.3)
-    group_receiver.hang.set()
-    _send(transport, _message("held"))
-    _wait_for(
-        lambda: transport.client.xpending(transport.stream, group_receiver.scope.name)["pending"]
-    )
+    _hold_one(transport, group_receiver, "held")
     # Old enough for the EACH readers' minute to have passed.
     from elizabus.bus.transports import redis as module
 
@@ -229,12 +230,8 @@ def test_trimming_survives_a_group_acknowledging_everything_meanwhile(
     transports, group_receiver: GroupReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     transport = transports(consumer="solo")
-    _wait_for_holder(transport, group=group_receiver.scope.name)
-    time.sleep(0.3)
-    group_receiver.hang.set()
-    _send(transport, _message("held"))
+    _hold_one(transport, group_receiver, "held")
     client = transport.client
-    _wait_for(lambda: client.xpending(transport.stream, group_receiver.scope.name)["pending"])
     # The groups as they were read while the entry was pending; then it is acknowledged.
     groups = client.xinfo_groups(transport.stream)
     entry_id = client.xrange(transport.stream)[0][0]
