@@ -9,17 +9,24 @@ import re
 import uuid
 from urllib.parse import quote
 
+# The whole text must match (``is_uuid``): ``$`` would also match before a trailing newline,
+# which ``uuid.UUID`` then refuses.
 UUID_PATTERN = re.compile(
-    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 # The characters JavaScript's encodeURIComponent leaves alone, besides letters and digits.
 _URI_COMPONENT_SAFE = "-_.!~*'()"
 
 
+def is_uuid(value: object) -> bool:
+    """Whether ``value`` is a UUID in the canonical 8-4-4-4-12 form, in either case."""
+    return isinstance(value, str) and UUID_PATTERN.fullmatch(value) is not None
+
+
 def string_to_uuid(value: str) -> uuid.UUID:
     """``stringToUuid``: a valid UUID unchanged, else the first 16 bytes of SHA-1 of the
     URI-encoded text with the variant bits set and the version nibble cleared."""
-    if UUID_PATTERN.match(value):
+    if is_uuid(value):
         return uuid.UUID(value)
     digest = bytearray(hashlib.sha1(quote(value, safe=_URI_COMPONENT_SAFE).encode()).digest()[:16])
     digest[8] = (digest[8] & 0x3F) | 0x80

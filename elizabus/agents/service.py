@@ -39,7 +39,7 @@ from elizabus.bus.events import (
 from elizabus.bus.metrics import bus_metrics
 from elizabus.bus.transports import get_transport
 from elizabus.conf import app_settings
-from elizabus.ids import UUID_PATTERN
+from elizabus.ids import is_uuid
 from elizabus.models import RunSkip
 
 from .conversation import chat_turns
@@ -69,7 +69,7 @@ def is_well_formed(event: NewMessage) -> bool:
     """The reference's first filter: ids, non-empty text and a creation time (SPEC B3)."""
     ids = (event.id, event.channel_id, event.message_server_id, event.author_id)
     return (
-        all(isinstance(value, str) and UUID_PATTERN.match(value) for value in ids)
+        all(is_uuid(value) for value in ids)
         and isinstance(event.content, str)
         and bool(event.content.strip())
         and isinstance(event.created_at, int)

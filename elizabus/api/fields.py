@@ -10,12 +10,12 @@ from rest_framework import serializers
 
 from elizabus.conf import app_settings
 from elizabus.exceptions import InvalidInput, PayloadTooLarge
-from elizabus.ids import UUID_PATTERN
+from elizabus.ids import is_uuid
 
 
 def parse_uuid(value: Any, name: str) -> uuid.UUID:
     """``value`` as a UUID in the canonical 8-4-4-4-12 form (the reference's ``validateUuid``)."""
-    if isinstance(value, str) and UUID_PATTERN.match(value):
+    if is_uuid(value):
         return uuid.UUID(value)
     raise InvalidInput(f"Invalid {name}", code="INVALID_ID", details={name: "must be a UUID"})
 
@@ -24,7 +24,7 @@ class StrictUUIDField(serializers.UUIDField):
     def to_internal_value(self, data: Any) -> uuid.UUID:
         if isinstance(data, uuid.UUID):
             return data
-        if not (isinstance(data, str) and UUID_PATTERN.match(data)):
+        if not is_uuid(data):
             self.fail("invalid", value=data)
         return uuid.UUID(data)
 
@@ -49,12 +49,27 @@ class ContentField(StrictCharField):
 
     def to_internal_value(self, data: Any) -> str:
         text = super().to_internal_value(data)
-        limit = app_settings.MAX_CONTENT_BYTES
-        if len(text) > limit // 4 and len(text.encode()) > limit:
-            raise PayloadTooLarge(
-                f"Message content exceeds {limit} bytes", code="CONTENT_TOO_LARGE"
-            )
+        check_content_size(text)
         return text
+
+
+def check_content_size(text: str) -> None:
+    """413 for message text over ``MAX_CONTENT_BYTES`` of UTF-8."""
+    limit = app_settings.MAX_CONTENT_BYTES
+    # A character is at most four bytes: most texts need no encoding to be counted.
+    if len(text) > limit // 4 and len(text.encode()) > limit:
+        raise PayloadTooLarge(f"Message content exceeds {limit} bytes", code="CONTENT_TOO_LARGE")
+
+
+def check_object_size(name: str, value: Any, limit: int, code: str) -> None:
+    """413 ``code`` for a JSON value over ``limit`` bytes, serialised compactly."""
+    if len(json.dumps(value, separators=(",", ":"))) > limit:
+        raise PayloadTooLarge(f"{name} exceeds {limit} bytes", code=code)
+
+
+def raw_message_byte_limit() -> int:
+    """``raw_message`` may carry the whole message text again: room for it and its metadata."""
+    return app_settings.MAX_CONTENT_BYTES + app_settings.MAX_METADATA_BYTES
 
 
 def holds_nul(value: Any) -> bool:
@@ -85,23 +100,17 @@ class ObjectField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             self.fail("not_an_object")
-        limit = self.byte_limit()
-        if len(json.dumps(data, separators=(",", ":"))) > limit:
-            raise PayloadTooLarge(
-                f"{self.field_name} exceeds {limit} bytes", code=self.too_large_code
-            )
+        check_object_size(self.field_name, data, self.byte_limit(), self.too_large_code)
         if holds_nul(data):
             self.fail("nul")
         return data
 
 
 class RawMessageField(ObjectField):
-    """``raw_message`` may carry the whole message text again, so it gets the content limit."""
-
     too_large_code = "RAW_MESSAGE_TOO_LARGE"
 
     def byte_limit(self) -> int:
-        return app_settings.MAX_CONTENT_BYTES + app_settings.MAX_METADATA_BYTES
+        return raw_message_byte_limit()
 
 
 class CharacterField(ObjectField):

@@ -63,6 +63,7 @@ ID_ROUTES = [
     ("GET", "central-servers/123/channels"),
     ("DELETE", f"servers/{ZERO}/agents/{ZERO[:-1]}"),
     ("GET", f"channels/{ZERO}x/details"),
+    ("GET", f"channels/{ZERO}%0A/details"),
 ]
 
 
@@ -251,6 +252,12 @@ def test_ids_in_paths_must_be_uuids(api, ids, unchanged, method, path):
 
 def test_uuids_are_read_in_either_case(api, room):
     assert assert_ok(api.get(f"channels/{room.id.upper()}/details"))["id"] == room.id
+
+
+def test_a_uuid_followed_by_a_newline_is_refused_in_a_body(api, room, unchanged):
+    body = {"author_id": ALICE + "\n", "content": "hi", "message_server_id": ZERO}
+    with unchanged():
+        assert_error(api.request("POST", room.messages, body), 400, "VALIDATION_ERROR")
 
 
 @pytest.mark.parametrize(

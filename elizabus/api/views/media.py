@@ -17,8 +17,9 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from elizabus import services
 from elizabus.api.envelope import ok
-from elizabus.api.fields import UUID_PATTERN, parse_uuid
+from elizabus.api.fields import parse_uuid
 from elizabus.exceptions import InvalidInput
+from elizabus.ids import is_uuid
 from elizabus.services.media import StoredMedia
 
 from .base import ApiView
@@ -86,14 +87,14 @@ class AgentUploadMediaApi(UploadMediaApi):
 
 def channel_media(request: HttpRequest, channel_id: str, filename: str) -> FileResponse:
     """A stored file, with the type it was accepted as; only images, audio and video inline."""
-    if not UUID_PATTERN.match(channel_id):
+    if not is_uuid(channel_id):
         raise Http404
     return _file_response(services.media_path(channel_id=channel_id, filename=filename), filename)
 
 
 def agent_media(request: HttpRequest, agent_id: str, filename: str) -> FileResponse:
     """A file stored for an agent, served as :func:`channel_media` serves a channel's."""
-    if not UUID_PATTERN.match(agent_id):
+    if not is_uuid(agent_id):
         raise Http404
     return _file_response(services.agent_media_path(agent_id=agent_id, filename=filename), filename)
 
