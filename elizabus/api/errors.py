@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from elizabus.exceptions import DomainError
+
+from .renderers import json_response
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             response["Retry-After"] = str(int(exc.wait) + 1)
         return response
     return None
+
+
+def error_response(exc: Exception) -> HttpResponse:
+    """The answer to ``exc`` raised outside DRF's dispatch, as the exception handler words
+    it; an exception it does not know is raised again, for Django's 500."""
+    handled = exception_handler(exc, {})
+    if handled is None:
+        raise exc
+    response = json_response(handled.data, status=handled.status_code)
+    for header, value in handled.items():
+        if header.lower() != "content-type":  # an unrendered Response's is text/html
+            response[header] = value
+    return response
 
 
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:

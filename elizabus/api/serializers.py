@@ -83,19 +83,6 @@ class CompleteIn(serializers.Serializer):
     message_server_id = StrictUUIDField()
 
 
-class ChannelMessageIn(serializers.Serializer):
-    error_message = "Missing required fields: channelId, message_server_id, author_id, content"
-    author_id = StrictUUIDField()
-    content = ContentField()
-    message_server_id = StrictUUIDField()
-    in_reply_to_message_id = StrictUUIDField(required=False, allow_null=True)
-    raw_message = RawMessageField(required=False, allow_null=True)
-    metadata = ObjectField(required=False, allow_null=True)
-    source_type = StrictCharField(required=False, max_length=100, allow_blank=True)
-    transport = serializers.JSONField(required=False)
-    mode = serializers.JSONField(required=False)
-
-
 class ChannelCreateIn(serializers.Serializer):
     error_message = (
         "Invalid payload. Required: name, message_server_id (UUID), participantCentralUserIds "

@@ -11,6 +11,8 @@ from rest_framework.throttling import AnonRateThrottle
 from elizabus.conf import app_settings
 
 if TYPE_CHECKING:  # DRF imports this module while rest_framework.views loads
+    from django.http import HttpRequest
+    from django.views import View
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
@@ -27,6 +29,11 @@ class ClientRateThrottle(AnonRateThrottle):
 
     def get_rate(self) -> str | None:
         return app_settings.API_RATE or None
+
+    def get_cache_key(self, request: HttpRequest, view: View) -> str:
+        # The API has no users (no authentication classes): every request is counted by its
+        # address, so the post route, which bypasses DRF's request, is counted the same way.
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         """Lets the request through when the cache (Redis) cannot be asked: the limit guards

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import uuid
 
 import pytest
@@ -186,7 +187,15 @@ def test_post_message_without_a_required_field_is_refused(api, room, unchanged, 
         ("raw_message", "text"),
         ("raw_message", [1]),
         ("in_reply_to_message_id", "nope"),
+        ("in_reply_to_message_id", 5),
         ("source_type", 3),
+        ("source_type", None),
+        ("source_type", "x" * 101),
+        ("author_id", "1111111111114111811111111111111"),
+        ("content", "a\u0000b"),
+        ("source_type", "gui\u0000"),
+        ("metadata", {"k\u0000": 1}),
+        ("raw_message", {"k": ["\u0000"]}),
     ],
 )
 def test_post_message_with_a_wrong_type_is_refused(api, room, unchanged, field, value):
@@ -196,6 +205,42 @@ def test_post_message_with_a_wrong_type_is_refused(api, room, unchanged, field, 
             400,
             "VALIDATION_ERROR",
         )
+
+
+def test_post_message_too_large_is_refused_with_413_before_any_other_fault(api, room, unchanged):
+    body = post_body("not-a-uuid", content="x" * (64 * 1024 + 1), metadata=[1])
+
+    with unchanged():
+        assert_error(api.post(room.messages, body), 413, "CONTENT_TOO_LARGE")
+
+
+def test_post_message_with_a_lone_surrogate_is_refused(api, room, unchanged):
+    """JSON can spell one (``\\ud800``); no database can store it."""
+    body = json.dumps(post_body(room.alice)).replace('"hello"', '"a\\ud800b"')
+
+    with unchanged():
+        assert_error(api.request("POST", room.messages, data=body), 400, "INVALID_JSON")
+
+
+def test_post_message_with_a_charset_in_its_content_type_is_stored(api, room):
+    body = json.dumps(post_body(room.alice, content="é"))
+    content_type = "application/json; charset=utf-8"
+
+    response = api.request("POST", room.messages, data=body, content_type=content_type)
+
+    assert response.status_code == 201
+    assert Message.objects.get().content == "é"
+
+
+def test_post_message_body_is_described_in_the_schema(api):
+    paths = api.client.get("/api/schema/", {"format": "json"}).json()["paths"]
+    operation = paths["/api/messaging/channels/{channel_id}/messages"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+
+    assert set(body["required"]) == {"author_id", "content", "message_server_id"}
+    assert body["properties"]["author_id"]["format"] == "uuid"
+    assert body["properties"]["in_reply_to_message_id"]["nullable"] is True
+    assert body["properties"]["metadata"] == {"type": "object", "nullable": True, "default": None}
 
 
 def test_post_message_to_a_new_channel_with_a_wrong_type_creates_no_channel(api, unchanged):
