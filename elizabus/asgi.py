@@ -6,6 +6,10 @@ rest of a message post, and requests in separate threads then meet in SQLite's b
 which sleeps. Here sync code runs on asgiref's one shared thread, whose connection persists
 (``CONN_MAX_AGE``); the GIL and SQLite's single writer would serialise that work anyway. What
 waits (an agent exchange, a socket) waits on the event loop, not on that thread.
+
+Django's handler sends ``request_started`` before each request; its receivers are sync, so the
+signal alone was a trip to that thread, queued behind whatever batch of writes ran there
+(elizabus.db.batches). Its two receivers run at the request's end instead (below).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
+from django.db import close_old_connections, reset_queries
 
 
 class SharedThreadASGIHandler(ASGIHandler):
@@ -47,4 +53,18 @@ def get_asgi_application(middleware: list[str] | None = None) -> SharedThreadASG
     import django
 
     django.setup(set_prefix=False)
+    start_requests_without_sync_code()
     return SharedThreadASGIHandler(middleware)
+
+
+def start_requests_without_sync_code() -> None:
+    """Moves Django's ``request_started`` receivers to ``request_finished``, which Django sends
+    from the thread trip it makes anyway to close the response. ``close_old_connections`` is
+    there already: a connection that failed, or outlived ``CONN_MAX_AGE``, is closed as the
+    request that found it ends, and the next request's first query checks its health
+    (``CONN_HEALTH_CHECKS``) as before. ``reset_queries`` (``DEBUG``'s query log) joins it.
+    With no sync receiver left, ``request_started.asend`` runs no thread (tests/test_asgi.py
+    pins both)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_started.disconnect(reset_queries)
+    signals.request_finished.connect(reset_queries)

@@ -7,7 +7,10 @@ import json
 
 import pytest
 from channels.testing import HttpCommunicator
+from django.core import signals
+from django.db import close_old_connections, reset_queries
 
+from elizabus.asgi import start_requests_without_sync_code
 from project.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,3 +58,15 @@ async def test_other_paths_keep_the_full_middleware() -> None:
     headers = {name.lower(): value for name, value in response["headers"]}
     assert headers[b"x-frame-options"] == b"DENY"
     assert b"csrftoken" in headers.get(b"set-cookie", b"")
+
+
+def test_requests_start_without_sync_code_and_end_with_the_connection_checks() -> None:
+    """Django sends ``request_started`` on a trip to the sync thread when any of its receivers
+    is sync; elizabus.asgi moves Django's two to ``request_finished``. A Django release that
+    connects another would bring the trip back to every request: this fails then."""
+    start_requests_without_sync_code()
+
+    assert not signals.request_started.has_listeners()
+    for receiver in (close_old_connections, reset_queries):
+        assert signals.request_finished.disconnect(receiver)
+        signals.request_finished.connect(receiver)
