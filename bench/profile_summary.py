@@ -20,41 +20,35 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-# Innermost matching frame wins in the exclusive view, so order does not matter there; in the
-# inclusive view a category counts once per sample.
+# The parts of a request, as bench/README.md's "where the time goes" table names them. The
+# innermost matching frame wins in the exclusive view (SQLite under the ORM counts as SQL, the
+# bus under the commit's hooks as the bus), so order does not matter there; in the inclusive
+# view a category counts once per sample.
 CATEGORIES: list[tuple[str, str]] = [
     (
-        "sqlite (execute/commit/connect)",
-        r"sqlite3/base\.py|sqlite3/_functions|Connection\.commit|"
-        r"Cursor\.execute|backends/utils\.py",
+        "commit (BEGIN, COMMIT)",
+        r"\b_?commit \(django/db/backends/|autocommit|elizabus/db/sqlite3/",
     ),
-    ("django ORM (query build/compile, model init)", r"django/db/models/|django/db/transaction"),
-    ("django db connection mgmt", r"django/db/backends/base/|django/db/__init__|django/db/utils"),
-    ("json encode/decode", r"json/encoder|json/decoder|json/__init__|renderers\.py|parsers\.py"),
+    ("SQL (ORM, SQLite, connection)", r"django/db/|elizabus/db/rows|sqlite3"),
     (
-        "DRF serializers/fields (validation)",
-        r"rest_framework/serializers\.py|rest_framework/fields\.py",
+        "validation",
+        r"msgspec|elizabus/api/(inputs|fields|serializers|envelope)|"
+        r"rest_framework/(serializers|fields)",
+    ),
+    ("JSON out (orjson renderer)", r"elizabus/api/(renderers|representations|pages)|json/"),
+    ("bus (publish, outbox, relay, waiters)", r"elizabus/bus/|django/dispatch/"),
+    ("service (elizabus services, selectors)", r"elizabus/(services|selectors|models)"),
+    (
+        "thread hops (asgiref, executor, batches)",
+        r"asgiref/|concurrent/futures|elizabus/db/batches",
     ),
     (
-        "DRF view/request/response plumbing",
-        r"rest_framework/(views|request|response|throttling|"
-        r"negotiation|settings|utils)",
+        "framework (Django handler, URLs, middleware, DRF, the view)",
+        r"django/|rest_framework/|asgiref/|concurrent/futures|corsheaders|servestatic|"
+        r"channels/|elizabus/",
     ),
-    ("DRF throttling (cache)", r"rest_framework/throttling|django/core/cache"),
-    (
-        "django middleware",
-        r"django/middleware/|django/contrib/(sessions|auth|messages)/|"
-        r"whitenoise/|elizabus/api/middleware|utils/deprecation\.py",
-    ),
-    ("django request/response/handlers", r"django/core/handlers/|django/http/|django/urls/"),
-    ("asgiref sync_to_async/thread hops", r"asgiref/|concurrent/futures/"),
-    ("daphne/twisted (HTTP parse, transport)", r"twisted/|daphne/|autobahn/"),
-    ("asyncio loop", r"asyncio/"),
-    ("elizabus bus (publish/dispatch/receivers)", r"elizabus/bus/|django/dispatch/"),
-    ("elizabus app code", r"elizabus/"),
+    ("HTTP (uvicorn, httptools, event loop)", r"uvicorn/|httptools|uvloop|asyncio/|selectors\.py"),
     ("logging", r"logging/"),
-    ("uuid", r"uuid\.py"),
-    ("datetime/tz", r"zoneinfo|django/utils/timezone|datetime"),
 ]
 COMPILED = [(name, re.compile(pattern)) for name, pattern in CATEGORIES]
 LINE_RE = re.compile(r":\d+\)$")
