@@ -10,7 +10,11 @@ from .views import channels, core, jobs, media, servers, sessions, system
 
 CHANNEL_PREFIXES = ("channels", "central-channels")
 
+channel_messages = batched(channels.ChannelMessagesApi.as_view())
 urlpatterns = [
+    # The hot route, first of all (Django tries the patterns in turn): posts and page reads,
+    # run in batches.
+    *(path(f"{prefix}/<str:channel_id>/messages", channel_messages) for prefix in CHANNEL_PREFIXES),
     # Core (B1.1).
     path("submit", core.SubmitApi.as_view()),
     path("action", core.ActionCreateApi.as_view()),
@@ -52,11 +56,6 @@ for prefix in CHANNEL_PREFIXES:
         path(f"{prefix}/<str:channel_id>/agents", channels.ChannelAgentsApi.as_view()),
         path(
             f"{prefix}/<str:channel_id>/agents/<str:agent_id>", channels.ChannelAgentApi.as_view()
-        ),
-        # The hot route: posts and page reads, run in batches.
-        path(
-            f"{prefix}/<str:channel_id>/messages",
-            batched(channels.ChannelMessagesApi.as_view()),
         ),
         path(
             f"{prefix}/<str:channel_id>/messages/<str:message_id>",
