@@ -3,10 +3,9 @@
 
     .venv/bin/python bench/micro.py [--n 500]
 
-Runs on a fresh SQLite database in a temporary ELIZABUS_VAR_DIR, with the project's settings
-(or DJANGO_SETTINGS_MODULE=experiments.settings plus BENCH_* variables). Prints the CPU time
-(process_time) per operation, single-threaded, to compare the pieces with the server's CPU per
-request measured by bench/rest.py.
+Runs on a fresh SQLite database in a temporary ELIZABUS_VAR_DIR, with the project's settings.
+Prints the CPU time (process_time) per operation, single-threaded, to compare the pieces with
+the server's CPU per request measured by bench/rest.py.
 """
 
 from __future__ import annotations
@@ -51,93 +50,6 @@ def timeit(label: str, fn: Callable[[], object], n: int, results: list[tuple[str
     per = statistics.median(samples) * 1000
     results.append((label, per))
     print(f"  {per:8.3f} ms  {label}", flush=True)
-
-
-def prototype_ingest(channel_id, author_id, body, n, results) -> None:
-    """The post's database work in 4 statements: BEGIN, channel, entity (INSERT OR IGNORE),
-    message, COMMIT; no savepoints, no duplicate lookups."""
-    from django.db import transaction
-
-    from elizabus.models import Channel, Entity, Message
-
-    def lean_post() -> None:
-        with transaction.atomic():
-            channel = Channel.objects.filter(id=channel_id).only("id", "server_id").first()
-            Entity.objects.bulk_create([Entity(id=author_id, names=[])], ignore_conflicts=True)
-            Message.objects.create(
-                id=uuid.uuid4(),
-                channel_id=channel.id,
-                author_id=author_id,
-                content=body["content"],
-                metadata=body["metadata"],
-                source_type="eliza_gui",
-            )
-
-    timeit("prototype: lean ORM post (BEGIN, 3 statements, COMMIT)", lean_post, n, results)
-
-
-def prototype_list(channel_id, n, results) -> None:
-    """The newest 50 as wire dicts straight from a cursor: no model instances, no per-field
-    converters; ids re-dashed from SQLite's 32-hex form, times parsed once."""
-    import datetime as dt
-
-    from django.db import connection
-
-    sql = (
-        'SELECT "id", "channel_id", "author_id", "content", "raw_message", "source_type", '
-        '"source_id", "metadata", "in_reply_to_id", "created_at", "updated_at" '
-        'FROM "elizabus_message" WHERE "channel_id" = %s '
-        'ORDER BY "created_at" DESC, "id" DESC LIMIT 50'
-    )
-
-    def dashed(hex32: str | None) -> str | None:
-        if not hex32:
-            return None
-        return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
-
-    def moment(value: str | dt.datetime) -> tuple[str, int]:
-        # Django's SQLite connection parses declared timestamp columns itself.
-        parsed = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
-        parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed.isoformat(timespec="milliseconds")[:-6] + "Z", int(parsed.timestamp() * 1000)
-
-    def lean_list() -> list[dict]:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [channel_id.hex])
-            rows = cursor.fetchall()
-        out = []
-        for row in rows:
-            raw = json.loads(row[4]) if row[4] else None
-            metadata = json.loads(row[7]) if row[7] else {}
-            if isinstance(raw, dict):
-                for key in ("thought", "actions", "attachments"):
-                    if key in raw and key not in metadata:
-                        metadata[key] = raw[key]
-            created_iso, created_ms = moment(row[9])
-            updated_iso, updated_ms = moment(row[10])
-            out.append(
-                {
-                    "id": dashed(row[0]),
-                    "channelId": dashed(row[1]),
-                    "authorId": dashed(row[2]),
-                    "content": row[3],
-                    "rawMessage": raw,
-                    "sourceType": row[5] or None,
-                    "sourceId": row[6] or None,
-                    "metadata": metadata,
-                    "inReplyToRootMessageId": dashed(row[8]),
-                    "createdAt": created_iso,
-                    "updatedAt": updated_iso,
-                    "created_at": created_ms,
-                    "updated_at": updated_ms,
-                }
-            )
-        return out
-
-    timeit("prototype: newest 50 as wire dicts from a raw cursor", lean_list, n, results)
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN QUERY PLAN " + sql, [channel_id.hex])
-        print("  plan: " + " | ".join(str(row[-1]) for row in cursor.fetchall()))
 
 
 def main() -> int:
@@ -251,10 +163,6 @@ def main() -> int:
     timeit("message_data x50", lambda: [message_data(m) for m in messages], n, results)
     payload = {"success": True, "data": {"messages": [message_data(m) for m in messages]}}
     timeit("JSONRenderer of the 50", lambda: JSONRenderer().render(payload), n, results)
-
-    # Prototypes: what leaner versions of the same work cost (not the project's code).
-    prototype_ingest(channel_id, author_id, body, n, results)
-    prototype_list(channel_id, n, results)
 
     # Whole requests through Django, without an HTTP server.
     client = Client()
