@@ -371,16 +371,10 @@ def start_server(name: str, args: argparse.Namespace) -> servers.Server:
         if args.elizabus_url:
             return servers.external("elizabus", args.elizabus_url)
         env = dict(item.split("=", 1) for item in args.elizabus_env)
-        app = "project.asgi:application"
-        if any(key.startswith("BENCH_") for key in env):
-            # Experiments (bench/experiments): their settings and ASGI entry point.
-            env.setdefault("DJANGO_SETTINGS_MODULE", "experiments.settings")
-            app = "experiments.asgi:application"
         return servers.start_elizabus(
             src_dir=args.src_dir,
             extra_env=env,
             daphne_args=args.daphne_arg,
-            app=app,
             asgi_server=args.asgi_server,
             server_args=args.server_arg,
         )
