@@ -4,13 +4,17 @@ guard the key, answer CORS and serve the API; everything else through Django's f
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator
 from django.core import signals
+from django.core.cache import cache
 from django.db import close_old_connections, reset_queries
 
 from elizabus.asgi import start_requests_without_sync_code
+from elizabus.models import DEFAULT_SERVER_ID, Message
 from project.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,6 +33,31 @@ async def test_the_api_answers_through_its_own_handler() -> None:
         "success": True,
         "data": {"messageServerId": "0" * 8 + "-0000-0000-0000-" + "0" * 12},
     }
+
+
+async def test_a_message_post_is_stored_and_throttled_through_the_api_handler(settings) -> None:
+    """The post skips DRF's request; on the API's lean middleware there is no ``request.user``
+    for the throttle to ask about."""
+    settings.ELIZABUS = {**settings.ELIZABUS, "API_RATE": "1/min"}
+    await sync_to_async(cache.clear)()
+    path = f"/api/messaging/channels/{uuid.uuid4()}/messages"
+    body = {
+        "author_id": str(uuid.uuid4()),
+        "content": "hi",
+        "message_server_id": str(DEFAULT_SERVER_ID),
+    }
+    headers = [(b"host", b"localhost"), (b"content-type", b"application/json")]
+
+    answers = [
+        await HttpCommunicator(
+            application, "POST", path, body=json.dumps(body).encode(), headers=headers
+        ).get_response()
+        for _ in range(2)
+    ]
+
+    assert [answer["status"] for answer in answers] == [201, 429]
+    assert json.loads(answers[0]["body"])["data"]["content"] == "hi"
+    assert await Message.objects.filter(content="hi").acount() == 1
 
 
 async def test_the_api_handler_enforces_the_key(settings) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from tests.api.helpers import assert_error
+from elizabus.models import Message
+from tests.api.helpers import ZERO, assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +31,21 @@ def test_a_client_past_its_rate_is_refused_until_the_window_passes() -> None:
     refused = client.get(SERVERS)
     assert_error(refused, 429, "RATE_LIMIT_EXCEEDED")
     assert 0 < int(refused["Retry-After"]) <= 61
+
+
+def test_message_posts_share_the_allowance_and_a_refused_post_stores_nothing() -> None:
+    """Posts bypass DRF's request (api/inputs.py), not its throttle."""
+    client = Client(REMOTE_ADDR="203.0.113.11")
+    path = f"/api/messaging/channels/{uuid.uuid4()}/messages"
+    body = json.dumps({"author_id": str(uuid.uuid4()), "content": "hi", "message_server_id": ZERO})
+
+    assert client.get(SERVERS).status_code == 200
+    posts = [client.post(path, body, content_type="application/json") for _ in range(3)]
+
+    assert [post.status_code for post in posts[:2]] == [201, 201]
+    assert_error(posts[2], 429, "RATE_LIMIT_EXCEEDED")
+    assert 0 < int(posts[2]["Retry-After"]) <= 61
+    assert Message.objects.count() == 2
 
 
 def test_each_address_has_its_own_allowance() -> None:
