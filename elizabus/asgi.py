@@ -9,7 +9,7 @@ waits (an agent exchange, a socket) waits on the event loop, not on that thread.
 
 Django's handler sends ``request_started`` before each request; its receivers are sync, so the
 signal alone was a trip to that thread, queued behind whatever batch of writes ran there
-(elizabus.db.batches). Its two receivers run at the request's end instead (below).
+(elizabus.db.batches). Its two receivers are not needed there (below).
 """
 
 from __future__ import annotations
@@ -58,13 +58,13 @@ def get_asgi_application(middleware: list[str] | None = None) -> SharedThreadASG
 
 
 def start_requests_without_sync_code() -> None:
-    """Moves Django's ``request_started`` receivers to ``request_finished``, which Django sends
-    from the thread trip it makes anyway to close the response. ``close_old_connections`` is
-    there already: a connection that failed, or outlived ``CONN_MAX_AGE``, is closed as the
-    request that found it ends, and the next request's first query checks its health
-    (``CONN_HEALTH_CHECKS``) as before. ``reset_queries`` (``DEBUG``'s query log) joins it.
-    With no sync receiver left, ``request_started.asend`` runs no thread (tests/test_asgi.py
-    pins both)."""
+    """Takes Django's receivers off ``request_started``, so that ``request_started.asend``
+    runs no thread (tests/test_asgi.py pins that Django connects no others).
+    ``close_old_connections`` also runs on ``request_finished``, which Django sends from the
+    thread trip it makes anyway to close the response: a connection that failed, or outlived
+    ``CONN_MAX_AGE``, is closed as the request that found it ends, and the next request's first
+    query checks its health (``CONN_HEALTH_CHECKS``) as before. ``reset_queries`` only empties
+    ``DEBUG``'s query log, which Django caps at 9,000 queries; without it the log spans
+    requests. (At a request's end it would empty the log that ``assertNumQueries`` reads.)"""
     signals.request_started.disconnect(close_old_connections)
     signals.request_started.disconnect(reset_queries)
-    signals.request_finished.connect(reset_queries)
