@@ -1,8 +1,10 @@
 """The SQLite backend queues the writers of one process: many threads writing at once all
-commit, and a writer that cannot get in fails after the timeout as SQLite itself would."""
+commit, and a writer that cannot get in fails after the timeout as SQLite itself would; the WAL
+is checkpointed beside the commits, not in them."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import ConnectionHandler
 
 from elizabus.db.sqlite3.base import _write_lock
+from elizabus.db.sqlite3.checkpoints import EVERY_COMMITS, SAFETY_NET_PAGES
 
 
 @contextmanager
@@ -132,3 +135,28 @@ def test_reads_outside_a_transaction_take_no_lock(handler: ConnectionHandler) ->
     with handler["default"].cursor() as cursor:
         cursor.execute("SELECT count(*) FROM note")
         assert not _write_lock.locked()
+
+
+def test_the_wal_is_checkpointed_outside_the_commits(handler: ConnectionHandler) -> None:
+    """The database file, read alone (``immutable``: without its WAL), holds what a checkpoint
+    copied there; no commit here takes the WAL near the commits' own threshold."""
+    connection = handler["default"]
+    for n in range(EVERY_COMMITS * 2):
+        with write_transaction(connection), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO note VALUES (0, %s)", [n])
+    path = Path(connection.settings_dict["NAME"])
+
+    def rows_in_the_database_file() -> int:
+        file_only = sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True)
+        try:
+            return file_only.execute("SELECT count(*) FROM note").fetchone()[0]
+        finally:
+            file_only.close()
+
+    deadline = time.monotonic() + 10
+    while rows_in_the_database_file() < EVERY_COMMITS and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rows_in_the_database_file() >= EVERY_COMMITS
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone() == (SAFETY_NET_PAGES,)

@@ -7,6 +7,9 @@ REST benchmark). Taking a lock before ``BEGIN IMMEDIATE`` queues the writers of 
 instead, each starting the moment the previous one commits. Writers in other processes still
 meet the busy handler. The lock waits as long as SQLite would (the ``timeout`` option) and then
 fails as SQLite does.
+
+A file database's WAL checkpoints run in the background (``checkpoints.py``), not in the commit
+that crosses SQLite's threshold.
 """
 
 from __future__ import annotations
@@ -17,11 +20,19 @@ from typing import Any
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
+from .checkpoints import SAFETY_NET_PAGES, checkpointer
+
 _write_lock = threading.Lock()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _holds_write_lock = False
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        if not self.is_in_memory_db():
+            connection.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
+        return connection
 
     def _start_transaction_under_autocommit(self) -> None:
         timeout = float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
@@ -44,6 +55,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return super()._commit()
         finally:
             self._release_write_lock()
+            if not self.is_in_memory_db():
+                checkpointer.committed(str(self.settings_dict["NAME"]))
 
     def _rollback(self) -> Any:
         try:
