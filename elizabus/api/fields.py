@@ -67,11 +67,6 @@ def check_object_size(name: str, value: Any, limit: int, code: str) -> None:
         raise PayloadTooLarge(f"{name} exceeds {limit} bytes", code=code)
 
 
-def raw_message_byte_limit() -> int:
-    """``raw_message`` may carry the whole message text again: room for it and its metadata."""
-    return app_settings.MAX_CONTENT_BYTES + app_settings.MAX_METADATA_BYTES
-
-
 def holds_nul(value: Any) -> bool:
     """Whether a JSON value has a NUL character in any string or key: PostgreSQL's ``jsonb``
     cannot store one, and would refuse the whole write."""
@@ -107,10 +102,12 @@ class ObjectField(serializers.JSONField):
 
 
 class RawMessageField(ObjectField):
+    """``raw_message`` may carry the whole message text again, so it gets the content limit."""
+
     too_large_code = "RAW_MESSAGE_TOO_LARGE"
 
     def byte_limit(self) -> int:
-        return raw_message_byte_limit()
+        return app_settings.MAX_CONTENT_BYTES + app_settings.MAX_METADATA_BYTES
 
 
 class CharacterField(ObjectField):

@@ -18,11 +18,10 @@ from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 from rest_framework.utils.mediatypes import media_type_matches
 
-from elizabus.conf import app_settings
 from elizabus.exceptions import InvalidInput
 from elizabus.ids import UUID_PATTERN
 
-from .fields import check_content_size, check_object_size, holds_nul, raw_message_byte_limit
+from .fields import ObjectField, RawMessageField, check_content_size, check_object_size, holds_nul
 
 # The canonical form only, as the reference's validateUuid: the length bounds keep ``$`` from
 # admitting a trailing newline.
@@ -35,6 +34,11 @@ UuidText = Annotated[
         extra_json_schema={"format": "uuid"},
     ),
 ]
+
+
+# The serializers' fields, for their limits and codes (each limit read when asked, from the
+# settings).
+_OBJECT_FIELDS = {"raw_message": RawMessageField(), "metadata": ObjectField()}
 
 
 class ChannelMessageIn(msgspec.Struct):
@@ -75,14 +79,9 @@ class ChannelMessageIn(msgspec.Struct):
     def _check_sizes(body: Mapping[str, Any]) -> None:
         if isinstance(content := body.get("content"), str):
             check_content_size(content)
-        if isinstance(raw_message := body.get("raw_message"), dict):
-            check_object_size(
-                "raw_message", raw_message, raw_message_byte_limit(), "RAW_MESSAGE_TOO_LARGE"
-            )
-        if isinstance(metadata := body.get("metadata"), dict):
-            check_object_size(
-                "metadata", metadata, app_settings.MAX_METADATA_BYTES, "METADATA_TOO_LARGE"
-            )
+        for name, field in _OBJECT_FIELDS.items():
+            if isinstance(value := body.get(name), dict):
+                check_object_size(name, value, field.byte_limit(), field.too_large_code)
 
 
 def json_object(request: HttpRequest) -> dict[str, Any]:

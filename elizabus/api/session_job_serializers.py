@@ -20,7 +20,7 @@ from elizabus.models import JobStatus
 from elizabus.services.jobs import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS
 from elizabus.services.sessions import TimeoutRequest
 
-from .fields import ObjectField, StrictCharField, StrictUUIDField
+from .fields import ObjectField, StrictCharField, StrictUUIDField, check_content_size
 
 _DECIMAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _HEX = re.compile(r"^0[xX][0-9a-fA-F]+$")
@@ -93,11 +93,7 @@ class LimitedTextField(StrictCharField):
             raise PayloadTooLarge(
                 f"Content exceeds maximum length of {limit} characters", code="CONTENT_TOO_LARGE"
             )
-        byte_limit = app_settings.MAX_CONTENT_BYTES
-        if len(text.encode()) > byte_limit:
-            raise PayloadTooLarge(
-                f"Message content exceeds {byte_limit} bytes", code="CONTENT_TOO_LARGE"
-            )
+        check_content_size(text)
         return text
 
 
