@@ -20,10 +20,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-# The parts of a request, as bench/README.md's "where the time goes" table names them. The
-# innermost matching frame wins in the exclusive view (SQLite under the ORM counts as SQL, the
-# bus under the commit's hooks as the bus), so order does not matter there; in the inclusive
-# view a category counts once per sample.
+# The parts of a request, as bench/README.md's "where the time goes" table names them. A frame
+# goes to the first category whose pattern it matches, so the catch-alls (framework, HTTP) come
+# last. A sample goes to its innermost categorised frame in the exclusive view (SQLite under the
+# ORM counts as SQL, the bus under the commit's hooks as the bus); in the inclusive view a
+# category counts once per sample.
 CATEGORIES: list[tuple[str, str]] = [
     (
         "commit (BEGIN, COMMIT)",
