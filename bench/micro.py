@@ -72,8 +72,8 @@ def main() -> int:
     from rest_framework.renderers import JSONRenderer
 
     from elizabus import selectors, services
-    from elizabus.api.inputs import ChannelMessageIn
-    from elizabus.api.representations import message_data
+    from elizabus.api.representations.channels import message_data
+    from elizabus.api.serializers.channels import ChannelMessageIn
 
     results: list[tuple[str, float]] = []
     channel_id = uuid.uuid4()

@@ -25,7 +25,15 @@ from elizabus.conf import app_settings
 from elizabus.exceptions import InvalidInput
 
 from .errors import error_body
-from .serializers import TRANSPORTS
+
+# The transports a post may ask for, under each of their names.
+TRANSPORTS = {
+    "http": "http",
+    "sse": "sse",
+    "websocket": "websocket",
+    "sync": "http",
+    "stream": "sse",
+}
 
 # What agents do about a message: reply to it, fail on it or finish with it.
 agent_answers = WaiterRegistry(

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
 
 from rest_framework import serializers
 
+from elizabus import js
 from elizabus.conf import app_settings
 from elizabus.exceptions import InvalidInput, PayloadTooLarge
 from elizabus.ids import is_uuid
+
+# The dates Python can hold, in epoch ms (JavaScript's reach further; beyond these a bound
+# matches everything or nothing either way).
+_EARLIEST_MS = int(dt.datetime(1, 1, 2, tzinfo=dt.UTC).timestamp() * 1000)
+_LATEST_MS = int(dt.datetime(9999, 12, 30, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def parse_uuid(value: Any, name: str) -> uuid.UUID:
@@ -123,3 +130,48 @@ class MemoryContentField(RawMessageField):
     """A memory's ``content`` (``{text, ...}``): the message text and what came with it."""
 
     too_large_code = "CONTENT_TOO_LARGE"
+
+
+class LimitedObjectField(ObjectField):
+    """A JSON object of at most ``setting`` bytes (a setting's name), 413 beyond."""
+
+    def __init__(self, *, setting: str, **kwargs: Any) -> None:
+        self.setting = setting
+        super().__init__(**kwargs)
+
+    def byte_limit(self) -> int:
+        return int(getattr(app_settings, self.setting))
+
+
+class LimitedTextField(StrictCharField):
+    """Text of at most ``setting`` characters (a setting's name), 413 beyond, and at most the
+    API's ``MAX_CONTENT_BYTES`` of UTF-8 (SPEC A6)."""
+
+    def __init__(self, *, setting: str, **kwargs: Any) -> None:
+        self.setting = setting
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data)
+        limit = int(getattr(app_settings, self.setting))
+        if len(text) > limit:
+            raise PayloadTooLarge(
+                f"Content exceeds maximum length of {limit} characters", code="CONTENT_TOO_LARGE"
+            )
+        check_content_size(text)
+        return text
+
+
+def epoch_ms_bound(value: str | None, name: str) -> dt.datetime | None:
+    """A ``before``/``after`` query value, epoch ms read with ``parseInt``; not a number is 400."""
+    if value is None or value == "":
+        return None
+    parsed = js.parse_int(value)
+    if parsed is None:
+        raise InvalidInput(
+            f"Invalid pagination parameter '{name}': Must be a valid timestamp",
+            details={"parameter": name, "reason": "Must be a valid timestamp"},
+        )
+    clamped = max(_EARLIEST_MS, min(_LATEST_MS, parsed))
+    return dt.datetime.fromtimestamp(clamped / 1000, dt.UTC)

@@ -21,10 +21,9 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
+from elizabus.api.representations.channels import message_data
 from elizabus.conf import app_settings
 from elizabus.db import rows
-
-from .representations import message_data
 
 
 class MessageWireCache:

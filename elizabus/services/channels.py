@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from elizabus import js
 from elizabus.bus.events import ChannelCleared, ChannelDeleted, ChannelUpdated, ParticipantUpdate
 from elizabus.bus.publish import publish
 from elizabus.db import rows
@@ -173,7 +173,7 @@ def ensure_channel_for_post(
         metadata={
             "created_by": created_by,
             "created_for_user": str(author_id),
-            "created_at": _js_iso(timezone.now()),
+            "created_at": js.iso(timezone.now()),
             "channel_type": ChannelType.DM if is_dm else ChannelType.GROUP,
             **metadata,
         },
@@ -290,8 +290,3 @@ def channel_delete(*, channel_id: uuid.UUID) -> None:
     channel.delete()
     publish(ChannelCleared(channel_id=str(channel_id), message_count=deleted, channel_deleted=True))
     publish(ChannelDeleted(channel_id=str(channel_id)))
-
-
-def _js_iso(moment: dt.datetime) -> str:
-    """As JavaScript's ``Date.toISOString()``, which the reference writes into channel metadata."""
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from elizabus import selectors
+from elizabus import js, selectors
 from elizabus.conf import app_settings
 from elizabus.exceptions import Gone, InvalidInput, NotFound
 from elizabus.models import DEFAULT_SERVER_ID, Agent, ChannelType, Message, Session
@@ -40,10 +40,10 @@ class TimeoutConfig:
 
     def as_wire(self) -> dict[str, Any]:
         return {
-            "timeoutMinutes": js_number(self.timeout_minutes),
+            "timeoutMinutes": js.wire_number(self.timeout_minutes),
             "autoRenew": self.auto_renew,
-            "maxDurationMinutes": js_number(self.max_duration_minutes),
-            "warningThresholdMinutes": js_number(self.warning_threshold_minutes),
+            "maxDurationMinutes": js.wire_number(self.max_duration_minutes),
+            "warningThresholdMinutes": js.wire_number(self.warning_threshold_minutes),
         }
 
 
@@ -66,12 +66,6 @@ class SessionStatus:
     renewal_count: int
     was_renewed: bool
     is_near_expiration: bool
-
-
-def js_number(value: float) -> float | int:
-    """An integral float as an int, so ``30.0`` goes on the wire as JavaScript writes it: ``30``."""
-    value = float(value)
-    return int(value) if value.is_integer() else value
 
 
 def _minutes(value: float) -> dt.timedelta:
@@ -230,8 +224,7 @@ def _locked(session_id: uuid.UUID) -> Session:
 
 
 def _expired_message(session: Session) -> str:
-    stamp = session.expires_at.astimezone(dt.UTC).isoformat(timespec="milliseconds")
-    return f"Session '{session.id}' expired at {stamp.replace('+00:00', 'Z')}"
+    return f"Session '{session.id}' expired at {js.iso(session.expires_at)}"
 
 
 def session_require_active(*, session_id: uuid.UUID) -> Session:
@@ -349,7 +342,7 @@ def session_renew(*, session_id: uuid.UUID) -> Session:
         raise InvalidInput(
             f"Cannot renew session '{session_id}': Maximum duration reached",
             code="SESSION_RENEWAL_FAILED",
-            details={"maxDuration": js_number(session.max_duration_minutes)},
+            details={"maxDuration": js.wire_number(session.max_duration_minutes)},
         )
     session.save(update_fields=["last_activity", "renewal_count", "expires_at"])
     return session

@@ -16,8 +16,9 @@ from rest_framework.response import Response
 from elizabus import selectors, services
 from elizabus.api.envelope import no_content, ok, validated
 from elizabus.api.fields import parse_uuid
-from elizabus.api.representations import agent_data, world_data
-from elizabus.api.serializers import AgentCreateIn, AgentUpdateIn, CharacterIn
+from elizabus.api.representations.agents import agent_data
+from elizabus.api.representations.memory import world_data
+from elizabus.api.serializers.agents import AgentCreateIn, AgentUpdateIn, CharacterIn
 from elizabus.api.views.base import ApiView
 from elizabus.exceptions import NotFound
 from elizabus.models import Agent

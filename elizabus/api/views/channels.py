@@ -18,13 +18,14 @@ from elizabus.api.envelope import no_content, ok, validated, with_server_alias
 from elizabus.api.errors import error_response
 from elizabus.api.exchange import AgentExchange, agent_answer_waiter, parse_transport
 from elizabus.api.fields import parse_uuid
-from elizabus.api.inputs import ChannelMessageIn, json_object, request_schema
 from elizabus.api.pages import message_wire_cache
+from elizabus.api.parsing import json_object, request_schema
 from elizabus.api.renderers import json_response
-from elizabus.api.representations import channel_data
-from elizabus.api.serializers import (
+from elizabus.api.representations.channels import channel_data
+from elizabus.api.serializers.channels import (
     AgentIdIn,
     ChannelCreateIn,
+    ChannelMessageIn,
     ChannelUpdateIn,
     DmChannelQuery,
     MessageListQuery,

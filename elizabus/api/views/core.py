@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from elizabus import selectors, services
 from elizabus.api.envelope import ok, validated, with_server_alias
 from elizabus.api.fields import parse_uuid
-from elizabus.api.representations import message_data
-from elizabus.api.serializers import ActionUpdateIn, CompleteIn, IngestExternalIn, SubmitIn
+from elizabus.api.representations.channels import message_data
+from elizabus.api.serializers.core import ActionUpdateIn, CompleteIn, IngestExternalIn, SubmitIn
 from elizabus.api.views.base import ApiView
 
 ENVELOPE = OpenApiResponse(description="`{success: true, data}`")

@@ -16,12 +16,12 @@ from rest_framework.response import Response
 from elizabus import selectors, services
 from elizabus.api.envelope import validated
 from elizabus.api.fields import parse_uuid
-from elizabus.api.representations import epoch_ms
-from elizabus.api.session_job_representations import job_created_data, job_data
-from elizabus.api.session_job_serializers import JobCreateIn, job_list_query
+from elizabus.api.representations.jobs import job_created_data, job_data
+from elizabus.api.serializers.jobs import JobCreateIn, job_list_query
 from elizabus.api.views.base import ApiView
 from elizabus.conf import app_settings
 from elizabus.exceptions import NotFound
+from elizabus.js import epoch_ms
 from elizabus.models import JobStatus
 from elizabus.services.jobs import DEFAULT_TIMEOUT_MS
 

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from elizabus.api.envelope import ok, validated
-from elizabus.api.serializers import LogListQuery
+from elizabus.api.serializers.logs import LogListQuery
 from elizabus.api.views.base import ApiView
 from elizabus.logs import LEVELS, LogQuery, log_ring
 

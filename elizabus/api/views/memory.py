@@ -20,10 +20,16 @@ from rest_framework.response import Response
 from elizabus import selectors, services
 from elizabus.api.envelope import no_content, ok, validated
 from elizabus.api.fields import parse_uuid
-from elizabus.api.representations import epoch_ms, memory_data, room_data
-from elizabus.api.serializers import GroupCreateIn, MemoryListQuery, MemoryUpdateIn, RoomCreateIn
+from elizabus.api.representations.memory import memory_data, room_data
+from elizabus.api.serializers.memory import (
+    GroupCreateIn,
+    MemoryListQuery,
+    MemoryUpdateIn,
+    RoomCreateIn,
+)
 from elizabus.api.views.base import ApiView
 from elizabus.exceptions import NotFound
+from elizabus.js import epoch_ms
 from elizabus.models import DEFAULT_SERVER_ID, ChannelType
 
 from .agents import agent_or_404

@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from elizabus import selectors
 from elizabus.api.envelope import ok, validated
 from elizabus.api.fields import parse_uuid
-from elizabus.api.representations import RUN_STATUS, run_detail, run_summary
-from elizabus.api.serializers import RunGetQuery, RunListQuery
+from elizabus.api.representations.runs import RUN_STATUS, run_detail, run_summary
+from elizabus.api.serializers.runs import RunGetQuery, RunListQuery
 from elizabus.api.views.base import ApiView
 from elizabus.exceptions import NotFound
 

@@ -12,9 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from elizabus import selectors
-from elizabus.api.representations import iso, server_data
+from elizabus.api.representations.servers import server_data
 from elizabus.api.views.base import ApiView
 from elizabus.api.views.system import health_body
+from elizabus.js import iso
 
 
 class PingApi(ApiView):

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from elizabus import selectors, services
 from elizabus.api.envelope import ok, validated
 from elizabus.api.fields import parse_uuid
-from elizabus.api.representations import server_data
-from elizabus.api.serializers import ServerAgentIdIn, ServerCreateIn
+from elizabus.api.representations.servers import server_data
+from elizabus.api.serializers.servers import ServerAgentIdIn, ServerCreateIn
 from elizabus.api.views.base import ApiView
 from elizabus.exceptions import NotFound
 from elizabus.models import DEFAULT_SERVER_ID

@@ -22,21 +22,21 @@ from elizabus import selectors, services
 from elizabus.api.envelope import validated
 from elizabus.api.exchange import AgentExchange, agent_answer_waiter, parse_transport
 from elizabus.api.fields import parse_uuid
-from elizabus.api.representations import iso
-from elizabus.api.session_job_representations import (
+from elizabus.api.representations.sessions import (
     session_created_data,
     session_data,
     session_message_data,
     session_status_data,
     session_user_message_data,
 )
-from elizabus.api.session_job_serializers import (
+from elizabus.api.serializers.sessions import (
     SessionCreateIn,
     SessionMessageIn,
     SessionTimeoutIn,
     session_messages_query,
 )
 from elizabus.api.views.base import ApiView
+from elizabus.js import iso
 from elizabus.models import DEFAULT_SERVER_ID, Session
 
 # The health answer's ``uptime``: seconds since this process loaded the API.

@@ -15,12 +15,12 @@ from rest_framework.response import Response
 
 from elizabus import selectors
 from elizabus.api.envelope import ok
-from elizabus.api.representations import iso
 from elizabus.api.views.base import ApiView
 from elizabus.apps import uptime_seconds
 from elizabus.bus.metrics import bus_metrics
 from elizabus.conf import app_settings
 from elizabus.exceptions import Forbidden
+from elizabus.js import iso
 
 
 def server_version() -> str:

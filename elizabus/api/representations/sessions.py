@@ -1,22 +1,22 @@
-"""How sessions (SPEC B1.4) and jobs (B1.5) look on the wire: the reference's shapes, with no
-``{success, data}`` envelope (its sessions and jobs routers use none). Dates of sessions are ISO
-strings (JavaScript ``Date``s in JSON), those of jobs epoch ms, as in the reference.
-"""
+"""Sessions on the wire: the reference's shapes, with no ``{success, data}`` envelope (its
+sessions router uses none), dates as ISO strings."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from elizabus.models import Job, Message, Session
+from elizabus.js import iso
+from elizabus.models import (
+    Message,
+    Session,
+)
 from elizabus.services.sessions import (
     SessionStatus,
     is_near_expiration,
     session_timeout_config,
     time_remaining,
 )
-
-from .representations import epoch_ms, iso
 
 
 def session_created_data(session: Session) -> dict[str, Any]:
@@ -78,35 +78,4 @@ def session_message_data(message: Message) -> dict[str, Any]:
         "isAgent": message.source_type == "agent_response",
         "createdAt": iso(message.created_at),
         "metadata": metadata,
-    }
-
-
-def job_data(job: Job) -> dict[str, Any]:
-    """``JobDetailsResponse``; ``result`` and ``error`` only when there is one, as there."""
-    data: dict[str, Any] = {
-        "jobId": str(job.id),
-        "status": job.status,
-        "agentId": str(job.agent_id),
-        "userId": str(job.user_id),
-        "prompt": job.prompt,
-        "createdAt": epoch_ms(job.created_at),
-        "expiresAt": epoch_ms(job.expires_at),
-    }
-    if job.result_message is not None:
-        data["result"] = {
-            "message": job.result_message,
-            "processingTimeMs": job.processing_time_ms,
-        }
-    if job.error:
-        data["error"] = job.error
-    data["metadata"] = job.metadata
-    return data
-
-
-def job_created_data(job: Job) -> dict[str, Any]:
-    return {
-        "jobId": str(job.id),
-        "status": job.status,
-        "createdAt": epoch_ms(job.created_at),
-        "expiresAt": epoch_ms(job.expires_at),
     }

@@ -1,11 +1,5 @@
-"""The body of ``POST /channels/:id/messages``, read and validated without DRF.
-
-A busy server answers mostly message posts, and that route skips DRF's request machinery
-(views/channels.py). Its input is defined once, here, as a msgspec struct: msgspec checks a post
-in microseconds where a DRF serializer took a tenth of the post's CPU (bench/README.md). Every
-other body goes through the serializers (serializers.py); both share the size and NUL checks of
-fields.py, and errors keep the API's codes and the reference's messages.
-"""
+"""Input of the channel routes: the message post's msgspec body, and the serializers of the
+others."""
 
 from __future__ import annotations
 
@@ -13,15 +7,22 @@ from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 import msgspec
-from django.http import HttpRequest
-from rest_framework.exceptions import ParseError, UnsupportedMediaType
-from rest_framework.parsers import JSONParser
-from rest_framework.utils.mediatypes import media_type_matches
+from rest_framework import serializers
 
+from elizabus import js
 from elizabus.exceptions import InvalidInput
 from elizabus.ids import UUID_PATTERN
+from elizabus.models import ChannelType
 
-from .fields import ObjectField, RawMessageField, check_content_size, check_object_size, holds_nul
+from ..fields import (
+    ObjectField,
+    RawMessageField,
+    StrictCharField,
+    StrictUUIDField,
+    check_content_size,
+    check_object_size,
+    holds_nul,
+)
 
 # The canonical form only, as the reference's validateUuid: the length bounds keep ``$`` from
 # admitting a trailing newline.
@@ -84,34 +85,49 @@ class ChannelMessageIn(msgspec.Struct):
                 check_object_size(name, value, field.byte_limit(), field.too_large_code)
 
 
-def json_object(request: HttpRequest) -> dict[str, Any]:
-    """The request's JSON object, refused as DRF's JSON parser would (its exceptions, so the
-    error handler words them): an empty body is an empty object."""
-    body = request.body
-    if not body:
-        return {}
-    if not media_type_matches(JSONParser.media_type, request.META.get("CONTENT_TYPE", "")):
-        raise UnsupportedMediaType(request.META.get("CONTENT_TYPE", ""))
-    try:
-        data = msgspec.json.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        # ValidationError: a number beyond a double's range.
-        raise ParseError(str(error)) from error
-    if not isinstance(data, dict):
-        raise InvalidInput("Request body must be a JSON object", code="INVALID_BODY")
-    return data
+class ChannelCreateIn(serializers.Serializer):
+    error_message = (
+        "Invalid payload. Required: name, message_server_id (UUID), participantCentralUserIds "
+        "(array of UUIDs). Optional: type, metadata."
+    )
+    field_messages = {"message_server_id": "Invalid message_server_id format"}
+    name = StrictCharField(max_length=255)
+    message_server_id = StrictUUIDField()
+    participantCentralUserIds = serializers.ListField(child=StrictUUIDField(), max_length=1000)
+    type = serializers.ChoiceField(choices=ChannelType.choices, required=False)
+    metadata = ObjectField(required=False)
+    topic = StrictCharField(required=False, max_length=1000, allow_blank=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Channel types arrive in either case from older builds (B5): store upper-case.
+        if isinstance(data, dict) and isinstance(data.get("type"), str):
+            data = {**data, "type": data["type"].upper()}
+        return super().to_internal_value(data)
 
 
-def request_schema(input_type: type[msgspec.Struct]) -> dict[str, Any]:
-    """``input_type`` as an OpenAPI 3.0 schema: msgspec writes JSON Schema, whose ``null``
-    type OpenAPI 3.0 spells ``nullable``."""
-    _, components = msgspec.json.schema_components([input_type])
-    schema = components[input_type.__name__]
-    schema.pop("title", None)
-    for name, prop in schema["properties"].items():
-        variants = prop.get("anyOf", [])
-        if {"type": "null"} in variants:
-            (only,) = (variant for variant in variants if variant != {"type": "null"})
-            rest = {key: value for key, value in prop.items() if key != "anyOf"}
-            schema["properties"][name] = {**only, **rest, "nullable": True}
-    return schema
+class ChannelUpdateIn(serializers.Serializer):
+    error_message = "Invalid channel update"
+    name = StrictCharField(required=False, max_length=255)
+    participantCentralUserIds = serializers.ListField(
+        child=StrictUUIDField(), required=False, max_length=1000
+    )
+    metadata = ObjectField(required=False)
+    topic = StrictCharField(required=False, max_length=1000, allow_blank=True)
+
+
+class AgentIdIn(serializers.Serializer):
+    error_message = "Invalid channelId or agentId format"
+    agentId = StrictUUIDField()
+
+
+class MessageListQuery(serializers.Serializer):
+    error_message = "Invalid query: limit must be 1-500, before an epoch time in ms"
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    before = serializers.IntegerField(required=False, min_value=0, max_value=js.EPOCH_MS_MAX)
+
+
+class DmChannelQuery(serializers.Serializer):
+    error_message = "Missing targetUserId or currentUserId"
+    currentUserId = StrictUUIDField()
+    targetUserId = StrictUUIDField()
+    dmServerId = StrictUUIDField(required=False)
