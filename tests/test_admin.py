@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from elizabus import services
-from elizabus.admin import MESSAGE_HISTORY_LIMIT
+from elizabus.admin.base import MESSAGE_HISTORY_LIMIT
 from elizabus.bus import dispatch
 from elizabus.bus.events import (
     EVENT_TYPES,
