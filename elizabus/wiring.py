@@ -3,7 +3,7 @@
 It lives above the bus, the agents and the real-time layer, which is why it may name them all.
 Reading this file tells everything that happens after an event. Besides these fixed receivers,
 each running agent service connects its own handlers, in its agent's group, when it starts and
-disconnects them when it stops (:mod:`elizabus.agents.service`): ``new_message``,
+disconnects them when it stops (:mod:`elizabus.agents.bus_agent`): ``new_message``,
 ``message_deleted``, ``channel_cleared``, ``channel_updated``, ``channel_deleted``,
 ``participant_update`` and ``server_agent_update``; and the registry of requests waiting for an
 agent's answer (``elizabus.api.exchange.agent_answers``) connects one receiver each (scope

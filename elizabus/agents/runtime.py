@@ -1,4 +1,4 @@
-"""The agent runtime of one process: which agent services run here, started and stopped as the
+"""The agent runtime of one process: which bus agents run here, started and stopped as the
 bus announces agents (``agent_update``).
 
 A process runs agents once :meth:`AgentRuntime.activate` was called: the server process when
@@ -17,8 +17,8 @@ from elizabus.bus.events import AgentUpdated
 from elizabus.bus.transports import get_transport
 from elizabus.models import Agent
 
+from .bus_agent import AgentProfile, BusAgent, agent_group
 from .responders.base import ResponderError, load_responder
-from .service import AgentProfile, AgentService, agent_group
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 class AgentRuntime:
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._services: dict[uuid.UUID, AgentService] = {}
+        self._agents: dict[uuid.UUID, BusAgent] = {}
         self._active = False
 
     @property
@@ -41,18 +41,18 @@ class AgentRuntime:
                 self._start(agent)
 
     def deactivate(self) -> None:
-        """Stops every agent service of this process."""
+        """Stops every bus agent of this process."""
         with self._lock:
             self._active = False
-            for agent_id in list(self._services):
+            for agent_id in list(self._agents):
                 self._stop(agent_id)
 
     def running_ids(self) -> list[uuid.UUID]:
         with self._lock:
-            return list(self._services)
+            return list(self._agents)
 
-    def service(self, agent_id: uuid.UUID) -> AgentService | None:
-        return self._services.get(agent_id)
+    def bus_agent(self, agent_id: uuid.UUID) -> BusAgent | None:
+        return self._agents.get(agent_id)
 
     def on_agent_update(
         self, event: AgentUpdated, position: str | None = None, **kwargs: Any
@@ -75,7 +75,7 @@ class AgentRuntime:
                 self._start(agent, since=position)
 
     def _start(self, agent: Agent, since: str | None = None) -> None:
-        if agent.entity_id in self._services:
+        if agent.entity_id in self._agents:
             return
         try:
             responder = load_responder(agent.responder, agent.responder_options)
@@ -87,17 +87,17 @@ class AgentRuntime:
             name=agent.name,
             system_prompt=agent.system_prompt or agent.bio,
         )
-        service = AgentService(profile, responder)
-        service.start(since=since)
-        self._services[agent.entity_id] = service
+        bus_agent = BusAgent(profile, responder)
+        bus_agent.start(since=since)
+        self._agents[agent.entity_id] = bus_agent
         # Named, as the agent's own records are: the UI's agent panel lists the agent's log.
         logger.info("agent %s started", agent.name, extra=_names(agent.entity_id, agent.name))
 
     def _stop(self, agent_id: uuid.UUID) -> None:
-        service = self._services.pop(agent_id, None)
-        if service is not None:
-            service.stop()
-            name = service.profile.name
+        bus_agent = self._agents.pop(agent_id, None)
+        if bus_agent is not None:
+            bus_agent.stop()
+            name = bus_agent.profile.name
             logger.info("agent %s stopped", name, extra=_names(agent_id, name))
 
 
@@ -115,7 +115,7 @@ def keep_agent_group(event: AgentUpdated, **kwargs: Any) -> None:
 
     So an agent registered or started while no process runs agents (every worker down, or
     not started yet) keeps what is said to it until one does, as it would with a worker up:
-    the runtimes start services on groups that already exist. Decided by the agent's state
+    the runtimes start bus agents on groups that already exist. Decided by the agent's state
     now, not the event's, so a late or repeated event cannot reopen a stopped agent's group."""
     agent_id = uuid.UUID(event.agent_id)
     name = agent_group(agent_id).name

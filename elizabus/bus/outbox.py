@@ -143,12 +143,6 @@ def read_after(
     return [row_id for row_id, _ in found], rows
 
 
-def unsent_count(*, older_than: dt.timedelta) -> int:
-    return OutboxEvent.objects.filter(
-        sent_at__isnull=True, created_at__lt=timezone.now() - older_than
-    ).count()
-
-
 def prune(*, older_than: dt.timedelta) -> int:
     """Deletes the sent events committed more than ``older_than`` ago; returns how many.
 

@@ -117,7 +117,7 @@ def group_message(
     }
 
 
-class _Outbox:
+class _LoopSender:
     """Group messages waiting to be sent on the server's loop, in the order they were made."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -178,7 +178,7 @@ class _Outbox:
                 delay = min(delay * 2, 2.0)
 
 
-_outbox: _Outbox | None = None
+_outbox: _LoopSender | None = None
 _broadcast_thread: threading.Thread | None = None
 
 
@@ -187,7 +187,7 @@ def attach_server_loop(loop: asyncio.AbstractEventLoop) -> None:
     then sent there, in order. Without it (a management command) a broadcast from a thread is
     sent on a loop of its own."""
     global _outbox
-    _outbox = _Outbox(loop)
+    _outbox = _LoopSender(loop)
 
 
 def start_broadcast_loop(timeout: float = 5.0) -> None:

@@ -100,27 +100,6 @@ def channel_create(
     return channel
 
 
-@transaction.atomic
-def channel_ensure_for_post(
-    *,
-    channel_id: uuid.UUID,
-    server_id: uuid.UUID,
-    author_id: uuid.UUID,
-    metadata: dict[str, Any],
-    created_by: str,
-) -> Channel:
-    """The channel a message is posted to, created on first use (see
-    :func:`ensure_channel_for_post`)."""
-    ensure_channel_for_post(
-        channel_id=channel_id,
-        server_id=server_id,
-        author_id=author_id,
-        metadata=metadata,
-        created_by=created_by,
-    )
-    return Channel.objects.get(id=channel_id)
-
-
 def require_same_server(
     channel_id: uuid.UUID, channel_server_id: uuid.UUID, server_id: uuid.UUID
 ) -> None:

@@ -46,7 +46,7 @@ class Stage:
         agent = services.agent_register(
             name=name, responder=responder, responder_options=options or {}
         )
-        assert self.runtime.service(agent.entity_id) is not None, "runtime did not start it"
+        assert self.runtime.bus_agent(agent.entity_id) is not None, "runtime did not start it"
         return agent.entity_id
 
     def channel(self, *members: uuid.UUID, server_id: uuid.UUID = DEFAULT_SERVER_ID) -> uuid.UUID:

@@ -136,17 +136,6 @@ SCENARIOS = [
         (ParticipantUpdate, ParticipantUpdate),
     ),
     Scenario(
-        "channel_ensure_for_post",
-        lambda w: services.channel_ensure_for_post(
-            channel_id=uuid.uuid4(),
-            server_id=w.server.id,
-            author_id=w.bob,
-            metadata={},
-            created_by="test",
-        ),
-        (ParticipantUpdate,),
-    ),
-    Scenario(
         "channel_update",
         lambda w: services.channel_update(
             channel_id=w.channel.id, name="renamed", participant_ids=[w.bob]

@@ -11,7 +11,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from elizabus import selectors, services
-from elizabus.bus.events import ChannelCleared, ChannelDeleted, ChannelUpdated, ParticipantUpdate
+from elizabus.bus.events import (
+    ChannelCleared,
+    ChannelDeleted,
+    ChannelUpdated,
+    NewMessage,
+    ParticipantUpdate,
+)
 from elizabus.exceptions import InvalidInput, NotFound
 from elizabus.models import (
     DEFAULT_SERVER_ID,
@@ -134,12 +140,11 @@ def test_a_dm_created_by_a_post_is_found_by_dm_channel(
     dm_metadata: dict[str, object], target_key: str, world: World
 ) -> None:
     channel_id = uuid.uuid4()
-    channel = services.channel_ensure_for_post(
-        channel_id=channel_id,
-        server_id=world.server.id,
+    channel = post_to(
+        channel_id,
+        world,
         author_id=world.bob,
         metadata={**dm_metadata, target_key: str(world.alice)},
-        created_by="test",
     )
     assert (channel.id, channel.type) == (channel_id, ChannelType.DM)
     assert channel.name == services.dm_channel_name(world.alice, world.bob)
@@ -150,7 +155,33 @@ def test_a_dm_created_by_a_post_is_found_by_dm_channel(
     assert (found, created) == (channel, False)
 
 
-# --- channel_ensure_for_post ---------------------------------------------------------------------
+# --- a post to a channel, which creates it on first use (channel_message_post) ------------------
+
+
+def post_to(
+    channel_id: uuid.UUID,
+    world: World,
+    *,
+    author_id: uuid.UUID,
+    metadata: dict[str, object],
+    server_id: uuid.UUID | None = None,
+    created_by: str = "test",
+) -> Channel:
+    """Posts to ``channel_id`` and returns the channel the post went to."""
+    services.channel_message_post(
+        channel_id=channel_id,
+        server_id=server_id or world.server.id,
+        author_id=author_id,
+        content="hello",
+        metadata=metadata,
+        needs_agent=False,
+        created_by=created_by,
+    )
+    return Channel.objects.get(id=channel_id)
+
+
+def channel_events(published: Published) -> list[object]:
+    return [event for event in published.events if not isinstance(event, NewMessage)]
 
 
 def test_a_post_to_a_new_id_creates_a_group_for_its_author(
@@ -158,14 +189,14 @@ def test_a_post_to_a_new_id_creates_a_group_for_its_author(
 ) -> None:
     channel_id = uuid.uuid4()
     with django_capture_on_commit_callbacks(execute=True):
-        channel = services.channel_ensure_for_post(
-            channel_id=channel_id,
-            server_id=world.server.id,
+        channel = post_to(
+            channel_id,
+            world,
             author_id=world.bob,
             metadata={"source": "gui"},
             created_by="gui_auto_creation",
         )
-    assert published.events == added(channel_id, world.bob)
+    assert channel_events(published) == added(channel_id, world.bob)
     assert channel.name == f"Chat {str(channel_id)[:8]}"
     assert (channel.type, channel.source_type) == (ChannelType.GROUP, "auto_created")
     assert channel.metadata["created_by"] == "gui_auto_creation"
@@ -176,26 +207,16 @@ def test_a_post_to_an_existing_channel_changes_nothing(
     world: World, published: Published, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        channel = services.channel_ensure_for_post(
-            channel_id=world.channel.id,
-            server_id=world.server.id,
-            author_id=world.bob,
-            metadata={"isDm": True},
-            created_by="test",
-        )
+        channel = post_to(world.channel.id, world, author_id=world.bob, metadata={"isDm": True})
     assert channel == world.channel
-    assert published.events == []
+    assert channel_events(published) == []
     assert selectors.channel_participants(world.channel.id) == [world.alice]
 
 
 def test_a_post_naming_another_server_is_refused(world: World) -> None:
     with pytest.raises(InvalidInput) as raised:
-        services.channel_ensure_for_post(
-            channel_id=world.channel.id,
-            server_id=DEFAULT_SERVER_ID,
-            author_id=world.bob,
-            metadata={},
-            created_by="test",
+        post_to(
+            world.channel.id, world, author_id=world.bob, metadata={}, server_id=DEFAULT_SERVER_ID
         )
     assert raised.value.code == "SERVER_MISMATCH"
 

@@ -1,8 +1,8 @@
-"""The agent service: the seed's MessageBusService for one agent.
+"""A bus agent: one agent on the bus, the reference's MessageBusService for one agent.
 
 Its receivers are connected in its agent's bus group (``agent:<id>``) while its agent runs. With
 a transport that shares events (Redis), one process at a time consumes the group and
-acknowledges each event once the service is done with it; otherwise every process that runs the
+acknowledges each event once the agent is done with it; otherwise every process that runs the
 agent gets every event. Receivers only do cheap in-memory checks and hand the work to the
 agent's own worker thread, which keeps the agent's events in order: check participation, ask
 the responder unless the message was handled before, and settle the outcome (memory, reply or
@@ -52,13 +52,13 @@ _STOP = object()
 
 
 def agent_group(agent_id: uuid.UUID | str) -> dispatch.Scope:
-    """The bus group of an agent's service."""
+    """The bus group of a bus agent."""
     return dispatch.group(f"agent:{agent_id}")
 
 
 @dataclass(frozen=True)
 class AgentProfile:
-    """What the service needs to know of its agent; read once at start."""
+    """What the bus agent needs to know of its agent; read once at start."""
 
     agent_id: uuid.UUID
     name: str
@@ -85,7 +85,7 @@ def agent_hops(event: NewMessage) -> int:
     return 1 if event.source_type == "agent_response" else 0
 
 
-class AgentService:
+class BusAgent:
     """One agent on the bus. ``start`` and ``stop`` may be called from any thread."""
 
     def __init__(self, profile: AgentProfile, responder: Responder) -> None:

@@ -1,4 +1,4 @@
-"""AgentService on a real bus with real worker threads: the reference's filters, memories kept
+"""BusAgent on a real bus with real worker threads: the reference's filters, memories kept
 once, replies back on the bus, caches that follow bus events, the error boundary, the hop limit,
 and clean start/stop.
 
@@ -18,8 +18,8 @@ import pytest
 from django.test import Client
 
 from elizabus import selectors, services
+from elizabus.agents.bus_agent import AgentProfile, BusAgent
 from elizabus.agents.responders.echo import EchoResponder
-from elizabus.agents.service import AgentProfile, AgentService
 from elizabus.bus import dispatch
 from elizabus.bus.dispatch import dispatch_local
 from elizabus.bus.events import EVENT_TYPES, MessageComplete, MessageError, NewMessage
@@ -317,7 +317,7 @@ def test_an_agent_never_answers_itself(stage: Stage) -> None:
 # --- lifecycle --------------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_start_stop_cycles_leave_no_receiver_or_thread_behind() -> None:
-    service = AgentService(
+    service = BusAgent(
         AgentProfile(agent_id=uuid.uuid4(), name="Cycler", system_prompt=""), EchoResponder()
     )
     receivers = {name: dispatch.receiver_count(event) for name, event in EVENT_TYPES.items()}
@@ -352,7 +352,7 @@ def test_a_seat_change_during_a_participation_read_is_not_lost(
             seated.wait(5)
         return answer
 
-    monkeypatch.setattr("elizabus.agents.service.selectors.channel_is_participant", slow_read)
+    monkeypatch.setattr("elizabus.agents.bus_agent.selectors.channel_is_participant", slow_read)
     before = stage.say(room)
     assert read.wait(5)
     services.channel_participant_add(channel_id=room, entity_id=agent)
