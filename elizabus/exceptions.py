@@ -1,58 +1,346 @@
-"""Domain errors. Services raise them; the API's exception handler maps each to its status and
-the ``{success: false, error: {code, message}}`` shape, and the socket router to ``messageError``.
+"""The catalogue of errors: one class per error code, with its HTTP status and default message.
+
+Services and the edges raise them; the API's exception handler maps each to its status and the
+``{success: false, error: {code, message}}`` shape, and the socket router to ``messageError``.
+A raise site passes a message only where the reference words that case its own way (``Agent
+with ID '…' not found``). :func:`catalogue` lists every code; ``docs/errors.md`` is its table,
+and a test keeps the two the same.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class DomainError(Exception):
-    status = 400
-    code = "BAD_REQUEST"
+    """A request that cannot be done as asked."""
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "BAD_REQUEST"
+    default_message: ClassVar[str] = "Bad request"
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
         self.details = details
 
 
+def catalogue() -> list[type[DomainError]]:
+    """Every error class, by code."""
+    found: list[type[DomainError]] = []
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        kind = pending.pop()
+        found.append(kind)
+        pending.extend(kind.__subclasses__())
+    return sorted(found, key=lambda kind: kind.code)
+
+
+# --- 400 ----------------------------------------------------------------------------------------
 class InvalidInput(DomainError):
-    status = 400
+    """A body, query or path value fails validation; ``details`` names the fields."""
+
     code = "VALIDATION_ERROR"
+    default_message = "Invalid request"
 
 
-class NotFound(DomainError):
-    status = 404
-    code = "NOT_FOUND"
+class InvalidJson(InvalidInput):
+    """The body is not JSON."""
+
+    code = "INVALID_JSON"
+    default_message = "Malformed JSON in request body"
 
 
-class Conflict(DomainError):
-    status = 409
-    code = "CONFLICT"
+class InvalidContentType(InvalidInput):
+    """The body is not of a type the route reads (the reference answers 400, not 415)."""
+
+    code = "INVALID_CONTENT_TYPE"
+    default_message = "Invalid or missing Content-Type header"
+
+
+class InvalidBody(InvalidInput):
+    """The body is JSON but not an object."""
+
+    code = "INVALID_BODY"
+    default_message = "Request body must be a JSON object"
+
+
+class InvalidId(InvalidInput):
+    """A path id is not a canonical UUID."""
+
+    code = "INVALID_ID"
+    default_message = "Invalid id"
+
+
+class InvalidTransport(InvalidInput):
+    """A message post asks for a transport that does not exist."""
+
+    code = "INVALID_TRANSPORT"
+    default_message = "Invalid transport"
+
+
+class InvalidResponder(InvalidInput):
+    """An agent names a responder that cannot be built."""
+
+    code = "INVALID_RESPONDER"
+    default_message = "Invalid responder"
+
+
+class AgentExists(InvalidInput):
+    """An agent is registered under the id of an entity that is not an agent."""
+
+    code = "AGENT_EXISTS"
+    default_message = "The entity already exists"
+
+
+class ChannelExists(InvalidInput):
+    """A channel is created under an id that is taken."""
+
+    code = "CHANNEL_EXISTS"
+    default_message = "The channel already exists"
+
+
+class ServerMismatch(InvalidInput):
+    """A message names another message server than its channel's."""
+
+    code = "SERVER_MISMATCH"
+    default_message = "The channel does not belong to that message server"
+
+
+class DmWithSelf(InvalidInput):
+    """A DM is asked for between an entity and itself."""
+
+    code = "DM_WITH_SELF"
+    default_message = "Cannot create DM channel with oneself"
+
+
+class NoAgent(InvalidInput):
+    """A post waits for an agent's answer (``http``, ``sse``) in a channel without an agent."""
+
+    code = "NO_AGENT"
+    default_message = "No agent found in channel participants"
+
+
+class NoFile(InvalidInput):
+    """An upload carries no file."""
+
+    code = "NO_FILE"
+    default_message = "No media file provided"
+
+
+class EmptyFile(InvalidInput):
+    """An upload's file is empty."""
+
+    code = "EMPTY_FILE"
+    default_message = "The file is empty"
+
+
+class InvalidFileType(InvalidInput):
+    """An upload's type is not one media may be."""
+
+    code = "INVALID_FILE_TYPE"
+    default_message = "File type is not allowed"
+
+
+class SessionRenewalFailed(InvalidInput):
+    """A session cannot be renewed past its maximum duration."""
+
+    code = "SESSION_RENEWAL_FAILED"
+    default_message = "Maximum duration reached"
+
+
+# --- 401, 403, 405, 429: what DRF decides, in the API's words -------------------------------------
+class Unauthorized(DomainError):
+    """The API key (or another credential) is missing or wrong."""
+
+    status = 401
+    code = "UNAUTHORIZED"
+    default_message = "Unauthorized"
 
 
 class Forbidden(DomainError):
+    """The request is understood and not allowed."""
+
     status = 403
     code = "FORBIDDEN"
+    default_message = "Forbidden"
 
 
+class CentralChannel(Forbidden):
+    """The central channel is deleted: it always exists."""
+
+    code = "CENTRAL_CHANNEL"
+    default_message = "The central channel cannot be deleted"
+
+
+class MethodNotAllowed(DomainError):
+    """The route exists, the method does not."""
+
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+    default_message = "Method not allowed"
+
+
+class RateLimited(DomainError):
+    """The client sent more requests than its allowance; ``Retry-After`` says when to come back."""
+
+    status = 429
+    code = "RATE_LIMIT_EXCEEDED"
+    default_message = "Too many requests"
+
+
+# --- 404 ----------------------------------------------------------------------------------------
+class NotFound(DomainError):
+    """No route, or no row, answers to the request."""
+
+    status = 404
+    code = "NOT_FOUND"
+    default_message = "Not found"
+
+
+class AgentNotFound(NotFound):
+    code = "AGENT_NOT_FOUND"
+    default_message = "Agent not found"
+
+
+class ChannelNotFound(NotFound):
+    code = "CHANNEL_NOT_FOUND"
+    default_message = "Channel not found"
+
+
+class ServerNotFound(NotFound):
+    code = "SERVER_NOT_FOUND"
+    default_message = "Message server not found"
+
+
+class MessageNotFound(NotFound):
+    code = "MESSAGE_NOT_FOUND"
+    default_message = "Message not found"
+
+
+class MemoryNotFound(NotFound):
+    code = "MEMORY_NOT_FOUND"
+    default_message = "Memory not found"
+
+
+class RoomNotFound(NotFound):
+    code = "ROOM_NOT_FOUND"
+    default_message = "Room not found"
+
+
+class RunNotFound(NotFound):
+    code = "RUN_NOT_FOUND"
+    default_message = "Run not found"
+
+
+class SessionNotFound(NotFound):
+    code = "SESSION_NOT_FOUND"
+    default_message = "Session not found"
+
+
+class JobNotFound(NotFound):
+    code = "JOB_NOT_FOUND"
+    default_message = "Job not found"
+
+
+class ParticipantNotFound(NotFound):
+    """An agent is removed from a channel it is not in."""
+
+    code = "PARTICIPANT_NOT_FOUND"
+    default_message = "Agent is not a participant in this channel"
+
+
+class NotSubscribed(NotFound):
+    """An agent's subscription to a message server is asked for, and there is none."""
+
+    code = "NOT_SUBSCRIBED"
+    default_message = "Agent is not subscribed to this message server"
+
+
+class NoAgentsAvailable(NotFound):
+    """A job names no agent, and none is running on the server."""
+
+    code = "NO_AGENTS_AVAILABLE"
+    default_message = "No agents available on server"
+
+
+# --- 409, 410 -----------------------------------------------------------------------------------
+class Conflict(DomainError):
+    status = 409
+    code = "CONFLICT"
+    default_message = "Conflict"
+
+
+class DuplicateMessageId(Conflict):
+    """A message is posted under the id of another message."""
+
+    code = "DUPLICATE_MESSAGE_ID"
+    default_message = "The message already exists"
+
+
+class Gone(DomainError):
+    """What was asked for existed and has expired."""
+
+    status = 410
+    code = "GONE"
+    default_message = "Gone"
+
+
+class SessionExpired(Gone):
+    code = "SESSION_EXPIRED"
+    default_message = "Session expired"
+
+
+# --- 413 ----------------------------------------------------------------------------------------
 class PayloadTooLarge(DomainError):
+    """A body, or a part of it, is over its limit (the limits are in docs/compatibility.md)."""
+
     status = 413
     code = "PAYLOAD_TOO_LARGE"
+    default_message = "Payload too large"
 
 
+class ContentTooLarge(PayloadTooLarge):
+    code = "CONTENT_TOO_LARGE"
+    default_message = "Message content is too large"
+
+
+class MetadataTooLarge(PayloadTooLarge):
+    code = "METADATA_TOO_LARGE"
+    default_message = "metadata is too large"
+
+
+class RawMessageTooLarge(PayloadTooLarge):
+    code = "RAW_MESSAGE_TOO_LARGE"
+    default_message = "raw_message is too large"
+
+
+class CharacterTooLarge(PayloadTooLarge):
+    code = "CHARACTER_TOO_LARGE"
+    default_message = "The character is too large"
+
+
+class AttachmentsTooLarge(PayloadTooLarge):
+    code = "ATTACHMENTS_TOO_LARGE"
+    default_message = "attachments are too large"
+
+
+class FileTooLarge(PayloadTooLarge):
+    code = "FILE_TOO_LARGE"
+    default_message = "The file is too large"
+
+
+# --- 502 ----------------------------------------------------------------------------------------
 class UpstreamFailure(DomainError):
     """A service elizabus depends on (an agent's model endpoint) failed."""
 
     status = 502
     code = "UPSTREAM_FAILURE"
+    default_message = "An upstream service failed"
 
 
-class Gone(DomainError):
-    """What was asked for existed and has expired (an expired session: 410)."""
+class TitleFailed(UpstreamFailure):
+    """The agent's model could not title a conversation."""
 
-    status = 410
-    code = "GONE"
+    code = "TITLE_FAILED"
+    default_message = "The agent could not generate a title"

@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from elizabus.exceptions import InvalidInput
+from elizabus.exceptions import InvalidBody, InvalidInput
 
 
 def ok(data: Any, status_code: int = status.HTTP_200_OK, **extra: Any) -> Response:
@@ -29,7 +29,7 @@ def with_server_alias(data: Any) -> Any:
 def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
     """Validates ``data`` or raises InvalidInput with the serializer's ``error_message``."""
     if not isinstance(data, Mapping):
-        raise InvalidInput("Request body must be a JSON object", code="INVALID_BODY")
+        raise InvalidBody()
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
         raise InvalidInput(

@@ -6,29 +6,39 @@ import logging
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from elizabus.exceptions import DomainError
+from elizabus.exceptions import (
+    DomainError,
+    Forbidden,
+    InvalidContentType,
+    InvalidJson,
+    MethodNotAllowed,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 
 from .renderers import json_response
 
 logger = logging.getLogger(__name__)
 
-_DRF_CODES = {
-    exceptions.ParseError: ("INVALID_JSON", "Malformed JSON in request body"),
-    exceptions.UnsupportedMediaType: (
-        "INVALID_CONTENT_TYPE",
-        "Invalid or missing Content-Type header",
-    ),
-    exceptions.MethodNotAllowed: ("METHOD_NOT_ALLOWED", None),
-    exceptions.NotAuthenticated: ("UNAUTHORIZED", None),
-    exceptions.AuthenticationFailed: ("UNAUTHORIZED", None),
-    exceptions.PermissionDenied: ("FORBIDDEN", None),
-    exceptions.Throttled: ("RATE_LIMIT_EXCEEDED", None),
-    exceptions.NotFound: ("NOT_FOUND", None),
+# DRF's own exceptions, as the catalogue's errors.
+_DRF_ERRORS: dict[type[exceptions.APIException], type[DomainError]] = {
+    exceptions.ParseError: InvalidJson,
+    exceptions.UnsupportedMediaType: InvalidContentType,
+    exceptions.MethodNotAllowed: MethodNotAllowed,
+    exceptions.NotAuthenticated: Unauthorized,
+    exceptions.AuthenticationFailed: Unauthorized,
+    exceptions.PermissionDenied: Forbidden,
+    exceptions.Throttled: RateLimited,
+    exceptions.NotFound: NotFound,
 }
+# These the reference words its own way, whatever DRF's detail says; it answers a wrong content
+# type with 400, not DRF's 415.
+_REFERENCE_WORDED = frozenset({InvalidJson, InvalidContentType})
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -47,17 +57,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.APIException):
         set_rollback()
-        code, message = next(
-            (value for kind, value in _DRF_CODES.items() if isinstance(exc, kind)),
-            ("BAD_REQUEST", None),
+        error = next(
+            (value for kind, value in _DRF_ERRORS.items() if isinstance(exc, kind)), DomainError
         )
-        # A wrong content type is a client error the reference answers with 400.
-        status_code = (
-            status.HTTP_400_BAD_REQUEST
-            if isinstance(exc, exceptions.UnsupportedMediaType)
-            else exc.status_code
-        )
-        response = Response(error_body(code, message or str(exc.detail)), status=status_code)
+        if error in _REFERENCE_WORDED:
+            message, status_code = error.default_message, error.status
+        else:
+            message, status_code = str(exc.detail), exc.status_code
+        response = Response(error_body(error.code, message), status=status_code)
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             response["Retry-After"] = str(int(exc.wait) + 1)
         return response
@@ -79,4 +86,4 @@ def error_response(exc: Exception) -> HttpResponse:
 
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any unmatched ``/api/`` path (B1.0)."""
-    return JsonResponse(error_body("NOT_FOUND", "API endpoint not found"), status=404)
+    return JsonResponse(error_body(NotFound.code, "API endpoint not found"), status=NotFound.status)

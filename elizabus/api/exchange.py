@@ -22,7 +22,7 @@ from django.http.response import HttpResponseBase
 from elizabus.bus.events import BusEvent, MessageComplete, MessageError, NewMessage
 from elizabus.bus.waiters import EventWaiter, WaiterRegistry
 from elizabus.conf import app_settings
-from elizabus.exceptions import InvalidInput
+from elizabus.exceptions import InvalidInput, InvalidTransport
 
 from .errors import error_body
 
@@ -46,18 +46,16 @@ agent_answers = WaiterRegistry(
 )
 
 
-def parse_transport(data: Mapping[str, Any], *, code: str = "INVALID_TRANSPORT") -> str:
+def parse_transport(
+    data: Mapping[str, Any], *, error: type[InvalidInput] = InvalidTransport
+) -> str:
     """``transport`` (or the deprecated ``mode``), with the legacy aliases (B1.2 step 1)."""
     value = data.get("transport", data.get("mode", "websocket"))
     if not isinstance(value, str):
-        raise InvalidInput(
-            f'Invalid transport type "{_js_typeof(value)}". Transport must be a string.',
-            code=code,
-        )
+        raise error(f'Invalid transport type "{_js_typeof(value)}". Transport must be a string.')
     if value not in TRANSPORTS:
-        raise InvalidInput(
-            f'Invalid transport "{value[:50]}". Must be one of: http, sse, websocket, sync, stream',
-            code=code,
+        raise error(
+            f'Invalid transport "{value[:50]}". Must be one of: http, sse, websocket, sync, stream'
         )
     return TRANSPORTS[value]
 

@@ -11,7 +11,15 @@ from rest_framework import serializers
 
 from elizabus import js
 from elizabus.conf import app_settings
-from elizabus.exceptions import InvalidInput, PayloadTooLarge
+from elizabus.exceptions import (
+    CharacterTooLarge,
+    ContentTooLarge,
+    InvalidId,
+    InvalidInput,
+    MetadataTooLarge,
+    PayloadTooLarge,
+    RawMessageTooLarge,
+)
 from elizabus.ids import is_uuid
 
 # The dates Python can hold, in epoch ms (JavaScript's reach further; beyond these a bound
@@ -24,7 +32,7 @@ def parse_uuid(value: Any, name: str) -> uuid.UUID:
     """``value`` as a UUID in the canonical 8-4-4-4-12 form (the reference's ``validateUuid``)."""
     if is_uuid(value):
         return uuid.UUID(value)
-    raise InvalidInput(f"Invalid {name}", code="INVALID_ID", details={name: "must be a UUID"})
+    raise InvalidId(f"Invalid {name}", details={name: "must be a UUID"})
 
 
 class StrictUUIDField(serializers.UUIDField):
@@ -65,13 +73,15 @@ def check_content_size(text: str) -> None:
     limit = app_settings.MAX_CONTENT_BYTES
     # A character is at most four bytes: most texts need no encoding to be counted.
     if len(text) > limit // 4 and len(text.encode()) > limit:
-        raise PayloadTooLarge(f"Message content exceeds {limit} bytes", code="CONTENT_TOO_LARGE")
+        raise ContentTooLarge(f"Message content exceeds {limit} bytes")
 
 
-def check_object_size(name: str, value: Any, limit: int, code: str) -> None:
-    """413 ``code`` for a JSON value over ``limit`` bytes, serialised compactly."""
+def check_object_size(
+    name: str, value: Any, limit: int, error: type[PayloadTooLarge] = PayloadTooLarge
+) -> None:
+    """413 (``error``) for a JSON value over ``limit`` bytes, serialised compactly."""
     if len(json.dumps(value, separators=(",", ":"))) > limit:
-        raise PayloadTooLarge(f"{name} exceeds {limit} bytes", code=code)
+        raise error(f"{name} exceeds {limit} bytes")
 
 
 def holds_nul(value: Any) -> bool:
@@ -94,7 +104,7 @@ class ObjectField(serializers.JSONField):
         "not_an_object": "Must be a JSON object.",
         "nul": "Null characters are not allowed.",
     }
-    too_large_code = "METADATA_TOO_LARGE"
+    too_large: type[PayloadTooLarge] = MetadataTooLarge
 
     def byte_limit(self) -> int:
         return app_settings.MAX_METADATA_BYTES
@@ -102,7 +112,7 @@ class ObjectField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             self.fail("not_an_object")
-        check_object_size(self.field_name, data, self.byte_limit(), self.too_large_code)
+        check_object_size(self.field_name, data, self.byte_limit(), self.too_large)
         if holds_nul(data):
             self.fail("nul")
         return data
@@ -111,7 +121,7 @@ class ObjectField(serializers.JSONField):
 class RawMessageField(ObjectField):
     """``raw_message`` may carry the whole message text again, so it gets the content limit."""
 
-    too_large_code = "RAW_MESSAGE_TOO_LARGE"
+    too_large = RawMessageTooLarge
 
     def byte_limit(self) -> int:
         return app_settings.MAX_CONTENT_BYTES + app_settings.MAX_METADATA_BYTES
@@ -120,7 +130,7 @@ class RawMessageField(ObjectField):
 class CharacterField(ObjectField):
     """An elizaOS character file: bios, examples and knowledge make these large."""
 
-    too_large_code = "CHARACTER_TOO_LARGE"
+    too_large = CharacterTooLarge
 
     def byte_limit(self) -> int:
         return app_settings.MAX_CHARACTER_BYTES
@@ -129,7 +139,7 @@ class CharacterField(ObjectField):
 class MemoryContentField(RawMessageField):
     """A memory's ``content`` (``{text, ...}``): the message text and what came with it."""
 
-    too_large_code = "CONTENT_TOO_LARGE"
+    too_large = ContentTooLarge
 
 
 class LimitedObjectField(ObjectField):
@@ -156,9 +166,7 @@ class LimitedTextField(StrictCharField):
         text = super().to_internal_value(data)
         limit = int(getattr(app_settings, self.setting))
         if len(text) > limit:
-            raise PayloadTooLarge(
-                f"Content exceeds maximum length of {limit} characters", code="CONTENT_TOO_LARGE"
-            )
+            raise ContentTooLarge(f"Content exceeds maximum length of {limit} characters")
         check_content_size(text)
         return text
 

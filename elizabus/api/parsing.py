@@ -12,7 +12,7 @@ from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 from rest_framework.utils.mediatypes import media_type_matches
 
-from elizabus.exceptions import InvalidInput
+from elizabus.exceptions import InvalidBody
 
 
 def json_object(request: HttpRequest) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def json_object(request: HttpRequest) -> dict[str, Any]:
         # ValidationError: a number beyond a double's range.
         raise ParseError(str(error)) from error
     if not isinstance(data, dict):
-        raise InvalidInput("Request body must be a JSON object", code="INVALID_BODY")
+        raise InvalidBody()
     return data
 
 

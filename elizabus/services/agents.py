@@ -17,7 +17,13 @@ from elizabus.agents.responders.base import ResponderError, load_responder
 from elizabus.bus.events import AgentUpdated, MessageError, NewMessage
 from elizabus.bus.publish import publish
 from elizabus.conf import app_settings
-from elizabus.exceptions import InvalidInput, NotFound, UpstreamFailure
+from elizabus.exceptions import (
+    AgentExists,
+    AgentNotFound,
+    ChannelNotFound,
+    InvalidResponder,
+    TitleFailed,
+)
 from elizabus.ids import memory_id, reply_id
 from elizabus.models import (
     CENTRAL_CHANNEL_ID,
@@ -41,7 +47,7 @@ def _agent(agent_id: uuid.UUID, *, for_update: bool = False) -> Agent:
     queryset = Agent.objects.select_for_update() if for_update else Agent.objects
     agent = queryset.filter(entity_id=agent_id).first()
     if agent is None:
-        raise NotFound("Agent not found", code="AGENT_NOT_FOUND")
+        raise AgentNotFound()
     return agent
 
 
@@ -51,7 +57,7 @@ def _check_responder(dotted_path: str, options: dict[str, Any]) -> None:
     try:
         load_responder(dotted_path, options).close()
     except ResponderError as exc:
-        raise InvalidInput(str(exc), code="INVALID_RESPONDER") from exc
+        raise InvalidResponder(str(exc)) from exc
 
 
 def _bio_text(bio: Any) -> str:
@@ -79,7 +85,7 @@ def agent_register(
     _check_responder(responder, responder_options or {})
     existing = Entity.objects.filter(id=agent_id).first()
     if existing is not None and (existing.kind == EntityKind.AGENT or existing.messages.exists()):
-        raise InvalidInput(f"Entity {agent_id} already exists", code="AGENT_EXISTS")
+        raise AgentExists(f"Entity {agent_id} already exists")
     if existing is None:
         entity = Entity.objects.create(id=agent_id, kind=EntityKind.AGENT, names=[name])
     else:
@@ -354,9 +360,9 @@ def agent_channel_title(*, agent_id: uuid.UUID, channel_id: uuid.UUID) -> tuple[
     Writes nothing: the client decides whether to rename the channel."""
     agent = Agent.objects.filter(entity_id=agent_id, enabled=True).first()
     if agent is None:
-        raise NotFound("Agent not found or not active", code="AGENT_NOT_FOUND")
+        raise AgentNotFound("Agent not found or not active")
     if not Channel.objects.filter(id=channel_id).exists():
-        raise NotFound("Channel not found", code="CHANNEL_NOT_FOUND")
+        raise ChannelNotFound()
     recent = list(selectors.message_list(channel_id=channel_id, limit=TITLE_CONTEXT_MESSAGES))
     if len(recent) < TITLE_MIN_MESSAGES:
         return None, "Not enough messages to generate a title"
@@ -368,5 +374,5 @@ def agent_channel_title(*, agent_id: uuid.UUID, channel_id: uuid.UUID) -> tuple[
         finally:
             responder.close()
     except ResponderError as exc:
-        raise UpstreamFailure(str(exc), code="TITLE_FAILED") from exc
+        raise TitleFailed(str(exc)) from exc
     return title, "" if title else "The agent offered no title"

@@ -13,7 +13,15 @@ from elizabus import js
 from elizabus.bus.events import ChannelCleared, ChannelDeleted, ChannelUpdated, ParticipantUpdate
 from elizabus.bus.publish import publish
 from elizabus.db import rows
-from elizabus.exceptions import Forbidden, InvalidInput, NotFound
+from elizabus.exceptions import (
+    CentralChannel,
+    ChannelExists,
+    ChannelNotFound,
+    DmWithSelf,
+    ParticipantNotFound,
+    ServerMismatch,
+    ServerNotFound,
+)
 from elizabus.models import (
     CENTRAL_CHANNEL_ID,
     Channel,
@@ -36,14 +44,14 @@ def _channel(channel_id: uuid.UUID, *, for_update: bool = False) -> Channel:
     queryset = Channel.objects.select_for_update() if for_update else Channel.objects
     channel = queryset.filter(id=channel_id).first()
     if channel is None:
-        raise NotFound(f"Channel {channel_id} not found", code="CHANNEL_NOT_FOUND")
+        raise ChannelNotFound(f"Channel {channel_id} not found")
     return channel
 
 
 def _server(server_id: uuid.UUID) -> MessageServer:
     server = MessageServer.objects.filter(id=server_id).first()
     if server is None:
-        raise NotFound(f"Message server {server_id} not found", code="SERVER_NOT_FOUND")
+        raise ServerNotFound(f"Message server {server_id} not found")
     return server
 
 
@@ -85,7 +93,7 @@ def channel_create(
     """Creates a channel on ``server_id`` with its first participants."""
     server = _server(server_id)
     if channel_id is not None and Channel.objects.filter(id=channel_id).exists():
-        raise InvalidInput(f"Channel {channel_id} already exists", code="CHANNEL_EXISTS")
+        raise ChannelExists(f"Channel {channel_id} already exists")
     channel = Channel.objects.create(
         id=channel_id or uuid.uuid4(),
         server=server,
@@ -105,9 +113,8 @@ def require_same_server(
 ) -> None:
     """Refuses a message for ``channel_id`` addressed to another server than the channel's."""
     if channel_server_id != server_id:
-        raise InvalidInput(
+        raise ServerMismatch(
             f"Channel {channel_id} does not belong to message server {server_id}",
-            code="SERVER_MISMATCH",
         )
 
 
@@ -172,7 +179,7 @@ def dm_channel_get_or_create(
 ) -> tuple[Channel, bool]:
     """The DM channel of two entities on a server, created on first use. Symmetric."""
     if user_id == target_id:
-        raise InvalidInput("Cannot create DM channel with oneself", code="DM_WITH_SELF")
+        raise DmWithSelf()
     _server(server_id)
     name = dm_channel_name(user_id, target_id)
     existing = (
@@ -245,7 +252,7 @@ def channel_participant_remove(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -
     channel = _channel(channel_id)
     deleted, _ = Participant.objects.filter(channel=channel, entity_id=entity_id).delete()
     if not deleted:
-        raise NotFound("Agent is not a participant in this channel", code="PARTICIPANT_NOT_FOUND")
+        raise ParticipantNotFound()
     publish(ParticipantUpdate(type="removed", channel_id=str(channel_id), entity_id=str(entity_id)))
 
 
@@ -263,7 +270,7 @@ def channel_delete(*, channel_id: uuid.UUID) -> None:
     """Deletes a channel with its messages and participants. The central channel stays: it
     always exists (SPEC A2); it can be cleared."""
     if channel_id == CENTRAL_CHANNEL_ID:
-        raise Forbidden("The central channel cannot be deleted", code="CENTRAL_CHANNEL")
+        raise CentralChannel()
     channel = _channel(channel_id, for_update=True)
     deleted, _ = Message.objects.filter(channel=channel).delete()
     channel.delete()

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from elizabus import selectors
 from elizabus.bus.events import NewMessage
-from elizabus.exceptions import NotFound
+from elizabus.exceptions import AgentNotFound, NoAgentsAvailable
 from elizabus.models import DEFAULT_SERVER_ID, ChannelType, Job, JobStatus
 
 from .channels import channel_create
@@ -61,11 +61,11 @@ def job_create(
     if agent_id is None:
         agent = selectors.agent_first_enabled()
         if agent is None:
-            raise NotFound("No agents available on server", code="NO_AGENTS_AVAILABLE")
+            raise NoAgentsAvailable()
     else:
         agent = selectors.agent_get(agent_id)
         if agent is None or not agent.enabled:
-            raise NotFound(f"Agent {agent_id} not found", code="AGENT_NOT_FOUND")
+            raise AgentNotFound(f"Agent {agent_id} not found")
     metadata = metadata or {}
     job_id = uuid.uuid4()
     channel = channel_create(

@@ -14,7 +14,13 @@ from pathlib import PurePath
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 
-from elizabus.exceptions import InvalidInput, NotFound, PayloadTooLarge
+from elizabus.exceptions import (
+    AgentNotFound,
+    ChannelNotFound,
+    EmptyFile,
+    FileTooLarge,
+    InvalidFileType,
+)
 from elizabus.models import Agent, Channel
 
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
@@ -68,7 +74,7 @@ class StoredMedia:
 def media_store(*, channel_id: uuid.UUID, upload: UploadedFile) -> StoredMedia:
     """Stores one uploaded file for a channel under ``<ms>-<random><ext>``."""
     if not Channel.objects.filter(id=channel_id).exists():
-        raise NotFound("Channel not found", code="CHANNEL_NOT_FOUND")
+        raise ChannelNotFound()
     return _save(MEDIA_PREFIX, channel_id, upload)
 
 
@@ -76,7 +82,7 @@ def agent_media_store(*, agent_id: uuid.UUID, upload: UploadedFile) -> StoredMed
     """Stores one uploaded file for an agent under ``<ms>-<random><ext>``. The reference
     stores one for any id; here the agent must exist."""
     if not Agent.objects.filter(entity_id=agent_id).exists():
-        raise NotFound("Agent not found", code="AGENT_NOT_FOUND")
+        raise AgentNotFound()
     return _save(AGENT_MEDIA_PREFIX, agent_id, upload)
 
 
@@ -95,13 +101,11 @@ def _save(prefix: str, owner_id: uuid.UUID, upload: UploadedFile) -> StoredMedia
     content_type = (upload.content_type or "").split(";")[0].strip().lower()
     extension = ALLOWED_MEDIA_TYPES.get(content_type)
     if extension is None:
-        raise InvalidInput(
-            f"File type {content_type or 'unknown'} is not allowed", code="INVALID_FILE_TYPE"
-        )
+        raise InvalidFileType(f"File type {content_type or 'unknown'} is not allowed")
     if upload.size is None or upload.size > MAX_MEDIA_BYTES:
-        raise PayloadTooLarge(f"File exceeds {MAX_MEDIA_BYTES} bytes", code="FILE_TOO_LARGE")
+        raise FileTooLarge(f"File exceeds {MAX_MEDIA_BYTES} bytes")
     if upload.size == 0:
-        raise InvalidInput("The file is empty", code="EMPTY_FILE")
+        raise EmptyFile()
     filename = f"{int(time.time() * 1000)}-{secrets.token_hex(6)}{extension}"
     default_storage.save(f"{prefix}/{owner_id}/{filename}", upload)
     return StoredMedia(

@@ -13,14 +13,14 @@ from typing import Any
 
 from django.db import transaction
 
-from elizabus.exceptions import NotFound
+from elizabus.exceptions import MemoryNotFound, ServerNotFound
 from elizabus.models import Memory, MessageServer
 
 
 def _memory(agent_id: uuid.UUID, memory_id: uuid.UUID) -> Memory:
     memory = Memory.objects.select_for_update().filter(agent_id=agent_id, id=memory_id).first()
     if memory is None:
-        raise NotFound("Memory not found", code="MEMORY_NOT_FOUND")
+        raise MemoryNotFound()
     return memory
 
 
@@ -65,6 +65,6 @@ def memory_forget_server(*, server_id: uuid.UUID) -> int:
     """Forgets every agent's memories of a message server (an elizaOS world); returns how
     many. The server, its channels and their messages stay."""
     if not MessageServer.objects.filter(id=server_id).exists():
-        raise NotFound("Message server not found", code="SERVER_NOT_FOUND")
+        raise ServerNotFound()
     deleted, _ = Memory.objects.filter(server_id=server_id).delete()
     return deleted

@@ -13,7 +13,12 @@ from elizabus import selectors
 from elizabus.bus.events import MessageComplete, MessageDeleted, MessageUpdated, NewMessage
 from elizabus.bus.publish import publish
 from elizabus.db import rows
-from elizabus.exceptions import Conflict, InvalidInput, NotFound
+from elizabus.exceptions import (
+    ChannelNotFound,
+    DuplicateMessageId,
+    MessageNotFound,
+    NoAgent,
+)
 from elizabus.models import Message
 
 from .channels import ensure_channel_for_post, optional_uuid, require_same_server
@@ -79,7 +84,7 @@ def message_create(
     # does the same), so each gets its own millisecond.
     channel_server_id = rows.channel_server(channel_id, lock=True)
     if channel_server_id is None:
-        raise NotFound(f"Channel {channel_id} not found", code="CHANNEL_NOT_FOUND")
+        raise ChannelNotFound(f"Channel {channel_id} not found")
     if server_id is not None:
         require_same_server(channel_id, channel_server_id, server_id)
     if message_id is not None:
@@ -87,7 +92,7 @@ def message_create(
         if existing is not None:
             if _same_message(existing, channel_id, author_id, content):
                 return existing
-            raise Conflict(f"Message {message_id} already exists", code="DUPLICATE_MESSAGE_ID")
+            raise DuplicateMessageId(f"Message {message_id} already exists")
     message, _ = _message_insert(
         channel_id=channel_id,
         server_id=channel_server_id,
@@ -191,7 +196,7 @@ def channel_message_post(
             preferred=optional_uuid(metadata.get("targetAgentId")),
         )
         if agent_id is None:
-            raise InvalidInput("No agent found in channel participants", code="NO_AGENT")
+            raise NoAgent()
     _, event = _message_insert(
         channel_id=channel_id,
         server_id=server_id,
@@ -225,7 +230,7 @@ def message_update(
         Message.objects.select_for_update().select_related("channel").filter(id=message_id).first()
     )
     if message is None:
-        raise NotFound("Message not found", code="MESSAGE_NOT_FOUND")
+        raise MessageNotFound()
     changes = {
         "content": content,
         "raw_message": raw_message,
@@ -250,7 +255,7 @@ def message_delete(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> None:
     reference deletes it anyway)."""
     deleted, _ = Message.objects.filter(id=message_id, channel_id=channel_id).delete()
     if not deleted:
-        raise NotFound("Message not found in this channel", code="MESSAGE_NOT_FOUND")
+        raise MessageNotFound("Message not found in this channel")
     publish(MessageDeleted(message_id=str(message_id), channel_id=str(channel_id)))
 
 

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from elizabus.bus.events import ServerAgentUpdate
 from elizabus.bus.publish import publish
-from elizabus.exceptions import NotFound
+from elizabus.exceptions import AgentNotFound, ServerNotFound
 from elizabus.models import Agent, MessageServer, ServerAgent
 
 
@@ -38,10 +38,10 @@ def server_create(
 def _server_and_agent(server_id: uuid.UUID, agent_id: uuid.UUID) -> tuple[MessageServer, Agent]:
     server = MessageServer.objects.filter(id=server_id).first()
     if server is None:
-        raise NotFound(f"Message server {server_id} not found", code="SERVER_NOT_FOUND")
+        raise ServerNotFound(f"Message server {server_id} not found")
     agent = Agent.objects.filter(entity_id=agent_id).first()
     if agent is None:
-        raise NotFound(f"Agent {agent_id} not found", code="AGENT_NOT_FOUND")
+        raise AgentNotFound(f"Agent {agent_id} not found")
     return server, agent
 
 

@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from elizabus import js, selectors
 from elizabus.conf import app_settings
-from elizabus.exceptions import Gone, InvalidInput, NotFound
+from elizabus.exceptions import (
+    AgentNotFound,
+    InvalidInput,
+    SessionExpired,
+    SessionNotFound,
+    SessionRenewalFailed,
+)
 from elizabus.models import DEFAULT_SERVER_ID, Agent, ChannelType, Message, Session
 
 from .channels import channel_create
@@ -217,9 +223,9 @@ def _locked(session_id: uuid.UUID) -> Session:
     :func:`session_require_active`, which callers run first)."""
     session = Session.objects.select_for_update().filter(id=session_id).first()
     if session is None:
-        raise NotFound(f"Session with ID '{session_id}' not found", code="SESSION_NOT_FOUND")
+        raise SessionNotFound(f"Session with ID '{session_id}' not found")
     if session.expires_at <= timezone.now():
-        raise Gone(_expired_message(session), code="SESSION_EXPIRED")
+        raise SessionExpired(_expired_message(session))
     return session
 
 
@@ -233,10 +239,10 @@ def session_require_active(*, session_id: uuid.UUID) -> Session:
     deletion stands."""
     session = selectors.session_get(session_id)
     if session is None:
-        raise NotFound(f"Session with ID '{session_id}' not found", code="SESSION_NOT_FOUND")
+        raise SessionNotFound(f"Session with ID '{session_id}' not found")
     if session.expires_at <= timezone.now():
         Session.objects.filter(id=session_id, expires_at__lte=timezone.now()).delete()
-        raise Gone(_expired_message(session), code="SESSION_EXPIRED")
+        raise SessionExpired(_expired_message(session))
     return session
 
 
@@ -257,7 +263,7 @@ def session_create(
     """
     agent = selectors.agent_get(agent_id)
     if agent is None or not agent.enabled:
-        raise NotFound(f"Agent with ID '{agent_id}' not found", code="AGENT_NOT_FOUND")
+        raise AgentNotFound(f"Agent with ID '{agent_id}' not found")
     config = merge_timeout_config(agent_timeout_config(agent), timeout or TimeoutRequest())
     session_id = uuid.uuid4()
     metadata = metadata or {}
@@ -339,9 +345,8 @@ def session_renew(*, session_id: uuid.UUID) -> Session:
     cannot be (``SESSION_RENEWAL_FAILED``)."""
     session = _locked(session_id)
     if not _renew(session, timezone.now(), force=True):
-        raise InvalidInput(
+        raise SessionRenewalFailed(
             f"Cannot renew session '{session_id}': Maximum duration reached",
-            code="SESSION_RENEWAL_FAILED",
             details={"maxDuration": js.wire_number(session.max_duration_minutes)},
         )
     session.save(update_fields=["last_activity", "renewal_count", "expires_at"])
@@ -387,7 +392,7 @@ def session_delete(*, session_id: uuid.UUID) -> None:
     """Ends the session; its channel and messages stay, as in the reference."""
     deleted, _ = Session.objects.filter(id=session_id).delete()
     if not deleted:
-        raise NotFound(f"Session with ID '{session_id}' not found", code="SESSION_NOT_FOUND")
+        raise SessionNotFound(f"Session with ID '{session_id}' not found")
 
 
 @transaction.atomic

@@ -82,7 +82,7 @@ class ChannelMessageIn(msgspec.Struct):
             check_content_size(content)
         for name, field in _OBJECT_FIELDS.items():
             if isinstance(value := body.get(name), dict):
-                check_object_size(name, value, field.byte_limit(), field.too_large_code)
+                check_object_size(name, value, field.byte_limit(), field.too_large)
 
 
 class ChannelCreateIn(serializers.Serializer):

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from elizabus import js
 from elizabus.conf import app_settings
-from elizabus.exceptions import PayloadTooLarge
+from elizabus.exceptions import AttachmentsTooLarge
 from elizabus.services.sessions import TimeoutRequest
 
 from ..fields import (
@@ -79,7 +79,7 @@ class AttachmentsField(serializers.ListField):
         items = super().to_internal_value(data)
         limit = app_settings.MAX_METADATA_BYTES
         if len(json.dumps(items, separators=(",", ":"))) > limit:
-            raise PayloadTooLarge(f"attachments exceed {limit} bytes", code="ATTACHMENTS_TOO_LARGE")
+            raise AttachmentsTooLarge(f"attachments exceed {limit} bytes")
         return items
 
 

@@ -19,19 +19,7 @@ from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.agents import agent_data
 from elizabus.api.representations.memory import world_data
 from elizabus.api.serializers.agents import AgentCreateIn, AgentUpdateIn, CharacterIn
-from elizabus.api.views.base import ApiView
-from elizabus.exceptions import NotFound
-from elizabus.models import Agent
-
-ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
-
-
-def agent_or_404(agent_id: str) -> Agent:
-    """The agent of a path id: 400 ``INVALID_ID`` unless a UUID, 404 unless registered."""
-    agent = selectors.agent_get(parse_uuid(agent_id, "agentId"))
-    if agent is None:
-        raise NotFound("Agent not found", code="AGENT_NOT_FOUND")
-    return agent
+from elizabus.api.views.base import ENVELOPE, ApiView, agent_or_404
 
 
 def _character_fields(character: dict[str, Any]) -> dict[str, Any]:

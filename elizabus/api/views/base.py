@@ -1,4 +1,5 @@
-"""The base class of every API view, and the schema inspector it carries.
+"""The base class of every API view, the schema inspector it carries, the responses every view
+documents, and the lookups of a path id that answer 400 or 404.
 
 Path ids are declared as ``str`` in the URLs so that a malformed id reaches the view and gets the
 reference's 400 ``Invalid <name>`` rather than the catch-all 404; the schema still documents them
@@ -12,8 +13,41 @@ from typing import Any
 from django.http import HttpResponse, HttpResponseBase
 from django.template.response import SimpleTemplateResponse
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework.request import Request
 from rest_framework.views import APIView
+
+from elizabus import selectors
+from elizabus.api.fields import parse_uuid
+from elizabus.exceptions import AgentNotFound, ChannelNotFound, ServerNotFound
+from elizabus.models import Agent, Channel, MessageServer
+
+ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
+NO_CONTENT = OpenApiResponse(description="Done; empty body")
+
+
+def agent_or_404(agent_id: str) -> Agent:
+    """The agent of a path id: 400 ``INVALID_ID`` unless a UUID, 404 unless registered."""
+    agent = selectors.agent_get(parse_uuid(agent_id, "agentId"))
+    if agent is None:
+        raise AgentNotFound()
+    return agent
+
+
+def channel_or_404(channel_id: str) -> Channel:
+    """The channel of a path id: 400 ``INVALID_ID`` unless a UUID, 404 unless it exists."""
+    channel = selectors.channel_get(parse_uuid(channel_id, "channelId"))
+    if channel is None:
+        raise ChannelNotFound()
+    return channel
+
+
+def server_or_404(server_id: str) -> MessageServer:
+    """The message server of a path id: 400 ``INVALID_ID`` unless a UUID, 404 unless it exists."""
+    server = selectors.server_get(parse_uuid(server_id, "messageServerId"))
+    if server is None:
+        raise ServerNotFound()
+    return server
 
 
 class UuidPathAutoSchema(AutoSchema):

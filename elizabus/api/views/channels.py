@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,19 +30,14 @@ from elizabus.api.serializers.channels import (
     DmChannelQuery,
     MessageListQuery,
 )
-from elizabus.api.views.base import ApiView
-from elizabus.exceptions import NotFound
-from elizabus.models import DEFAULT_SERVER_ID, Channel
-
-ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
-NO_CONTENT = OpenApiResponse(description="Done; empty body")
-
-
-def _channel_or_404(channel_id: str) -> Channel:
-    channel = selectors.channel_get(parse_uuid(channel_id, "channelId"))
-    if channel is None:
-        raise NotFound("Channel not found", code="CHANNEL_NOT_FOUND")
-    return channel
+from elizabus.api.views.base import (
+    ENVELOPE,
+    NO_CONTENT,
+    ApiView,
+    channel_or_404,
+    server_or_404,
+)
+from elizabus.models import DEFAULT_SERVER_ID
 
 
 class ChannelMessagesApi(ApiView):
@@ -147,10 +142,7 @@ class ServerChannelsApi(ApiView):
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, server_id: str) -> Response:
-        server_uuid = parse_uuid(server_id, "messageServerId")
-        if selectors.server_get(server_uuid) is None:
-            raise NotFound("Message server not found", code="SERVER_NOT_FOUND")
-        channels = selectors.channel_list(server_uuid)
+        channels = selectors.channel_list(server_or_404(server_id).id)
         return ok({"channels": [channel_data(channel) for channel in channels]})
 
 
@@ -221,7 +213,7 @@ class ChannelDetailsApi(ApiView):
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, channel_id: str) -> Response:
-        return ok(channel_data(_channel_or_404(channel_id)))
+        return ok(channel_data(channel_or_404(channel_id)))
 
 
 class ChannelParticipantsApi(ApiView):
@@ -229,7 +221,7 @@ class ChannelParticipantsApi(ApiView):
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, channel_id: str) -> Response:
-        channel = _channel_or_404(channel_id)
+        channel = channel_or_404(channel_id)
         return ok([str(entity_id) for entity_id in selectors.channel_participants(channel.id)])
 
 
@@ -238,7 +230,7 @@ class ChannelAgentsApi(ApiView):
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, channel_id: str) -> Response:
-        channel = _channel_or_404(channel_id)
+        channel = channel_or_404(channel_id)
         participants = [str(entity_id) for entity_id in selectors.channel_participants(channel.id)]
         return ok({"channelId": str(channel.id), "participants": participants})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,9 +12,7 @@ from elizabus.api.envelope import ok, validated, with_server_alias
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.channels import message_data
 from elizabus.api.serializers.core import ActionUpdateIn, CompleteIn, IngestExternalIn, SubmitIn
-from elizabus.api.views.base import ApiView
-
-ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
+from elizabus.api.views.base import ENVELOPE, ApiView
 
 
 def _store_submitted(request: Request) -> Response:

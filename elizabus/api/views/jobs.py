@@ -20,7 +20,7 @@ from elizabus.api.representations.jobs import job_created_data, job_data
 from elizabus.api.serializers.jobs import JobCreateIn, job_list_query
 from elizabus.api.views.base import ApiView
 from elizabus.conf import app_settings
-from elizabus.exceptions import NotFound
+from elizabus.exceptions import JobNotFound
 from elizabus.js import epoch_ms
 from elizabus.models import JobStatus
 from elizabus.services.jobs import DEFAULT_TIMEOUT_MS
@@ -100,5 +100,5 @@ class JobApi(ApiView):
         services.jobs_time_out_overdue()
         job = selectors.job_get(job_uuid)
         if job is None:
-            raise NotFound("Job not found", code="JOB_NOT_FOUND")
+            raise JobNotFound()
         return Response(job_data(job))

@@ -13,10 +13,8 @@ from rest_framework.response import Response
 
 from elizabus.api.envelope import ok, validated
 from elizabus.api.serializers.logs import LogListQuery
-from elizabus.api.views.base import ApiView
+from elizabus.api.views.base import ApiView, agent_or_404
 from elizabus.logs import LEVELS, LogQuery, log_ring
-
-from .agents import agent_or_404
 
 DEFAULT_WINDOW_MS = 3_600_000  # the reference's default ``since``: the last hour
 DEFAULT_LIMIT = 100

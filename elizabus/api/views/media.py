@@ -18,7 +18,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from elizabus import services
 from elizabus.api.envelope import ok
 from elizabus.api.fields import parse_uuid
-from elizabus.exceptions import InvalidInput
+from elizabus.exceptions import NoFile
 from elizabus.ids import is_uuid
 from elizabus.services.media import StoredMedia
 
@@ -34,7 +34,7 @@ class MediaUploadIn(serializers.Serializer):
 def _one_file(request: Request) -> UploadedFile:
     files = request.FILES.getlist("file")
     if len(files) != 1:
-        raise InvalidInput("No media file provided", code="NO_FILE")
+        raise NoFile()
     return files[0]
 
 

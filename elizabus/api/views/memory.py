@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,15 +27,11 @@ from elizabus.api.serializers.memory import (
     MemoryUpdateIn,
     RoomCreateIn,
 )
-from elizabus.api.views.base import ApiView
-from elizabus.exceptions import NotFound
+from elizabus.api.views.base import ENVELOPE, NO_CONTENT, ApiView, agent_or_404
+from elizabus.exceptions import RoomNotFound
 from elizabus.js import epoch_ms
 from elizabus.models import DEFAULT_SERVER_ID, ChannelType
 
-from .agents import agent_or_404
-
-ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
-NO_CONTENT = OpenApiResponse(description="Done; no body")
 MEMORY_QUERY = [
     OpenApiParameter("limit", int, description="1-500, default 50"),
     OpenApiParameter("before", int, description="epoch ms, exclusive"),
@@ -153,7 +149,7 @@ class AgentRoomApi(ApiView):
         agent = agent_or_404(agent_id)
         room = selectors.agent_room(agent_id=agent.entity_id, channel_id=channel_id)
         if room is None:
-            raise NotFound("Room not found", code="ROOM_NOT_FOUND")
+            raise RoomNotFound()
         return ok({**room_data(room, agent.entity_id), "worldName": room.server.name})
 
 

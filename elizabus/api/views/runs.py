@@ -16,10 +16,8 @@ from elizabus.api.envelope import ok, validated
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.runs import RUN_STATUS, run_detail, run_summary
 from elizabus.api.serializers.runs import RunGetQuery, RunListQuery
-from elizabus.api.views.base import ApiView
-from elizabus.exceptions import NotFound
-
-from .agents import agent_or_404
+from elizabus.api.views.base import ApiView, agent_or_404
+from elizabus.exceptions import RunNotFound
 
 RUN_QUERY = [
     OpenApiParameter("roomId", str, description="only this channel's"),
@@ -83,5 +81,5 @@ class AgentRunApi(ApiView):
         query = validated(RunGetQuery, request.query_params.dict())
         run = selectors.agent_run_get(agent_id=agent.entity_id, run_id=run_uuid)
         if run is None or query.get("roomId") not in (None, run.channel_id):
-            raise NotFound("Run not found", code="RUN_NOT_FOUND")
+            raise RunNotFound()
         return ok(run_detail(run))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,11 +12,9 @@ from elizabus.api.envelope import ok, validated
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.servers import server_data
 from elizabus.api.serializers.servers import ServerAgentIdIn, ServerCreateIn
-from elizabus.api.views.base import ApiView
-from elizabus.exceptions import NotFound
+from elizabus.api.views.base import ENVELOPE, ApiView, server_or_404
+from elizabus.exceptions import NotSubscribed
 from elizabus.models import DEFAULT_SERVER_ID
-
-ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
 
 
 class CurrentServerApi(ApiView):
@@ -57,11 +55,9 @@ class ServerAgentsApi(ApiView):
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, server_id: str) -> Response:
-        server_uuid = parse_uuid(server_id, "messageServerId")
-        if selectors.server_get(server_uuid) is None:
-            raise NotFound("Message server not found", code="SERVER_NOT_FOUND")
-        agents = [str(agent_id) for agent_id in selectors.server_agent_ids(server_uuid)]
-        return ok({"messageServerId": str(server_uuid), "agents": agents})
+        server = server_or_404(server_id)
+        agents = [str(agent_id) for agent_id in selectors.server_agent_ids(server.id)]
+        return ok({"messageServerId": str(server.id), "agents": agents})
 
     @extend_schema(request=ServerAgentIdIn, responses={201: ENVELOPE})
     def post(self, request: Request, server_id: str) -> Response:
@@ -86,7 +82,7 @@ class ServerAgentApi(ApiView):
         server_uuid = parse_uuid(server_id, "messageServerId")
         agent_uuid = parse_uuid(agent_id, "agentId")
         if not services.server_agent_remove(server_id=server_uuid, agent_id=agent_uuid):
-            raise NotFound("Agent is not subscribed to this message server", code="NOT_SUBSCRIBED")
+            raise NotSubscribed()
         return ok(
             {
                 "messageServerId": str(server_uuid),

@@ -36,6 +36,7 @@ from elizabus.api.serializers.sessions import (
     session_messages_query,
 )
 from elizabus.api.views.base import ApiView
+from elizabus.exceptions import InvalidInput
 from elizabus.js import iso
 from elizabus.models import DEFAULT_SERVER_ID, Session
 
@@ -131,7 +132,7 @@ class SessionMessagesApi(ApiView):
         body = request.data
         # The reference checks the transport before anything else (a body that is no object
         # is refused by the validation next).
-        transport = parse_transport(body, code="VALIDATION_ERROR") if isinstance(body, dict) else ""
+        transport = parse_transport(body, error=InvalidInput) if isinstance(body, dict) else ""
         data = validated(SessionMessageIn, body)
         session = _active_session(session_id)
         message_id = uuid.uuid4()

@@ -128,4 +128,4 @@ class LocalEnvironmentApi(ApiView):
 
     @extend_schema(request=None, responses={403: OpenApiResponse(description="Refused")})
     def post(self, request: Request) -> Response:
-        raise Forbidden("Local environment updates are disabled", code="FORBIDDEN")
+        raise Forbidden("Local environment updates are disabled")
