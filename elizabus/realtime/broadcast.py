@@ -33,6 +33,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from elizabus.backoff import Backoff
 from elizabus.bus.events import (
     ChannelCleared,
     ChannelDeleted,
@@ -158,7 +159,7 @@ class _LoopSender:
         to :data:`RETRY_SECONDS`; the ones behind it wait, so the order holds."""
         layer = get_channel_layer()
         deadline = self.loop.time() + RETRY_SECONDS
-        delay = 0.1
+        backoff = Backoff(first=0.1, cap=2.0)
         while True:
             try:
                 await layer.group_send(group, message)
@@ -170,12 +171,12 @@ class _LoopSender:
                 )
                 return
             except Exception:
+                delay = backoff.failed()
                 if self.loop.time() + delay > deadline:
                     logger.exception("a broadcast to %s failed; given up", group)
                     raise
                 logger.warning("a broadcast to %s failed; trying again", group, exc_info=True)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
 
 
 _outbox: _LoopSender | None = None

@@ -34,6 +34,7 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from elizabus.backoff import Backoff
 from elizabus.bus import dispatch
 from elizabus.bus.events import EVENT_TYPES
 from elizabus.bus.outbox import OutboxRecord, process_origin
@@ -96,20 +97,21 @@ def _position(entry_id: bytes | str) -> tuple[int, int]:
     return int(milliseconds), int(sequence or 0)
 
 
-class _Backoff:
-    def __init__(self) -> None:
-        self.failures = 0
+class _Backoff(Backoff):
+    """A thread's backoff, logged once per run of failures and every 50th failure of it."""
 
-    def failed(self, stopping: threading.Event, what: str) -> None:
-        self.failures += 1
+    def __init__(self) -> None:
+        super().__init__(first=0.2, cap=MAX_BACKOFF)
+
+    def wait(self, stopping: threading.Event, what: str) -> None:
+        delay = self.failed()
         if self.failures == 1 or self.failures % 50 == 0:
             logger.warning("bus redis: %s failed (%d in a row); retrying", what, self.failures)
-        stopping.wait(min(MAX_BACKOFF, 0.1 * 2 ** min(self.failures, 6)))
+        stopping.wait(delay)
 
     def ok(self) -> None:
-        if self.failures:
-            logger.info("bus redis: back after %d failures", self.failures)
-        self.failures = 0
+        if failures := self.succeeded():
+            logger.info("bus redis: back after %d failures", failures)
 
 
 class RedisStreamTransport(Transport):
@@ -195,7 +197,7 @@ class RedisStreamTransport(Transport):
                 pipe.execute()
             except redis.RedisError:
                 # Not taken: the rows stay unsent, and a relay sends them once Redis is back.
-                backoff.failed(self._stopping, "sending")
+                backoff.wait(self._stopping, "sending")
                 continue
             backoff.ok()
             for records, taken in batch:
@@ -229,7 +231,7 @@ class RedisStreamTransport(Transport):
                 )
                 backoff.ok()
             except redis.RedisError:
-                backoff.failed(self._stopping, "reading the stream")
+                backoff.wait(self._stopping, "reading the stream")
                 continue
             for _, entries in batches or ():
                 for entry_id, fields in entries:
@@ -260,7 +262,7 @@ class RedisStreamTransport(Transport):
                     member.keep_lease()
                 backoff.ok()
             except redis.RedisError:
-                backoff.failed(self._stopping, "keeping the groups' leases")
+                backoff.wait(self._stopping, "keeping the groups' leases")
                 continue
             self._stopping.wait(app_settings.BUS_LEASE_SECONDS / 3)
 
@@ -380,20 +382,20 @@ class GroupMember:
                         pending = self._claim()
                     if pending:
                         if not self._handle_all(pending):
-                            backoff.failed(self.transport.stopping, f"group {self.name}")
+                            backoff.wait(self.transport.stopping, f"group {self.name}")
                         continue
                     entries = self._client.xreadgroup(
                         self.name, me, {stream: ">"}, count=GROUP_BATCH, block=READ_BLOCK_MS
                     )
                     backoff.ok()
                     if entries and not self._handle_all(entries[0][1]):
-                        backoff.failed(self.transport.stopping, f"group {self.name}")
+                        backoff.wait(self.transport.stopping, f"group {self.name}")
                 except redis.ResponseError as exc:
                     if "NOGROUP" in str(exc):
                         prepared = False  # Redis lost the group (restarted without its data)
-                    backoff.failed(self.transport.stopping, f"group {self.name}")
+                    backoff.wait(self.transport.stopping, f"group {self.name}")
                 except redis.RedisError:
-                    backoff.failed(self.transport.stopping, f"group {self.name}")
+                    backoff.wait(self.transport.stopping, f"group {self.name}")
         finally:
             connections.close_all()
 
