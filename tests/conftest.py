@@ -19,7 +19,7 @@ import pytest
 from django.db.models import Model
 
 from elizabus.bus import dispatch
-from elizabus.bus.events import EVENT_TYPES, BusEvent
+from elizabus.bus.events import EPHEMERAL_EVENT_TYPES, EVENT_TYPES, BusEvent
 from elizabus.bus.metrics import bus_metrics
 from elizabus.bus.models import OutboxEvent
 from elizabus.bus.relay import relay
@@ -156,15 +156,16 @@ class Published:
 
 @pytest.fixture
 def published() -> Iterator[Published]:
-    """Records every event of every type in ``EVENT_TYPES``, from its dispatch on."""
+    """Records every event of every type, stored and ephemeral, from its dispatch on."""
     recorder = Published()
-    uids = {name: f"{RECORDER_LABEL}:{name}" for name in EVENT_TYPES}
-    for name, event_type in EVENT_TYPES.items():
+    every_type = {**EVENT_TYPES, **EPHEMERAL_EVENT_TYPES}
+    uids = {name: f"{RECORDER_LABEL}:{name}" for name in every_type}
+    for name, event_type in every_type.items():
         dispatch.connect(
             event_type, recorder.receive, dispatch_uid=uids[name], label=RECORDER_LABEL
         )
     yield recorder
-    for name, event_type in EVENT_TYPES.items():
+    for name, event_type in every_type.items():
         dispatch.disconnect(event_type, dispatch_uid=uids[name])
 
 

@@ -267,6 +267,64 @@ class AgentUpdated(BusEvent):
         return {"type": self.type, "agentId": self.agent_id}
 
 
+@dataclass(frozen=True)
+class MessageStreamChunk(BusEvent):
+    """``message_stream_chunk``: a piece of an agent's reply, while the reply is produced.
+
+    Ephemeral (:func:`elizabus.bus.publish.publish_ephemeral`): no row, no outbox entry, at most
+    once, in order within one stream. ``message_id`` is the reply's own id, fixed before the first
+    chunk; the stored reply's ``new_message`` ends the stream and is what counts, so a lost chunk
+    loses nothing. ``index`` counts from 0 within a stream. Emitted by agents that stream.
+    Consumers: the real-time layer (``messageStreamChunk``), ``sse`` waiters.
+    """
+
+    name: ClassVar[str] = "message_stream_chunk"
+    signal: ClassVar[Signal] = Signal()
+
+    channel_id: str
+    message_id: str
+    agent_id: str
+    chunk: str
+    index: int
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "channelId": self.channel_id,
+            "messageId": self.message_id,
+            "chunk": self.chunk,
+            "index": self.index,
+            "agentId": self.agent_id,
+        }
+
+
+@dataclass(frozen=True)
+class MessageStreamError(BusEvent):
+    """``message_stream_error``: a reply's stream ended without its reply: the model failed, the
+    stream was cancelled, or the agent's process died and another answers in its place.
+
+    Ephemeral, like :class:`MessageStreamChunk`; ``partial_text`` is what had been streamed.
+    Consumers: the real-time layer (``messageStreamError``), ``sse`` waiters.
+    """
+
+    name: ClassVar[str] = "message_stream_error"
+    signal: ClassVar[Signal] = Signal()
+
+    channel_id: str
+    message_id: str
+    agent_id: str
+    error: str
+    partial_text: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "channelId": self.channel_id,
+            "messageId": self.message_id,
+            "agentId": self.agent_id,
+            "error": self.error,
+            "partialText": self.partial_text,
+        }
+
+
 EVENT_TYPES: dict[str, type[BusEvent]] = {
     event.name: event
     for event in (
@@ -282,4 +340,10 @@ EVENT_TYPES: dict[str, type[BusEvent]] = {
         MessageError,
         AgentUpdated,
     )
+}
+
+# Events that are never stored: they go from the writer to every process at most once
+# (:func:`elizabus.bus.publish.publish_ephemeral`), not through the outbox.
+EPHEMERAL_EVENT_TYPES: dict[str, type[BusEvent]] = {
+    event.name: event for event in (MessageStreamChunk, MessageStreamError)
 }

@@ -27,12 +27,14 @@ from elizabus.bus.events import (
     MessageComplete,
     MessageDeleted,
     MessageError,
+    MessageStreamChunk,
     MessageUpdated,
     NewMessage,
     ParticipantUpdate,
     ServerAgentUpdate,
 )
-from elizabus.bus.publish import publish
+from elizabus.bus.models import OutboxEvent
+from elizabus.bus.publish import publish, publish_ephemeral
 from elizabus.models import Message
 from tests import factories
 from tests.conftest import Published, World, db_state
@@ -319,3 +321,24 @@ def test_publish_registers_a_robust_on_commit_callback(published: Published) -> 
         assert robust, "a failing transport must not break the writer"
     callback()
     assert published.events == [event]
+
+
+# --- publish_ephemeral: no row, no transaction, this process's EACH receivers at once ---------
+
+
+def test_an_ephemeral_event_reaches_the_receivers_at_once_and_leaves_no_row(
+    db: None, published: Published
+) -> None:
+    chunk = MessageStreamChunk(channel_id="c", message_id="m", agent_id="a", chunk="Hel", index=0)
+    before = OutboxEvent.objects.count()
+
+    with transaction.atomic():
+        publish_ephemeral(chunk)
+        assert published.events == [chunk], "not held for the commit"
+
+    assert OutboxEvent.objects.count() == before
+
+
+def test_a_stored_event_cannot_go_out_ephemeral(world: World) -> None:
+    with pytest.raises(ValueError, match="is stored"):
+        publish_ephemeral(MessageDeleted(message_id=str(world.message.id), channel_id="c"))

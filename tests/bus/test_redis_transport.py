@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from elizabus.bus import dispatch
-from elizabus.bus.events import ChannelCleared, MessageError, NewMessage
+from elizabus.bus.events import ChannelCleared, MessageError, MessageStreamChunk, NewMessage
 from elizabus.bus.outbox import OutboxRecord
 from elizabus.bus.transports.redis import RedisStreamTransport
 from tests.conftest import Published
@@ -266,3 +266,43 @@ def test_what_redis_does_not_take_is_never_reported_taken(settings, stream: str)
     finally:
         transport.stop()
     assert taken == []
+
+
+# --- ephemeral events: every process, in order, at most once, never stored ---------------------
+
+
+def _chunk(index: int, message_id: str = "m") -> MessageStreamChunk:
+    return MessageStreamChunk(
+        channel_id="c", message_id=message_id, agent_id="a", chunk=f"piece {index} ✓", index=index
+    )
+
+
+def test_ephemeral_events_reach_other_processes_in_order_and_are_never_stored(
+    transports: Callable[..., RedisStreamTransport], published: Published, stream: str, redis_url
+) -> None:
+    writer = transports(listen=False, consumer="writer")
+    transports(consumer="reader")
+    chunks = [_chunk(index) for index in range(500)]
+
+    for chunk in chunks:
+        writer.send_ephemeral(chunk)
+
+    _wait_for(lambda: len(published.of(MessageStreamChunk)) == len(chunks))
+    assert published.of(MessageStreamChunk) == chunks
+    client = redis.Redis.from_url(redis_url)
+    assert client.exists(stream) == 0, "an ephemeral event is never a stream entry"
+    client.close()
+
+
+def test_a_malformed_ephemeral_message_is_dropped(
+    transports: Callable[..., RedisStreamTransport], published: Published, redis_url
+) -> None:
+    reader = transports(consumer="reader")
+    client = redis.Redis.from_url(redis_url)
+    client.publish(reader.ephemeral_channel, b"not json")
+    client.publish(reader.ephemeral_channel, b'{"event": "new_message", "data": {}}')
+    client.close()
+    reader.send_ephemeral(_chunk(0))
+
+    _wait_for(lambda: published.of(MessageStreamChunk) == [_chunk(0)])
+    assert published.of(NewMessage) == []

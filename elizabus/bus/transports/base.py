@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
+from elizabus.bus.events import BusEvent
 from elizabus.bus.outbox import OutboxRecord
 
 Taken = Callable[[Sequence[int]], None]
@@ -45,3 +46,10 @@ class Transport(ABC):
         """Hands ``records`` over; calls ``taken`` with the ids it took, from any thread. It must
         return quickly and not raise for a problem it can retry: what it never reports taken
         stays unsent, and the relay sends it again."""
+
+    def send_ephemeral(self, event: BusEvent) -> None:
+        """A transport that ``shares_events`` brings an ephemeral event to the ``EACH``
+        receivers of every process, this one included, at most once and in the order of the
+        calls; it must not block (an event it cannot send is dropped). Others are never asked:
+        the writer's own receivers get it at once."""
+        raise NotImplementedError

@@ -11,6 +11,11 @@
   entries the group's earlier members took and never acknowledged, once they have been idle
   for ``BUS_LEASE_SECONDS``, then goes on. So processes share the groups, not the entries of
   one group, and each group's events stay in stream order.
+- **Ephemeral events** (a reply's stream chunks) are not stream entries: one sender thread
+  publishes them (``PUBLISH`` on ``<stream>:ephemeral``) in the order they came, dropping the
+  oldest when Redis cannot keep up, and every process's subscriber hands them to its ``EACH``
+  receivers. Redis keeps nothing of them: a process that is not subscribed at that moment never
+  sees them, which is what ephemeral means here.
 - **Trimming** (``maintain``): the stream keeps every entry some group has not acknowledged,
   and a minute of the rest for the ``EACH`` readers (``XTRIM MINID``).
 
@@ -36,7 +41,7 @@ from django.db import close_old_connections, connections
 
 from elizabus.backoff import Backoff
 from elizabus.bus import dispatch
-from elizabus.bus.events import EVENT_TYPES
+from elizabus.bus.events import EPHEMERAL_EVENT_TYPES, EVENT_TYPES, BusEvent
 from elizabus.bus.outbox import OutboxRecord, process_origin
 from elizabus.bus.recent import RecentIds
 from elizabus.conf import app_settings
@@ -49,6 +54,8 @@ READ_BLOCK_MS = 500
 READ_BATCH = 200
 GROUP_BATCH = 50
 SEND_BATCH = 500
+# Ephemeral events waiting for the sender; beyond this the oldest are dropped.
+EPHEMERAL_QUEUE_LIMIT = 10_000
 # EACH readers may lag behind the stream's end by this much before trimming passes them.
 EACH_RETENTION_MS = 60_000
 MAX_BACKOFF = 5.0
@@ -91,6 +98,23 @@ def create_group(client: redis.Redis, stream: str, name: str, since: str | None)
             raise
 
 
+def encode_ephemeral(event: BusEvent) -> bytes:
+    return json.dumps(
+        {"event": event.name, "data": event.to_dict()}, separators=(",", ":")
+    ).encode()
+
+
+def decode_ephemeral(message: bytes) -> BusEvent | None:
+    """The ephemeral event of a published message; None (logged) for one this version cannot
+    read."""
+    try:
+        decoded = json.loads(message)
+        return EPHEMERAL_EVENT_TYPES[decoded["event"]].from_dict(decoded["data"])
+    except (KeyError, ValueError, TypeError):
+        logger.warning("dropped a malformed ephemeral bus event: %r", message[:200])
+        return None
+
+
 def _position(entry_id: bytes | str) -> tuple[int, int]:
     text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
     milliseconds, _, sequence = text.partition("-")
@@ -131,6 +155,9 @@ class RedisStreamTransport(Transport):
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._outgoing: queue.Queue[tuple[Sequence[OutboxRecord], Taken]] = queue.Queue()
+        self.ephemeral_channel = f"{self.stream}:ephemeral"
+        self._ephemeral: queue.Queue[BusEvent] = queue.Queue(EPHEMERAL_QUEUE_LIMIT)
+        self._subscribed = threading.Event()
         self._ready = threading.Event()
         self._groups: dict[str, GroupMember] = {}
         self._recent = RecentIds()
@@ -145,11 +172,15 @@ class RedisStreamTransport(Transport):
         # A short-lived process (a management command) sends what it committed before it exits.
         atexit.register(self._drain)
         self._spawn(self._send_loop, "bus-redis-send")
+        self._spawn(self._send_ephemeral_loop, "bus-redis-ephemeral-send")
         if self._listen:
             self._spawn(self._read_loop, "bus-redis-each")
+            self._spawn(self._read_ephemeral_loop, "bus-redis-ephemeral-each")
             self._spawn(self._supervise, "bus-redis-groups")
-            # Events sent after start() returns must reach this process: wait for the first read.
+            # Events sent after start() returns must reach this process: wait for the first
+            # read and the subscription.
             self._ready.wait(5)
+            self._subscribed.wait(5)
 
     def _spawn(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -206,6 +237,62 @@ class RedisStreamTransport(Transport):
                 except Exception:
                     # The rows stay unsent and are sent again; this thread must go on.
                     logger.exception("bus redis: marking events sent failed")
+
+    def send_ephemeral(self, event: BusEvent) -> None:
+        while True:
+            try:
+                self._ephemeral.put_nowait(event)
+                return
+            except queue.Full:
+                # Behind by a queue's length: the oldest piece matters least (the stored reply
+                # that ends the stream carries the whole text).
+                with contextlib.suppress(queue.Empty):
+                    self._ephemeral.get_nowait()
+
+    def _send_ephemeral_loop(self) -> None:
+        backoff = _Backoff()
+        while not self._stopping.is_set():
+            try:
+                batch = [self._ephemeral.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while len(batch) < SEND_BATCH:
+                try:
+                    batch.append(self._ephemeral.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for event in batch:
+                    pipe.publish(self.ephemeral_channel, encode_ephemeral(event))
+                pipe.execute()
+            except redis.RedisError:
+                # Dropped: at most once is the promise, and a stream that stalls ends with its
+                # stored reply anyway.
+                backoff.wait(self._stopping, "sending ephemeral events")
+                continue
+            backoff.ok()
+
+    def _read_ephemeral_loop(self) -> None:
+        backoff = _Backoff()
+        while not self._stopping.is_set():
+            subscriber = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                subscriber.subscribe(self.ephemeral_channel)
+                self._subscribed.set()
+                backoff.ok()
+                while not self._stopping.is_set():
+                    message = subscriber.get_message(timeout=READ_BLOCK_MS / 1000)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    event = decode_ephemeral(message["data"])
+                    if event is not None:
+                        dispatch.dispatch_local(event, scopes=(dispatch.EACH,))
+            except redis.RedisError:
+                backoff.wait(self._stopping, "reading ephemeral events")
+            finally:
+                with contextlib.suppress(redis.RedisError):
+                    subscriber.close()
 
     @staticmethod
     def entry(record: OutboxRecord) -> dict[str, str]:
