@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 BENCH_DIR = ROOT / "bench"
 REFERENCE_SCRIPT = Path(
-    os.environ.get("ELIZABUS_REFERENCE_SCRIPT", "/work/shared/tools/reference-server.sh")
+    os.environ.get("ELIZABUS_REFERENCE_SCRIPT", BENCH_DIR / "reference-server.sh")
 )
 API = "/api/messaging"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
