@@ -293,7 +293,7 @@ class SessionExpired(Gone):
 
 # --- 413 ----------------------------------------------------------------------------------------
 class PayloadTooLarge(DomainError):
-    """A body, or a part of it, is over its limit (the limits are in docs/compatibility.md)."""
+    """A body, or a part of it, is over its limit (docs/errors.md, "Limits", lists them)."""
 
     status = 413
     code = "PAYLOAD_TOO_LARGE"
