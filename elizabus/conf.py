@@ -13,7 +13,7 @@ from django.core.signals import setting_changed
 DEFAULTS: dict[str, Any] = {
     # Requests per client address to /api (DRF's rate format; empty: no limit).
     "API_RATE": "3000/min",
-    # Size limits (SPEC A6).
+    # Size limits (docs/errors.md, "Limits").
     "MAX_CONTENT_BYTES": 64 * 1024,
     "MAX_METADATA_BYTES": 16 * 1024,
     "MAX_CHARACTER_BYTES": 256 * 1024,
@@ -45,8 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "UI_REGISTRY": "https://registry.npmjs.org",
     # Where fetched UIs are kept; empty: var/ui.
     "UI_DIR": "",
-    # Sessions (SPEC B1.4): timeouts in minutes, the reference's defaults and bounds. A request's
-    # timeoutConfig comes first, then the agent's settings, then these.
+    # Sessions (docs/compatibility.md, "Sessions and jobs"): timeouts in minutes, the
+    # reference's defaults and bounds. A request's timeoutConfig comes first, then the agent's
+    # settings, then these.
     "SESSION_DEFAULT_TIMEOUT_MINUTES": 30,
     "SESSION_MIN_TIMEOUT_MINUTES": 5,
     "SESSION_MAX_TIMEOUT_MINUTES": 1440,
@@ -54,8 +55,8 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_WARNING_THRESHOLD_MINUTES": 5,
     "SESSION_MAX_CONTENT_CHARS": 4000,
     "SESSION_MAX_METADATA_BYTES": 10 * 1024,
-    # Jobs (SPEC B1.5): kept this long after creation, whatever their status (manage.py
-    # jobs_prune); the reference keeps at most 10,000 in memory instead.
+    # Jobs: kept this long after creation, whatever their status (manage.py jobs_prune); the
+    # reference keeps at most 10,000 in memory instead.
     "JOB_RETENTION_HOURS": 24,
     "JOB_MAX_CONTENT_CHARS": 50_000,
     "JOB_MAX_METADATA_BYTES": 10_000,

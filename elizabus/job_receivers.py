@@ -1,4 +1,4 @@
-"""Bus receivers that settle jobs (SPEC B1.5): each turns an event into one service call.
+"""Bus receivers that settle the jobs API's jobs: each turns an event into one service call.
 
 A job completes when its agent's answer is on the bus, fails when its agent fails on the
 question or finishes without answering. These run in scope ``ONCE`` (``elizabus.wiring``): in

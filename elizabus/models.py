@@ -1,4 +1,4 @@
-"""The hierarchical entity model of elizaOS (SPEC A2, B5).
+"""The hierarchical entity model of elizaOS (docs/architecture.md, "The entity model").
 
 World → message server, Room → channel, Participant → (channel, entity), Entity → user or agent,
 Message → a central message, Memory → an agent's own record of a message. Models hold data and the
@@ -225,7 +225,8 @@ class Memory(models.Model):
 
 
 class Session(models.Model):
-    """A conversation of one user with one agent in a DM channel of its own (SPEC B1.4).
+    """A conversation of one user with one agent in a DM channel of its own
+    (docs/compatibility.md, "Sessions and jobs").
 
     Persisted, unlike the reference's per-process map, so any process serves any request of it.
     Expiry slides with activity when ``auto_renew`` is on, bounded by ``max_duration_minutes``
@@ -284,7 +285,8 @@ class JobStatus(models.TextChoices):
 
 
 class Job(models.Model):
-    """A one-off question to an agent, answered in a DM channel of its own (SPEC B1.5).
+    """A one-off question to an agent, answered in a DM channel of its own
+    (docs/compatibility.md, "Sessions and jobs").
 
     It is history once settled: the agent, channel and messages are referred to by id, not by
     foreign key, so deleting any of them leaves the job's record (and its result) as it was.

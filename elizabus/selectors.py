@@ -178,7 +178,8 @@ def channel_answering_agent(
     *, channel_id: uuid.UUID, author_id: uuid.UUID, preferred: uuid.UUID | None = None
 ) -> uuid.UUID | None:
     """The agent that answers ``author_id`` in a channel: ``preferred`` when it is a registered
-    agent, else the first agent to have joined the channel other than the author (B1.2 step 5)."""
+    agent, else the first agent to have joined the channel other than the author, as the reference
+    picks it."""
     if preferred is not None and Agent.objects.filter(entity_id=preferred).exists():
         return preferred
     return (
@@ -221,7 +222,7 @@ def channel_metadata(channel_id: uuid.UUID) -> dict[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-# --- sessions (SPEC B1.4) ------------------------------------------------------------------------
+# --- sessions ------------------------------------------------------------------------------------
 def session_get(session_id: uuid.UUID) -> Session | None:
     return Session.objects.filter(id=session_id).first()
 
@@ -280,7 +281,7 @@ def session_messages(
     return page, has_more
 
 
-# --- jobs (SPEC B1.5) ----------------------------------------------------------------------------
+# --- jobs ----------------------------------------------------------------------------------------
 JOB_OPEN_STATUSES = (JobStatus.PENDING, JobStatus.PROCESSING)
 
 

@@ -217,7 +217,7 @@ for _name in ("BUS_STREAM", "BUS_FAULT_EXIT_AFTER_COMMIT"):
 for _name in ("BUS_LEASE_SECONDS", "BUS_RELAY_GRACE_SECONDS", "JOB_RETENTION_HOURS"):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = float(os.environ[f"ELIZABUS_{_name}"])
-# The reference's session variables, under its own names and with its bounds (SPEC B1.4).
+# The reference's session variables, under its own names and with its bounds.
 for _name, _default, _low, _high in (
     ("SESSION_DEFAULT_TIMEOUT_MINUTES", 30, 1, 10080),
     ("SESSION_MIN_TIMEOUT_MINUTES", 5, 1, 60),
@@ -254,7 +254,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Request bodies up to 2 MiB (SPEC A6); the API answers 413 beyond that.
+# Request bodies up to 2 MiB (docs/errors.md, "Limits"); the API answers 413 beyond that.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- CORS: browser clients served from other origins -----------------------------------------

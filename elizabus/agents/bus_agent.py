@@ -66,7 +66,7 @@ class AgentProfile:
 
 
 def is_well_formed(event: NewMessage) -> bool:
-    """The reference's first filter: ids, non-empty text and a creation time (SPEC B3)."""
+    """The reference's first filter: ids, non-empty text and a creation time (docs/agents.md)."""
     ids = (event.id, event.channel_id, event.message_server_id, event.author_id)
     return (
         all(is_uuid(value) for value in ids)

@@ -20,7 +20,7 @@ def no_content() -> Response:
 
 
 def with_server_alias(data: Any) -> Any:
-    """Bodies may say ``server_id`` (v1.0) for ``message_server_id`` (B1.0)."""
+    """Bodies may say ``server_id`` (v1.0) for ``message_server_id``, as the reference accepts."""
     if isinstance(data, Mapping) and "message_server_id" not in data and "server_id" in data:
         return {**data, "message_server_id": data["server_id"]}
     return data

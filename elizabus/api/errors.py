@@ -85,5 +85,5 @@ def error_response(exc: Exception) -> HttpResponse:
 
 
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Any unmatched ``/api/`` path (B1.0)."""
+    """Any unmatched ``/api/`` path, answered as the reference answers it."""
     return JsonResponse(error_body(NotFound.code, "API endpoint not found"), status=NotFound.status)

@@ -1,4 +1,4 @@
-"""The ``http`` and ``sse`` transports of ``POST /channels/:id/messages`` (SPEC B1.2 step 6).
+"""The ``http`` and ``sse`` transports of ``POST /channels/:id/messages`` (docs/agents.md).
 
 The view stores the user's message as usual and hands back an :class:`AgentExchange` holding a
 bus waiter opened *before* the message was stored, so the agent's answer cannot slip past. The
@@ -49,7 +49,7 @@ agent_answers = WaiterRegistry(
 def parse_transport(
     data: Mapping[str, Any], *, error: type[InvalidInput] = InvalidTransport
 ) -> str:
-    """``transport`` (or the deprecated ``mode``), with the legacy aliases (B1.2 step 1)."""
+    """``transport`` (or the deprecated ``mode``), with the reference's legacy aliases."""
     value = data.get("transport", data.get("mode", "websocket"))
     if not isinstance(value, str):
         raise error(f'Invalid transport type "{_js_typeof(value)}". Transport must be a string.')

@@ -56,7 +56,7 @@ class StrictCharField(serializers.CharField):
 
 
 class ContentField(StrictCharField):
-    """Message text, at most ``MAX_CONTENT_BYTES`` of UTF-8 (SPEC A6: 413 beyond)."""
+    """Message text, at most ``MAX_CONTENT_BYTES`` of UTF-8 (413 beyond; docs/errors.md)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("trim_whitespace", False)
@@ -155,7 +155,7 @@ class LimitedObjectField(ObjectField):
 
 class LimitedTextField(StrictCharField):
     """Text of at most ``setting`` characters (a setting's name), 413 beyond, and at most the
-    API's ``MAX_CONTENT_BYTES`` of UTF-8 (SPEC A6)."""
+    API's ``MAX_CONTENT_BYTES`` of UTF-8."""
 
     def __init__(self, *, setting: str, **kwargs: Any) -> None:
         self.setting = setting

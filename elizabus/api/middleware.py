@@ -1,4 +1,5 @@
-"""Guards in front of every ``/api`` request: the API key and the body size (SPEC A6)."""
+"""Guards in front of every ``/api`` request: the API key and the body size (docs/errors.md,
+"Limits")."""
 
 from __future__ import annotations
 

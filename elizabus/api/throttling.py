@@ -1,4 +1,5 @@
-"""Request rate limits per client address (SPEC A6, the reference's express-rate-limit)."""
+"""Request rate limits per client address (docs/errors.md, "Limits"), as the reference's
+express-rate-limit sets them."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ class BusEvent:
     signal: ClassVar[Signal]
 
     def payload(self) -> dict[str, Any]:
-        """The event as the elizaOS bus spells it (SPEC B2)."""
+        """The event as the elizaOS bus spells it (docs/bus.md, "The events")."""
         return dataclasses.asdict(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,8 +42,8 @@ class NewMessage(BusEvent):
 
     Emitted by ``message_create`` for every message: REST posts, ``/submit``, ``/ingest-external``,
     socket sends and agent replies alike (the reference leaves agent replies off the bus; elizabus
-    puts them on it, SPEC A3). Not emitted when the transaction that stored it rolls back.
-    Consumers: the real-time layer (``messageBroadcast``) and every running agent service.
+    puts them on it). Not emitted when the transaction that stored it rolls back.
+    Consumers: the real-time layer (``messageBroadcast``) and every running bus agent.
     """
 
     name: ClassVar[str] = "new_message"

@@ -1,4 +1,5 @@
-"""Creates the default message server and the central channel, both 00000000-…-0000 (SPEC A2)."""
+"""Creates the default message server and the central channel, both 00000000-…-0000
+(docs/architecture.md, "The entity model")."""
 
 import uuid
 

@@ -72,8 +72,9 @@ def message_broadcast(event: NewMessage) -> dict[str, Any]:
     """The ``messageBroadcast`` payload of a stored message, whatever stored it.
 
     Carries both ``channelId`` and ``roomId``, and both ``serverId`` and ``messageServerId``
-    (SPEC A1), and the agent's ``thought``/``actions`` when its raw message has them. Not the
-    stored metadata: it holds the sender's socket id, which is nobody else's business.
+    (the reference's leaves some out, depending on what stored the message), and the agent's
+    ``thought``/``actions`` when its raw message has them. Not the stored metadata: it holds the
+    sender's socket id, which is nobody else's business.
     """
     metadata = event.metadata or {}
     raw = event.raw_message if isinstance(event.raw_message, dict) else {}

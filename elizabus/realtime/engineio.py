@@ -47,7 +47,8 @@ PROBE = "probe"
 class EngineOptions:
     """The server options announced in the handshake and enforced on each session.
 
-    Defaults are the reference's (socket.io 4), except ``max_payload``: 1 MiB frames (SPEC A6).
+    Defaults are the reference's (socket.io 4), except ``max_payload``: 1 MiB frames
+    (``MAX_SOCKET_FRAME_BYTES``).
     """
 
     ping_interval: float = 25.0

@@ -1,4 +1,4 @@
-"""The server's log, streamed to the sockets that ask for it (SPEC B4: ``subscribe_logs``).
+"""The server's log, streamed to the sockets that ask for it (docs/realtime.md, "The log stream").
 
 A socket subscribes with ``subscribe_logs``, narrows what it gets with ``update_log_filters
 {agentName?, level?}`` and stops with ``unsubscribe_logs``; while subscribed it receives

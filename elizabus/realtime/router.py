@@ -1,4 +1,4 @@
-"""The elizaOS socket router: what a connected socket may do (SPEC B4, A5, A6).
+"""The elizaOS socket router: what a connected socket may do (docs/realtime.md).
 
 One :class:`SocketRouter` per connected socket. It authenticates the handshake, validates each
 event, calls the services through ``database_sync_to_async`` and emits the answers. It never

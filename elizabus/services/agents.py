@@ -79,7 +79,8 @@ def agent_register(
     enabled: bool = True,
 ) -> Agent:
     """Creates an agent, subscribes it to the default server and seats it in the central
-    channel (SPEC A2), then announces it so the runtime starts it."""
+    channel (docs/architecture.md, "The entity model"), then announces it so the runtime starts
+    it."""
     agent_id = agent_id or uuid.uuid4()
     responder = responder or app_settings.DEFAULT_RESPONDER
     _check_responder(responder, responder_options or {})

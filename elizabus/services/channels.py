@@ -35,7 +35,8 @@ from .entities import entity_ensure
 
 
 def dm_channel_name(first: uuid.UUID, second: uuid.UUID) -> str:
-    """The one naming rule for direct-message channels, whoever creates them (SPEC A6)."""
+    """The one naming rule for direct-message channels, whoever creates them, so that
+    ``/dm-channel`` finds an auto-created DM again (docs/errors.md, "Limits")."""
     low, high = sorted((str(first), str(second)))
     return f"DM-{low}-{high}"
 
@@ -127,7 +128,8 @@ def ensure_channel_for_post(
     created_by: str,
 ) -> None:
     """Makes sure the channel a message is posted to exists on ``server_id``: it is
-    auto-created when the client chose a new id (B1.2), and one on another server is refused.
+    auto-created when the client chose a new id, as the reference does, and one on another server
+    is refused.
 
     A DM (``metadata.isDm`` or a ``DM`` channel type) with a known counterpart is named by the
     one DM rule so that ``/dm-channel`` finds it again. The caller holds the transaction (this
@@ -209,8 +211,8 @@ def channel_update(
     metadata: dict[str, Any] | None = None,
     topic: str | None = None,
 ) -> Channel:
-    """Renames, re-describes or re-populates a channel. Metadata is replaced, not merged (B1.2);
-    a participant list replaces the old one."""
+    """Renames, re-describes or re-populates a channel. Metadata is replaced, not merged, as
+    the reference does; a participant list replaces the old one."""
     channel = _channel(channel_id, for_update=True)
     updates: dict[str, Any] = {}
     if name is not None:
@@ -268,7 +270,7 @@ def channel_clear(*, channel_id: uuid.UUID) -> int:
 @transaction.atomic
 def channel_delete(*, channel_id: uuid.UUID) -> None:
     """Deletes a channel with its messages and participants. The central channel stays: it
-    always exists (SPEC A2); it can be cleared."""
+    always exists (docs/architecture.md, "The entity model"); it can be cleared."""
     if channel_id == CENTRAL_CHANNEL_ID:
         raise CentralChannel()
     channel = _channel(channel_id, for_update=True)

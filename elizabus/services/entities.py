@@ -1,4 +1,4 @@
-"""Entities: users appear on first sight of their client-chosen UUID (SPEC A2)."""
+"""Entities: users appear on first sight of their client-chosen UUID (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Jobs (SPEC B1.5): a one-off question to an agent, polled for its answer.
+"""Jobs: a one-off question to an agent, polled for its answer (docs/compatibility.md,
+"Sessions and jobs").
 
 A job asks in a DM channel of its own; it completes when the agent's answer reaches the bus.
-elizabus puts agents' replies on the bus (SPEC A3), and the job receivers of
-:mod:`elizabus.receivers` run in the process that committed the reply, whichever it is (a
+elizabus puts agents' replies on the bus, and the job receivers of
+:mod:`elizabus.job_receivers` run in the process that committed the reply, whichever it is (a
 server, or a ``runagents`` worker), and call :func:`job_complete` there. A job still open past
 its ``expiresAt`` has timed out: :func:`jobs_time_out_overdue` records that whenever jobs are
 read, and jobs are deleted by age (``manage.py jobs_prune``) instead of the reference's cap of

@@ -1,4 +1,4 @@
-"""Media uploaded to a channel (``POST /channels/:id/upload-media``, SPEC B1.2) or for an agent
+"""Media uploaded to a channel (``POST /channels/:id/upload-media``) or for an agent
 (``POST /api/media/agents/:id/upload-media``, where the elizaOS UI's DM chat sends its
 attachments): checked against the reference's type allow-list and size limit, and stored under a
 name the server chooses."""

@@ -1,10 +1,11 @@
-"""Sessions (SPEC B1.4): a user's conversation with one agent, expiring unless kept alive.
+"""Sessions: a user's conversation with one agent, expiring unless kept alive.
 
-The reference keeps sessions in one process's memory; here they are rows, so every write locks
-its row (``select_for_update``) and two processes renewing one session take turns. Expiry is
-enforced where a session is touched (:func:`session_require_active` deletes an expired one and
-raises :class:`~elizabus.exceptions.Gone`) and by :func:`sessions_prune`, run from
-``manage.py sessions_prune``, instead of a timer in every process.
+The reference keeps sessions in one process's memory (docs/compatibility.md, "Sessions and
+jobs"); here they are rows, so every write locks its row (``select_for_update``) and two
+processes renewing one session take turns. Expiry is enforced where a session is touched
+(:func:`session_require_active` deletes an expired one and raises
+:class:`~elizabus.exceptions.Gone`) and by :func:`sessions_prune`, run from ``manage.py
+sessions_prune``, instead of a timer in every process.
 
 May import models, selectors, the bus (through the message services) and exceptions.
 """
@@ -258,8 +259,8 @@ def session_create(
     named ``session-<id>`` whose metadata carries the session's ids, timeouts and ``metadata``.
 
     Both the agent and the user are participants (the reference seats only the agent): a
-    socket may join only a channel its entity is in (SPEC A5), and the user's client joins
-    this one to hear the agent's answers.
+    socket may join only a channel its entity is in (docs/realtime.md, "Access rules"), and the
+    user's client joins this one to hear the agent's answers.
     """
     agent = selectors.agent_get(agent_id)
     if agent is None or not agent.enabled:

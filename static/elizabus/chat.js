@@ -561,7 +561,7 @@
 
   // What the elizaOS web client does not do: after every (re)connect, join again each channel
   // the page joined, with the id of the last message seen there (lastMessageId), so the server
-  // resends what was missed before live messages (SPEC A5).
+  // resends what was missed before live messages (docs/realtime.md, "Resume").
   const joins = {
     channels: new Map(), // channel id -> {payload, lastMessageId, lastCreatedAt}
     join(payload) {

@@ -99,7 +99,7 @@ class ChannelCreateIn(serializers.Serializer):
     topic = StrictCharField(required=False, max_length=1000, allow_blank=True)
 
     def to_internal_value(self, data: Any) -> Any:
-        # Channel types arrive in either case from older builds (B5): store upper-case.
+        # Channel types arrive in either case from older elizaOS builds: store upper-case.
         if isinstance(data, dict) and isinstance(data.get("type"), str):
             data = {**data, "type": data["type"].upper()}
         return super().to_internal_value(data)

@@ -1,7 +1,7 @@
 """The agents API (``/api/agents``): register, configure, start, stop and inspect agents.
 
 Shapes follow the elizaOS agents router where it has them (``POST /api/agents`` with
-``{characterJson}`` answers 201 ``{success, data: {id, character}}``, SPEC B10).
+``{characterJson}`` answers 201 ``{success, data: {id, character}}``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The channels router (SPEC B1.2): channels, their messages and their participants."""
+"""The channels router, as the reference's: channels, their messages and their participants."""
 
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ class DmChannelApi(ApiView):
         query = validated(DmChannelQuery, request.query_params.dict())
         server_id = query.get("dmServerId")
         if server_id is None or selectors.server_get(server_id) is None:
-            # The reference falls back to the current server, silently, for an unknown id (B1.2).
+            # The reference falls back to the current server, silently, for an unknown id.
             server_id = DEFAULT_SERVER_ID
         channel, _ = services.dm_channel_get_or_create(
             user_id=query["currentUserId"], target_id=query["targetUserId"], server_id=server_id

@@ -1,4 +1,5 @@
-"""The core router (SPEC B1.1): agent replies, action badges, external ingestion, completion."""
+"""The core router, as the reference's: agent replies, action badges, external ingestion,
+completion."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _store_submitted(request: Request) -> Response:
 
 
 class SubmitApi(ApiView):
-    """``POST /submit``: an agent's reply. Unlike the reference it also goes on the bus (A3)."""
+    """``POST /submit``: an agent's reply. Unlike the reference it also goes on the bus."""
 
     @extend_schema(request=SubmitIn, responses={201: ENVELOPE})
     def post(self, request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""The jobs router (SPEC B1.5): ``/jobs...``, one-off questions to an agent, polled.
+"""The jobs router: ``/jobs...``, one-off questions to an agent, polled (docs/compatibility.md,
+"Sessions and jobs").
 
 Answers carry no ``{success, data}`` envelope, as the reference's. A job is read from the
 database by any process; whichever process committed the agent's answer completed it

@@ -1,5 +1,5 @@
 """Media: ``POST /channels/:id/upload-media`` and the files at
-``/media/uploads/channels/:channelId/:filename`` (SPEC B1.2); ``POST
+``/media/uploads/channels/:channelId/:filename``; ``POST
 /api/media/agents/:agentId/upload-media`` (the reference's agent media, where the elizaOS UI's DM
 chat uploads its attachments) and the files at ``/media/uploads/agents/:agentId/:filename``."""
 

@@ -1,4 +1,4 @@
-"""The message servers router (SPEC B1.3): servers and agents' subscriptions to them."""
+"""The message servers router, as the reference's: servers and agents' subscriptions to them."""
 
 from __future__ import annotations
 

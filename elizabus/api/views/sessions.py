@@ -1,4 +1,5 @@
-"""The sessions router (SPEC B1.4): ``/sessions...``, persisted, served by any process.
+"""The sessions router: ``/sessions...``, persisted, served by any process
+(docs/compatibility.md, "Sessions and jobs").
 
 Answers carry no ``{success, data}`` envelope, as the reference's; the two that carry
 ``success`` (a sent message, a deletion) repeat their body under ``data``, which is what the

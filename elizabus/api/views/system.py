@@ -1,5 +1,6 @@
-"""Health, metrics and the system routes (SPEC B1.6, the seed's bus metrics, and the
-reference's ``/api/system``: version, config and the local environment)."""
+"""Health, metrics and the system routes (the reference's ``/healthz`` and ``/health``, the
+seed's bus metrics, and the reference's ``/api/system``: version, config and the local
+environment)."""
 
 from __future__ import annotations
 
