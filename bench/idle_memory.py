@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if "elizabus" in names and "reference" in names:
         per_conn = ratio(med("elizabus", 0, "perConnRssKiB"), med("reference", 0, "perConnRssKiB"))
         print(f"elizabus / reference per connection (RSS, round 1): {fmt(per_conn, 2)}")
-    print("SPEC B10 reference figure: about 8 KiB of server memory per idle socket")
+    print("the reference's first figure: about 8 KiB of server memory per idle socket")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

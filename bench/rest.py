@@ -289,7 +289,7 @@ def message_body(index: int, channel_id: str, author_id: str, agent_id: str, siz
             "author_id": author_id,
             "content": text,
             "message_server_id": SERVER_ID,
-            # The reference needs a participant other than the author or this, else 400 (B10).
+            # The reference needs a participant other than the author or this, else 400.
             "metadata": {"targetAgentId": agent_id},
         },
         separators=(",", ":"),

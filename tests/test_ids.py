@@ -1,5 +1,5 @@
 """elizabus.ids against the reference: ``stringToUuid``, ``createUniqueUuid`` and the v1.6+
-memory id, byte for byte (SPEC B3).
+memory id, byte for byte (docs/agents.md, "Memories, once per agent and message").
 
 The expected values were computed with the reference itself, ``@elizaos/core`` 1.7.2 under
 Node 20 (``stringToUuid(s)``, ``createUniqueUuid({agentId: AGENT}, s)``, and

@@ -1,4 +1,4 @@
-"""The invariants the database enforces (STYLE §2): unique links and UUID primary keys.
+"""The invariants the database enforces: unique links and UUID primary keys.
 
 Duplicates are written with the ORM on purpose: the services are idempotent and would never try,
 so only a direct write shows that the constraint, not the service, refuses them.

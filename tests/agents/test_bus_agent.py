@@ -32,7 +32,7 @@ from tests.agents.helpers import FAILING, SILENT, wait_until
 pytestmark = AGENT_DB
 
 
-# --- the filters (SPEC B3) ---------------------------------------------------------------------
+# --- the filters (docs/agents.md, "Filters") ---------------------------------------------------
 @pytest.mark.parametrize("case", ["not a participant", "server not subscribed", "own message"])
 def test_a_filtered_message_leaves_no_trace(stage: Stage, case: str) -> None:
     agent = stage.agent()

@@ -1,5 +1,5 @@
-"""The channels router (SPEC B1.2, B10): channels, their messages and their participants, under
-``/channels`` and the deprecated ``/central-channels``."""
+"""The channels router, as the reference answers it: channels, their messages and their
+participants, under ``/channels`` and the deprecated ``/central-channels``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The core router (SPEC B1.1, B10): ``/submit``, ``/action``, ``PATCH /action/:id``,
+"""The core router, as the reference answers it: ``/submit``, ``/action``, ``PATCH /action/:id``,
 ``/ingest-external`` and ``/complete``."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""What guards every ``/api`` route (SPEC A6, B1.0, B6): the API key, the body (JSON object, content
-type, size), the limits on content and metadata, UUID path ids, and the 404/405 envelopes.
+"""What guards every ``/api`` route (docs/errors.md, "Limits"): the API key, the body (JSON
+object, content type, size), the limits on content and metadata, UUID path ids, and the 404/405
+envelopes.
 
 Each rule is checked on every route it applies to, and a refused write must leave no row behind.
 """

@@ -1,4 +1,4 @@
-"""``/api/messaging/jobs...`` (SPEC B1.5): create, read, list and health with the reference's
+"""``/api/messaging/jobs...``: create, read, list and health with the reference's
 shapes and messages, bad input answered with a 4xx in the one error shape, timeouts recorded on
 read, the API key (the upstream ``jobs-auth-consistency`` cases), and a job completed by a real
 agent's answer.

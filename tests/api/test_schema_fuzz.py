@@ -46,7 +46,7 @@ def _keep_the_test_connection() -> Iterator[None]:
 
 @schemathesis.check
 def error_envelope(ctx: Any, response: Any, case: Any) -> None:
-    """A 4xx answer is ``{success: false, error: {code, message[, details]}}`` (SPEC A1)."""
+    """A 4xx answer is ``{success: false, error: {code, message[, details]}}`` (docs/errors.md)."""
     if response.status_code < 400:
         return
     body = json.loads(response.content)

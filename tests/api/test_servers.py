@@ -1,5 +1,6 @@
-"""The message servers router (SPEC B1.3, B10): servers, and agents' subscriptions to them, with
-the deprecated ``/servers``, ``/central-servers`` and ``/agents/:id/servers`` aliases."""
+"""The message servers router, as the reference answers it: servers, and agents' subscriptions
+to them, with the deprecated ``/servers``, ``/central-servers`` and ``/agents/:id/servers``
+aliases."""
 
 from __future__ import annotations
 

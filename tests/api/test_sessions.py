@@ -1,5 +1,6 @@
-"""``/api/messaging/sessions...`` (SPEC B1.4): every route with the reference's shapes, the upstream
-unit tests' cases (B8), and bad input of every kind answered with a 4xx in the one error shape.
+"""``/api/messaging/sessions...``: every route with the reference's shapes, the cases of the
+reference's own unit tests (``sessions.test.ts``), and bad input of every kind answered with a
+4xx in the one error shape.
 
 The ``http`` and ``sse`` transports run against real agents, through the ASGI path, at the end.
 """

@@ -1,4 +1,4 @@
-"""Health, metrics and the API's own description (SPEC B1.6): ``/healthz``, ``/health``,
+"""Health, metrics and the API's own description: ``/healthz``, ``/health``,
 ``/metrics``, ``/api/messaging/metrics``, ``/api/schema/`` and ``/api/docs/``."""
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def test_a_client_past_its_rate_is_refused_until_the_window_passes() -> None:
 
 
 def test_message_posts_share_the_allowance_and_a_refused_post_stores_nothing() -> None:
-    """Posts bypass DRF's request (api/inputs.py), not its throttle."""
+    """Posts bypass DRF's request (api/serializers/channels.py), not its throttle."""
     client = Client(REMOTE_ADDR="203.0.113.11")
     path = f"/api/messaging/channels/{uuid.uuid4()}/messages"
     body = json.dumps({"author_id": str(uuid.uuid4()), "content": "hi", "message_server_id": ZERO})

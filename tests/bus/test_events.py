@@ -1,5 +1,5 @@
 """The event catalogue: names, signals, the transport form (``to_dict``/``from_dict``) and the wire
-form (``payload``, SPEC A3 and B2) of every event type. No database."""
+form (``payload``, docs/bus.md, "The events") of every event type. No database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The official SDK, npm ``@elizaos/api-client`` 1.7.2, against a live server (SPEC A1).
+"""The official SDK, npm ``@elizaos/api-client`` 1.7.2, against a live server
+(docs/compatibility.md).
 
 :class:`SdkServer` is ``manage.py serve`` on a SQLite file of its own (whatever database the
 suite runs on), migrated, with the demo ELIZA agent registered and running in the server's

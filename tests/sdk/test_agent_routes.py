@@ -4,7 +4,7 @@ ELIZA agent: every method (but ``server.stopServer``), and the shapes its types 
 (``types/memory.d.ts``, ``types/server.d.ts``, ``types/system.d.ts``); and ``runs``, with
 ``agents.getAgentPanels``/``getWorlds``/``getAgentLogs``.
 
-Where the SDK's types and the reference's wire disagree, the wire wins (SPEC A1), as listed in
+Where the SDK's types and the reference's wire disagree, the wire wins, as listed in
 docs/compatibility.md: ``checkHealth`` says ``OK`` (not ``healthy``), ``submitLogs`` answers the
 listing, ``clearLogs`` ``{status, message, cleared}``, and ``createWorldFromMessageServer``,
 which sends no ``agentIds``, is refused.

@@ -2,7 +2,7 @@
 server with the demo ELIZA agent: every method, and the shapes its types promise
 (``types/sessions.d.ts``, ``types/jobs.d.ts``), ELIZA's own replies included.
 
-Where the SDK's types and the reference's wire disagree, the wire wins (SPEC A1) and both are
+Where the SDK's types and the reference's wire disagree, the wire wins and both are
 served: ``userMessage`` carries the reference's ``author_id``/``created_at`` and the SDK's
 ``authorId``/``createdAt`` (docs/compatibility.md).
 """

@@ -1,4 +1,5 @@
-"""Entities appear on first sight of their client-chosen UUID (SPEC A2)."""
+"""Entities appear on first sight of their client-chosen UUID (docs/architecture.md, "The entity
+model")."""
 
 from __future__ import annotations
 
