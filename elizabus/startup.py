@@ -9,7 +9,8 @@ sends no lifespan events (daphne):
 - the bus relay starts: it sends what was committed and never sent, and under the database
   transport brings the events of other processes to this one;
 - the objects made so far are frozen out of the garbage collector's reach: its full collections
-  of them paused the loop for up to 89 ms in the fan-out benchmark (bench/README.md).
+  of them paused the loop, and those pauses were the fan-out benchmark's worst latencies
+  (bench/README.md).
 
 At the lifespan's shutdown the in-process agents and the relay stop and the process leaves its
 channels' groups.

@@ -48,8 +48,8 @@ _WRITTEN = ("name", "data", "channel_id", "agent_id", "origin", "created_at")
 @cache
 def _insert_sql(vendor: str) -> tuple[str, bool]:
     """The outbox's INSERT, built once per backend (every bus event runs it, most inside a
-    message post, where the ORM's compiling cost a tenth of the post); whether it returns the
-    id (else the cursor's lastrowid has it)."""
+    message post, where the ORM's compiling was a noticeable part of the post's CPU); whether it
+    returns the id (else the cursor's lastrowid has it)."""
     quote = connection.ops.quote_name
     meta = OutboxEvent._meta
     columns = ", ".join(quote(meta.get_field(name).column) for name in _WRITTEN)

@@ -1,9 +1,10 @@
 """Hand-built SQL for the statements every message post runs.
 
 The ORM compiles a query on every call, and for the few statements of a post that compiling
-was a third of the request's CPU. These build their SQL once per database backend from the
-models' own metadata, and adapt each value through its model field as the ORM would, so they
-store exactly what ``Model.objects.create`` stores, on SQLite and PostgreSQL alike.
+was a large part of the request's CPU (bench/README.md). These build their SQL once per
+database backend from the models' own metadata, and adapt each value through its model field as
+the ORM would, so they store exactly what ``Model.objects.create`` stores, on SQLite and
+PostgreSQL alike.
 
 Only the services layer calls the writes (it is the only writer); they run inside its
 transaction. The reads are the selectors' for the checks every post costs.

@@ -80,8 +80,8 @@ class ApiView(APIView):
     ) -> HttpResponseBase:
         """Renders the response here, in the view's thread, and hands Django a plain
         ``HttpResponse``. Django's async handler renders a response that can still render
-        through one more hop to the sync thread; with the view's own hop, thread hops were a
-        fifth of a message post's CPU."""
+        through one more hop to the sync thread, and with the view's own hop, thread hops were
+        a large share of a message post's CPU (bench/README.md)."""
         response = super().finalize_response(request, response, *args, **kwargs)
         if not isinstance(response, SimpleTemplateResponse):
             return response

@@ -63,9 +63,9 @@ class ChannelMessagesApi(ApiView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """A post skips DRF's request and response (parsing, negotiation, serializer,
-        rendering): a busy server answers mostly posts, and skipping that machinery took 0.45
-        of a post's 1.6 ms of CPU (bench/README.md). Its throttle, errors and OpenAPI
-        description are DRF's still; GET and DELETE go through DRF as on every other route."""
+        rendering): a busy server answers mostly posts, and that machinery was a large part of
+        a post's CPU (bench/README.md). Its throttle, errors and OpenAPI description are DRF's
+        still; GET and DELETE go through DRF as on every other route."""
         if request.method != "POST":
             return super().dispatch(request, *args, **kwargs)
         try:

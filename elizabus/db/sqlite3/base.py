@@ -2,8 +2,8 @@
 
 SQLite lets one writer in at a time, and the others wait in its busy handler, which polls with
 sleeps of up to 100 ms: with the request thread and the agents' threads writing at once, the
-database then stands idle between transactions and latency jumps (a p99 of over a second in the
-REST benchmark). Taking a lock before ``BEGIN IMMEDIATE`` queues the writers of one process
+database then stands idle between transactions and latency jumps (the REST benchmark's p99,
+bench/README.md). Taking a lock before ``BEGIN IMMEDIATE`` queues the writers of one process
 instead, each starting the moment the previous one commits. Writers in other processes still
 meet the busy handler. The lock waits as long as SQLite would (the ``timeout`` option) and then
 fails as SQLite does.

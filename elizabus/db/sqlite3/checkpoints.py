@@ -3,7 +3,7 @@
 SQLite copies the write-ahead log back into the database file (a checkpoint) inside the commit
 that takes the log past ``wal_autocheckpoint`` pages, 1,000 by default: every second or so under
 load, one commit of a batch of posts ran a checkpoint and its fsync, and every post of that
-batch waited for it (ingest p99 about 2 ms higher in the REST benchmark, bench/README.md).
+batch waited for it (it showed in the REST benchmark's ingest p99, bench/README.md).
 Here a thread of its own checkpoints a database every ``EVERY_COMMITS`` commits, PASSIVE (it
 never waits for a writer or a reader, and writers never wait for it), on a connection of its
 own; SQLite releases the GIL meanwhile. The commits' own automatic checkpoint stays as a safety

@@ -6,8 +6,8 @@ less CPU per request and per broadcast delivery, and less memory per idle socket
 
 Choices made here rather than left to uvicorn's defaults:
 
-- no per-message deflate: a zlib state costs about 46 KiB per socket, and Socket.IO frames are
-  small; the reference's ``ws`` does not compress either;
+- no per-message deflate: a zlib state per socket would more than double an idle socket's
+  memory, and Socket.IO frames are small; the reference's ``ws`` does not compress either;
 - no WebSocket-level pings: Engine.IO's heartbeat already tells a live socket from a dead one;
 - the largest WebSocket message is ``MAX_SOCKET_FRAME_BYTES`` (1 MiB): a bigger one is refused
   with close code 1009 before it is buffered;
