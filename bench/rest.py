@@ -8,7 +8,7 @@
     .venv/bin/python bench/rest.py --only elizabus --elizabus-env ASGI_THREADS=4 \
         --daphne-arg=--http-timeout=60 --profile /tmp/prof      # experiments, py-spy profile
 
-Workload (SPEC B10's figures use the same): REST ingest = N POSTs of a 200-byte message to
+Workload (that of the reference's first figures): REST ingest = N POSTs of a 200-byte message to
 one channel at concurrency C; REST read = N GETs of that channel's newest 50 at concurrency C.
 Each phase is preceded by an untimed warm-up on the same connections. See bench/README.md.
 """
