@@ -2,7 +2,7 @@
 
 It lives above the bus, the agents and the real-time layer, which is why it may name them all.
 Reading this file tells everything that happens after an event. Besides these fixed receivers,
-each running agent service connects its own handlers, in its agent's group, when it starts and
+each running bus agent connects its own handlers, in its agent's group, when it starts and
 disconnects them when it stops (:mod:`elizabus.agents.bus_agent`): ``new_message``,
 ``message_deleted``, ``channel_cleared``, ``channel_updated``, ``channel_deleted``,
 ``participant_update`` and ``server_agent_update``; and the registry of requests waiting for an
@@ -57,7 +57,7 @@ RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
     # Sockets of the channel: messageError.
     # Jobs: the agent failed on a job's question, so the job fails.
     MessageError: [broadcast.on_message_error, job_receivers.on_message_error],
-    # Start, restart or stop agent services where this process runs agents; open or drop the
+    # Start, restart or stop bus agents where this process runs agents; open or drop the
     # agent's group (once), whether or not a process runs agents now.
     AgentUpdated: [agent_runtime.on_agent_update, keep_agent_group],
 }

@@ -81,7 +81,7 @@ class MessageDeleted(BusEvent):
 
     Emitted by ``message_delete``; not emitted for messages removed by clearing or deleting a
     channel (``channel_cleared`` covers those). Consumers: the real-time layer
-    (``messageDeleted``) and agent services, which forget their memory of the message.
+    (``messageDeleted``) and bus agents, which forget their memory of the message.
     """
 
     name: ClassVar[str] = "message_deleted"
@@ -99,7 +99,7 @@ class ChannelCleared(BusEvent):
     """``channel_cleared``: every message of a channel was deleted.
 
     Emitted by ``channel_clear`` and by ``channel_delete`` (before ``channel_deleted``).
-    Consumers: the real-time layer (``channelCleared``, only for a clear) and agent services,
+    Consumers: the real-time layer (``channelCleared``, only for a clear) and bus agents,
     which forget their memories of the channel.
     """
 
@@ -155,7 +155,7 @@ class ParticipantUpdate(BusEvent):
 
     Emitted by ``channel_participant_add`` and ``channel_participant_remove`` when the membership
     really changed, and by ``channel_create``/``dm_channel_get_or_create`` for the first members.
-    Consumers: agent services, whose participation cache it updates.
+    Consumers: bus agents, whose participation cache it updates.
     """
 
     name: ClassVar[str] = "participant_update"
@@ -197,7 +197,7 @@ class ServerAgentUpdate(BusEvent):
 class MessageComplete(BusEvent):
     """``message_complete``: an agent finished with a message, whether it replied or not.
 
-    Emitted by agent services after each handled message, and by ``POST /complete``.
+    Emitted by bus agents after each handled message, and by ``POST /complete``.
     Consumers: the real-time layer (``messageComplete``), which ends the "thinking…" state.
     """
 
@@ -223,7 +223,7 @@ class MessageComplete(BusEvent):
 class MessageError(BusEvent):
     """``message:error``: an agent failed on a message (the seed's error boundary).
 
-    Emitted by agent services when a responder or a write fails; the agent goes on serving.
+    Emitted by bus agents when a responder or a write fails; the agent goes on serving.
     Consumers: the real-time layer (``messageError`` to the channel) and the metrics.
     """
 

@@ -1,4 +1,4 @@
-"""Fixtures for tests that run real agent services in their worker threads.
+"""Fixtures for tests that run real bus agents in their worker threads.
 
 ``stage`` is a fresh :class:`AgentRuntime`, activated and following ``agent_update`` like the
 server's, with a recorder of every bus event and a person to talk to the agents. Workers use their

@@ -1,4 +1,4 @@
-"""Helpers for tests that run agent services: bounded waiting, and responders for the cases the
+"""Helpers for tests that run bus agents: bounded waiting, and responders for the cases the
 shipped ones do not cover, loaded by their dotted path like any responder.
 
 Agent services work in their own threads, so a test never sleeps for a fixed time: it waits with

@@ -1,4 +1,4 @@
-"""Runs written by real agent services: one per message an agent handled, with its outcome
+"""Runs written by real bus agents: one per message an agent handled, with its outcome
 (replied, skipped and why, failed), its times, and none for a message the filters dropped or a
 redelivery."""
 

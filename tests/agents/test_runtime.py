@@ -1,5 +1,5 @@
 """AgentRuntime follows ``agent_update``: the agents API starts, stops, restarts, reconfigures and
-removes running agent services without a server restart; activation starts the enabled agents.
+removes running bus agents without a server restart; activation starts the enabled agents.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 and ``RunDetail`` shapes, newest first, its filters (``roomId``, ``status``, ``limit``,
 ``from``, ``to``) and elizabus's ``outcome``, and every refusal in the one error shape.
 
-Runs are made as the agent service makes them, by ``agent_message_settle``."""
+Runs are made as the bus agent makes them, by ``agent_message_settle``."""
 
 from __future__ import annotations
 
