@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.private_services import free_port, wait_until_listening
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,25 +63,6 @@ def npm_package(prefix: Path, spec: str) -> Path:
             timeout=300,
         )
     return prefix / "node_modules"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_listening(
-    process: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float = 30
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the server did not start:\n{log_path.read_text(errors='replace')}")
 
 
 class LiveServer:

@@ -88,9 +88,8 @@ print(json.dumps({'seated': seated, 'messages': messages,
 def topology(tmp_path: Path) -> Iterator[Topology]:
     deployed = Topology(tmp_path)
     try:
-        deployed.start_postgres()
-        deployed.create_database()
-        deployed.start_redis()
+        deployed.postgres.start()
+        deployed.redis.start()
         for step in (("migrate", "--noinput", "-v", "0"), ("ensure_demo_agent",)):
             done = deployed.manage(*step)
             assert done.returncode == 0, done.stderr.decode()

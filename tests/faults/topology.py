@@ -4,14 +4,10 @@ PostgreSQL and a private Redis (AOF on), two ``serve`` processes behind HAProxy 
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import pwd
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from elizabus.models import DEFAULT_SERVER_ID
-from tests.live import Processes, free_port, skip_or_fail, wait_until_listening
+from tests.live import Processes, skip_or_fail
+from tests.private_services import (
+    PrivatePostgres,
+    PrivateRedis,
+    ServiceUnavailable,
+    free_port,
+    wait_until_listening,
+)
 
 HAPROXY_CFG = Path(__file__).resolve().parents[2] / "docker" / "haproxy.cfg"
 SERVERS = ("server-1", "server-2")
@@ -36,23 +39,25 @@ def _tool(name: str, *directories: str) -> str:
 
 class Topology(Processes):
     def __init__(self, root: Path) -> None:
-        postgres_bin = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-        self.postgres = _tool("postgres", *postgres_bin)
-        self.initdb = _tool("initdb", *postgres_bin)
         self.haproxy = _tool("haproxy", "/usr/local/sbin", "/usr/sbin")
-        self.redis_server = _tool("redis-server")
-        self.pg_port, self.redis_port, self.proxy_port = free_port(), free_port(), free_port()
+        try:
+            self.redis = PrivateRedis(log_dir=root, aof="always")
+        except ServiceUnavailable as missing:
+            skip_or_fail(str(missing))
+        try:
+            self.postgres = PrivatePostgres(log_dir=root)
+        except ServiceUnavailable as missing:
+            self.redis.cleanup()
+            skip_or_fail(str(missing))
+        self.proxy_port = free_port()
         self.ports = {name: free_port() for name in SERVERS}
         self.url = f"http://127.0.0.1:{self.proxy_port}"
-        # PostgreSQL refuses to run as root, and its user must own the data directory.
-        self.pg_user = "postgres" if os.geteuid() == 0 else None
-        self.pg_data = Path(tempfile.mkdtemp(prefix="elizabus-faults-pg-"))
         super().__init__(
             root,
             {
                 "DJANGO_SETTINGS_MODULE": "project.settings",
-                "DATABASE_URL": f"postgres://postgres@127.0.0.1:{self.pg_port}/elizabus",
-                "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+                "DATABASE_URL": self.postgres.url,
+                "REDIS_URL": self.redis.url,
                 "ELIZABUS_VAR_DIR": str(root),
                 "ELIZABUS_BUS_TRANSPORT": "elizabus.bus.transports.redis.RedisStreamTransport",
                 "ELIZABUS_BUS_LEASE_SECONDS": "1.5",
@@ -69,92 +74,20 @@ class Topology(Processes):
 
     # --- the services ---------------------------------------------------------------------
 
-    def start_postgres(self) -> None:
-        if not (self.pg_data / "PG_VERSION").exists():
-            if self.pg_user:
-                account = pwd.getpwnam(self.pg_user)
-                os.chown(self.pg_data, account.pw_uid, account.pw_gid)
-            subprocess.run(
-                [self.initdb, "-D", str(self.pg_data), "-U", "postgres", "--auth=trust"],
-                user=self.pg_user,
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
-        command = [
-            self.postgres,
-            "-D",
-            str(self.pg_data),
-            "-p",
-            str(self.pg_port),
-            "-k",
-            str(self.pg_data),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "max_connections=300",
-        ]
-        process = self.start("postgres", command, user=self.pg_user)
-        wait_until_listening(process, self.pg_port, self.log("postgres"))
-
-    def create_database(self) -> None:
-        for _ in range(50):  # it listens a moment before it accepts connections
-            created = subprocess.run(
-                [
-                    "psql",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.pg_port),
-                    "-U",
-                    "postgres",
-                    "-c",
-                    "CREATE DATABASE elizabus",
-                ],
-                capture_output=True,
-                timeout=30,
-            )
-            if created.returncode == 0:
-                return
-            time.sleep(0.2)
-        raise RuntimeError(created.stderr.decode())
-
     def restart_postgres(self) -> None:
         """A fast shutdown (every connection dropped), then a start on the same port."""
-        self.stop("postgres", signal.SIGINT, timeout=30)
-        self.start_postgres()
-
-    def start_redis(self) -> None:
-        command = [
-            self.redis_server,
-            "--port",
-            str(self.redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--save",
-            "",
-            "--dir",
-            str(self.root),
-        ]
-        process = self.start("redis", command)
-        wait_until_listening(process, self.redis_port, self.log("redis"))
+        self.postgres.restart()
 
     def restart_redis(self) -> None:
-        self.stop("redis")
-        self.start_redis()
+        self.redis.restart()
 
     def pause_redis(self, seconds: float) -> None:
         """Redis unreachable: it holds its connections and answers nothing for ``seconds``."""
-        redis = self.running["redis"]
-        redis.send_signal(signal.SIGSTOP)
+        self.redis.pause()
         try:
             time.sleep(seconds)
         finally:
-            redis.send_signal(signal.SIGCONT)
+            self.redis.resume()
 
     def start_proxy(self) -> None:
         env = {
@@ -182,7 +115,8 @@ class Topology(Processes):
 
     def cleanup(self) -> None:
         self.stop_all()
-        shutil.rmtree(self.pg_data, ignore_errors=True)
+        self.postgres.cleanup()
+        self.redis.cleanup()
 
     # --- users --------------------------------------------------------------------------------
 
