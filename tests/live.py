@@ -72,32 +72,18 @@ class LiveServer:
         self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / f"server-{self.port}.log"
-        self.env = {**os.environ, "PYTHONPATH": str(REPO), **env}
-        self._process: subprocess.Popen[bytes] | None = None
+        self.name = f"server-{self.port}"
+        self.processes = Processes(log_dir, env)
+        self.log_path = self.processes.log(self.name)
 
     def start(self) -> None:
-        command = [sys.executable, "manage.py", "serve", "--port", str(self.port), *self.args]
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=log,
-            )
-        wait_until_listening(self._process, self.port, self.log_path)
+        serve = ("serve", "--port", str(self.port), *self.args)
+        process = self.processes.start_manage(self.name, *serve)
+        wait_until_listening(process, self.port, self.log_path)
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
+        if self.name in self.processes.running:
+            self.processes.stop(self.name, timeout=10)
 
 
 class Processes:
