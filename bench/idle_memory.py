@@ -66,7 +66,7 @@ def memory_kib(pid: int | None) -> dict[str, int | None]:
     """VmRSS and PSS (KiB) of ``pid`` and its descendants."""
     rss = pss = 0
     seen_pss = False
-    for member in servers.proc_tree(pid) if pid is not None else []:
+    for member in servers.process_tree(pid) if pid is not None else []:
         with contextlib.suppress(OSError), open(f"/proc/{member}/status") as status:
             for line in status:
                 if line.startswith("VmRSS:"):

@@ -8,12 +8,9 @@ stays out of the server's process.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests/private_services.py: the same private PostgreSQL and Redis
+
+from tests.private_services import (  # noqa: E402
+    PrivatePostgres,
+    PrivateRedis,
+    PrivateService,
+    free_port,
+    process_tree,
+)
+
 VENV_BIN = ROOT / ".venv" / "bin"
 BENCH_DIR = ROOT / "bench"
 REFERENCE_SCRIPT = Path(
@@ -49,32 +56,12 @@ def _renice() -> None:
     os.setpriority(os.PRIO_PROCESS, 0, NICE)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _proc_stat(pid: int) -> list[str] | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-
-
-def proc_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (server worker processes)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _proc_stat(int(entry))) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
 
 
 def proc_cpu_seconds(pid: int | None, *, reaped: bool = False) -> float | None:
@@ -84,7 +71,7 @@ def proc_cpu_seconds(pid: int | None, *, reaped: bool = False) -> float | None:
     if pid is None:
         return None
     total, seen = 0, False
-    for member in proc_tree(pid):
+    for member in process_tree(pid):
         if (fields := _proc_stat(member)) is not None:
             total += int(fields[11]) + int(fields[12])
             if reaped:
@@ -125,7 +112,7 @@ def proc_rss_kib(pid: int | None) -> int | None:
     if pid is None:
         return None
     total = 0
-    for member in proc_tree(pid):
+    for member in process_tree(pid):
         try:
             with open(f"/proc/{member}/status") as status:
                 for line in status:
@@ -147,7 +134,7 @@ class Server:
     log_path: Path | None = None
     workdir: Path | None = None
     cleanup_dirs: list[Path] = field(default_factory=list)
-    stop_signal: int = signal.SIGTERM
+    service: PrivateService | None = None  # stopped and removed by its own cleanup
 
     @property
     def api(self) -> str:
@@ -165,10 +152,13 @@ class Server:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        """Stops the process group this module started (no-op for a server given by URL)."""
+        """Stops what this module started: its private service, or its process group (no-op
+        for a server given by URL)."""
+        if self.service is not None:
+            self.service.cleanup()
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, self.stop_signal)
+                os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -424,18 +414,15 @@ def spawn(
     workdir: Path,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
-    user: str | None = None,
-    stop_signal: int = signal.SIGTERM,
 ) -> Server:
     """``command`` in a session of its own at the servers' niceness, logging to
-    ``<workdir>/<name>.log``; not waited for (see ``wait_until_listening``)."""
+    ``<workdir>/<name>.log``; not waited for."""
     log_path = workdir / f"{name}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             command,
             cwd=cwd,
             env=env,
-            user=user,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -449,98 +436,37 @@ def spawn(
         pid=proc.pid,
         log_path=log_path,
         workdir=workdir,
-        stop_signal=stop_signal,
     )
 
 
-def wait_until_listening(server: Server, port: int, timeout: float = 60) -> None:
-    """Waits until something accepts TCP connections on loopback ``port``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc is not None and server.proc.poll() is not None:
-            break
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"{server.name} did not come up:\n{server.log_tail()}")
+def start_postgres() -> Server:
+    """A private PostgreSQL (tests/private_services.py) with an empty database ``elizabus``,
+    its defaults (fsync, synchronous commit) and WAL I/O timing on; ``url`` is its
+    DATABASE_URL. Stopped by a fast shutdown, its data removed."""
+    return _serve(PrivatePostgres(settings={"track_wal_io_timing": "on"}, preexec_fn=_renice))
 
 
-def start_postgres(*, port: int | None = None, timeout: float = 60) -> Server:
-    """A private PostgreSQL (the newest in /usr/lib/postgresql) on a free loopback port with an
-    empty database ``elizabus``; ``url`` is its DATABASE_URL. It runs as the ``postgres`` user
-    when this runs as root (PostgreSQL refuses root, and its user must own the data directory),
-    with its defaults (fsync, synchronous commit) and WAL I/O timing on; stopped by a fast
-    shutdown, its data removed."""
-    bin_dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
-    search = os.pathsep.join([*reversed(bin_dirs), os.environ.get("PATH", "")])
-    initdb, postgres, psql = (
-        shutil.which(tool, path=search) for tool in ("initdb", "postgres", "psql")
-    )
-    if not (initdb and postgres and psql):
-        raise RuntimeError("PostgreSQL (initdb, postgres, psql) is not installed")
-    port = port or free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="elizabus-bench-pg-"))
-    user = "postgres" if os.geteuid() == 0 else None
-    if user:
-        account = pwd.getpwnam(user)
-        os.chown(workdir, account.pw_uid, account.pw_gid)
-    data = workdir / "data"
-    try:
-        subprocess.run(
-            [initdb, "-D", str(data), "-U", "postgres", "--auth=trust"],
-            user=user,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-    except (OSError, subprocess.SubprocessError):
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    settings = {
-        "listen_addresses": "127.0.0.1",
-        "unix_socket_directories": str(workdir),
-        "max_connections": "300",
-        "track_wal_io_timing": "on",
-    }
-    command = [postgres, "-D", str(data), "-p", str(port)]
-    command += [f"-c{key}={value}" for key, value in settings.items()]
-    server = spawn(
-        "postgres",
-        command,
-        url=f"postgres://postgres@127.0.0.1:{port}/elizabus",
-        workdir=workdir,
-        user=user,
-        stop_signal=signal.SIGINT,
-    )
-    server.cleanup_dirs.append(workdir)
-    wait_until_listening(server, port, timeout)
-    create = [psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c"]
-    for _ in range(50):  # it listens a moment before it accepts connections
-        done = subprocess.run([*create, "CREATE DATABASE elizabus"], capture_output=True)
-        if done.returncode == 0:
-            return server
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"CREATE DATABASE failed: {done.stderr.decode()}")
-
-
-def start_redis(*, port: int | None = None, timeout: float = 30) -> Server:
-    """A private Redis on a free loopback port, no snapshots, append-only file on (as the
+def start_redis() -> Server:
+    """A private Redis, no snapshots, append-only file on (``appendfsync everysec``, as the
     compose deployment runs it); ``url`` is its REDIS_URL."""
-    redis_server = shutil.which("redis-server")
-    if redis_server is None:
-        raise RuntimeError("redis-server is not installed")
-    port = port or free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="elizabus-bench-redis-"))
-    command = [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command += ["--appendonly", "yes", "--dir", str(workdir)]
-    server = spawn("redis", command, url=f"redis://127.0.0.1:{port}/0", workdir=workdir)
-    server.cleanup_dirs.append(workdir)
-    wait_until_listening(server, port, timeout)
-    return server
+    return _serve(PrivateRedis(aof="everysec", preexec_fn=_renice))
+
+
+def _serve(service: PrivateService) -> Server:
+    try:
+        service.start()
+    except BaseException:
+        service.cleanup()
+        raise
+    return Server(
+        name=service.name,
+        url=service.url,
+        proc=service.process,
+        pid=service.pid,
+        log_path=service.log_path,
+        workdir=service.directory,
+        service=service,
+    )
 
 
 class PySpy:
