@@ -405,8 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--app",
         default="project.asgi:application",
-        help="ASGI app to serve (experiments: realtime_apps:probe_application with "
-        "--elizabus-env BENCH_GC_FREEZE=startup)",
+        help="ASGI app to serve (e.g. realtime_apps:probe_application)",
     )
     parser.add_argument("--json", type=Path)
     add_machine_args(parser)

@@ -296,8 +296,6 @@ def run_fanout(
                 continue
             event = message.get("event")
             if event == "ready":
-                if server.name == "elizabus" and getattr(args, "gc_freeze", False):
-                    http_json("GET", server.url + "/__bench_gc_freeze")
                 if spy is not None:
                     spy.start(f"fanout-{server.name}")
                 proc.stdin.write("go\n")
@@ -479,16 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the same workload on server+channels and server+raw "
         "(bench/realtime_apps.py: nothing stored; what the framework alone costs)",
     )
-    parser.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="experiment (implies --probe): gc.collect(); gc.freeze() in the elizabus server "
-        "after the warm-up, before the timed phase",
-    )
     parser.add_argument("--json", type=Path, help="write every run's raw results here")
     add_machine_args(parser)
     args = parser.parse_args(argv)
-    args.probe = args.probe or args.gc_freeze
     apply_machine_args(args)
 
     names = ["elizabus", "reference"]

@@ -19,8 +19,7 @@ Nothing here is used by the project. Served by the same server as elizabus (``ma
     ``SEND_MESSAGE`` (wrapping functions, not editing them) and the cyclic GC's pauses
     (``gc.callbacks``), served as JSON at ``GET /__bench_probe`` (``?objects``: also the number
     of GC-tracked objects). For bench/fanout.py ``--probe``: where the time before the first
-    receiver goes. Experiment: ``BENCH_GC_FREEZE=startup`` (env) or ``GET /__bench_gc_freeze``
-    (after warm-up) runs ``gc.collect(); gc.freeze()``.
+    receiver goes.
 """
 
 from __future__ import annotations
@@ -291,11 +290,6 @@ def _probe_app() -> Any:
             del collections[:-20000]
 
     gc.callbacks.append(on_gc)
-    if os.environ.get("BENCH_GC_FREEZE") == "startup":
-        # Experiment: everything alive after start-up goes to the permanent generation, so a
-        # full collection scans only what was allocated since (what gc.freeze() is for).
-        gc.collect()
-        gc.freeze()
 
     original_send = router.SocketRouter._send
     original_store = router._store_message
@@ -377,12 +371,6 @@ def _probe_app() -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> Any:
         send_ = send
-        if scope["type"] == "http" and scope["path"] == "/__bench_gc_freeze":
-            gc.collect()
-            gc.freeze()
-            await send({"type": "http.response.start", "status": 204, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return None
         if scope["type"] == "http" and scope["path"] == "/__bench_probe":
             body = json.dumps(
                 {

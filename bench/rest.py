@@ -119,36 +119,6 @@ class RawConnection:
         return status, payload
 
 
-class HttpxConnection:
-    """The same interface over ``httpx.AsyncClient`` (one client, one connection per worker)."""
-
-    def __init__(self, host: str, port: int, local_host: str | None) -> None:
-        import httpx
-
-        transport = httpx.AsyncHTTPTransport(local_address=local_host, retries=0)
-        self.client = httpx.AsyncClient(
-            base_url=f"http://{host}:{port}",
-            transport=transport,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            timeout=60,
-        )
-
-    async def connect(self) -> None:
-        pass  # httpx connects on the first request: warm-up requests pay for it
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-    async def request(self, method: bytes, target: bytes, body: bytes | None) -> tuple[int, bytes]:
-        headers = {"Content-Type": "application/json"} if body is not None else None
-        response = await self.client.request(
-            method.decode(), target.decode(), content=body, headers=headers
-        )
-        return response.status_code, response.content
-
-
-CLIENTS = {"raw": RawConnection, "httpx": HttpxConnection}
-
 # --------------------------------------------------------------------------------------------
 # Phases
 # --------------------------------------------------------------------------------------------
@@ -299,7 +269,6 @@ def message_body(index: int, channel_id: str, author_id: str, agent_id: str, siz
 async def run_workload(
     server: servers.Server, args: argparse.Namespace, run_index: int, profiler: servers.PySpy | None
 ) -> dict[str, PhaseResult]:
-    client = CLIENTS[args.client]
     channel_id, author_id, agent_id = (str(uuid.uuid4()) for _ in range(3))
     target = f"{servers.API}/channels/{channel_id}/messages".encode()
     octet = (args.ip_seed + run_index) % 250 + 1
@@ -311,13 +280,13 @@ async def run_workload(
     results: dict[str, PhaseResult] = {}
 
     # The first post creates the channel (both servers auto-create an unknown channel).
-    (setup,) = await open_connections(client, server.url, 1, f"127.{octet}.0")
+    (setup,) = await open_connections(RawConnection, server.url, 1, f"127.{octet}.0")
     status, payload = await setup.request(*post[0])
     await setup.close()
     if status != 201:
         raise RuntimeError(f"{server.name}: first post answered {status}: {payload[:300]!r}")
 
-    conns = await open_connections(client, server.url, args.concurrency, f"127.{octet}.1")
+    conns = await open_connections(RawConnection, server.url, args.concurrency, f"127.{octet}.1")
     await drive(conns, post[1 : args.warmup + 1], 201)
     start, end = profiler.hooks(f"{server.name}-ingest") if profiler else (None, None)
     results["ingest"] = await timed_phase(
@@ -326,7 +295,7 @@ async def run_workload(
     for conn in conns:
         await conn.close()
 
-    conns = await open_connections(client, server.url, args.concurrency, f"127.{octet}.2")
+    conns = await open_connections(RawConnection, server.url, args.concurrency, f"127.{octet}.2")
     reads = [(b"GET", read_target, None)] * args.requests
     await drive(conns, reads[: args.warmup], 200)
     start, end = profiler.hooks(f"{server.name}-read") if profiler else (None, None)
@@ -349,7 +318,7 @@ async def client_ceiling(args: argparse.Namespace) -> PhaseResult:
     """The ingest workload against a server that costs nothing (a fixed answer)."""
     null = servers.start_null_server()
     try:
-        conns = await open_connections(CLIENTS[args.client], null.url, args.concurrency, None)
+        conns = await open_connections(RawConnection, null.url, args.concurrency, None)
         body = message_body(0, str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()), args.size)
         requests = [(b"POST", b"/api/messaging/channels/x/messages", body)] * args.requests
         await drive(conns, requests[: args.warmup], 200)
@@ -440,7 +409,7 @@ def report(summary: dict[str, Any], names: list[str], args: argparse.Namespace) 
     print()
     print(
         f"REST bench: {args.requests} requests at concurrency {args.concurrency}, "
-        f"{args.size}-byte messages, warm-up {args.warmup}, client {args.client}, "
+        f"{args.size}-byte messages, warm-up {args.warmup}, "
         f"median of {args.runs} run(s)"
     )
     print(header)
@@ -511,7 +480,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--size", type=int, default=200, help="message content bytes")
-    parser.add_argument("--client", choices=sorted(CLIENTS), default="raw")
     parser.add_argument("--elizabus-url", help="use this running elizabus instead of starting one")
     parser.add_argument(
         "--reference-url", help="use this running reference instead of starting one"
@@ -646,7 +614,6 @@ def run(args: argparse.Namespace) -> int:
         "requests": args.requests,
         "concurrency": args.concurrency,
         "size": args.size,
-        "client": args.client,
         "code": servers.code_version(args.src_dir),
         "elizabus_env": args.elizabus_env,
         "daphne_args": args.daphne_arg,
