@@ -244,7 +244,7 @@ def start_with_agent(args: argparse.Namespace) -> tuple[servers.Server, Path]:
             raise RuntimeError(f"manage.py {command[0]} failed:\n{done.stdout}\n{done.stderr}")
     saved, args.elizabus_env = args.elizabus_env, env_items
     try:
-        server = start_elizabus(args, agents=True, app=args.app)
+        server = start_elizabus(args, agents=True)
     finally:
         args.elizabus_env = saved
     return server, var_dir
@@ -401,11 +401,6 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="also: N plain posts 1.2 s apart with one socket in the channel; prints when the "
         "user's message and the agent's reply reached the socket",
-    )
-    parser.add_argument(
-        "--app",
-        default="project.asgi:application",
-        help="ASGI app to serve (e.g. realtime_apps:probe_application)",
     )
     parser.add_argument("--json", type=Path)
     add_machine_args(parser)

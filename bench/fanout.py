@@ -338,52 +338,7 @@ def run_fanout(
     result["rssKiB"] = server.rss_kib()
     if server.name == "elizabus":
         result["metrics"] = elizabus_metrics(server)
-        if getattr(args, "probe", False):
-            status, probe = http_json("GET", server.url + "/__bench_probe")
-            if status == 200 and isinstance(probe, dict):
-                result["probe"] = probe_summary(probe["traces"][-args.messages :])
-                # GC pauses during the timed phase (the server's clock: from the first timed
-                # message's arrival to the probe request).
-                timed = probe["traces"][-args.messages :]
-                since = min((t["frame_in"] for t in timed if "frame_in" in t), default=0)
-                pauses = [p for p in probe["gc"] if p[1] >= since]
-                result["probe"]["gc"] = {
-                    f"gen{g}": {
-                        "count": len(ms := sorted(p[2] * 1000 for p in pauses if p[0] == g)),
-                        "maxMs": ms[-1] if ms else 0.0,
-                        "totalMs": sum(ms),
-                    }
-                    for g in (0, 1, 2)
-                }
     return result
-
-
-PROBE_HOPS = [
-    ("frame in → router._send", "frame_in", "router_send"),
-    ("router._send → sync thread starts", "router_send", "thread_start"),
-    ("store + commit (until receiver)", "thread_start", "receiver_start"),
-    ("on_new_message (group_send round trip)", "receiver_start", "receiver_end"),
-    ("receiver end → store returns", "receiver_end", "thread_end"),
-    ("store returns → echo+ack sent", "thread_end", "ack_sent"),
-    ("receiver start → 1st socket_emit", "receiver_start", "first_emit"),
-    ("1st → last socket_emit done", "first_emit", "last_emit_done"),
-    ("frame in → 1st socket_emit", "frame_in", "first_emit"),
-    ("frame in → last socket_emit done", "frame_in", "last_emit_done"),
-]
-
-
-def probe_summary(traces: list[dict[str, float]]) -> dict[str, Any]:
-    """Median and p99 of each hop (ms) over the timed messages' server-side traces."""
-    summary: dict[str, Any] = {"messages": len(traces)}
-    for label, start, end in PROBE_HOPS:
-        values = sorted((t[end] - t[start]) * 1000 for t in traces if start in t and end in t)
-        if values:
-            summary[label] = {
-                "p50": values[len(values) // 2],
-                "p99": values[min(len(values) - 1, int(0.99 * len(values)))],
-                "n": len(values),
-            }
-    return summary
 
 
 ROWS = [
@@ -466,12 +421,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", type=Path, help="py-spy the elizabus server into this dir")
     parser.add_argument(
-        "--probe",
-        action="store_true",
-        help="serve elizabus through bench/realtime_apps.py's probe (timestamps at each hop of "
-        "a socket send) and print where the time before the first receiver goes",
-    )
-    parser.add_argument(
         "--baselines",
         action="store_true",
         help="also run the same workload on server+channels and server+raw "
@@ -497,11 +446,7 @@ def main(argv: list[str] | None = None) -> int:
                 if name == "reference":
                     server = servers.start_reference()
                 else:
-                    app = BASELINES.get(name) or (
-                        "realtime_apps:probe_application"
-                        if args.probe
-                        else "project.asgi:application"
-                    )
+                    app = BASELINES.get(name, "project.asgi:application")
                     server = start_elizabus(args, agents=False, app=app)
                     server.name = name
                 try:
@@ -539,20 +484,6 @@ def main(argv: list[str] | None = None) -> int:
     print(REFERENCE_NOTE)
     if results["elizabus"]:
         print_metrics(results["elizabus"][-1].get("metrics"))
-        probe = results["elizabus"][-1].get("probe")
-        if probe:
-            print(f"elizabus hops of a socket send (server clock, {probe['messages']} messages):")
-            for label, *_ in PROBE_HOPS:
-                if label in probe:
-                    print(
-                        f"  {label:42} p50 {probe[label]['p50']:7.2f}  "
-                        f"p99 {probe[label]['p99']:7.2f} ms"
-                    )
-            for gen, pause in (probe.get("gc") or {}).items():
-                print(
-                    f"  GC {gen} during the timed phase: {pause['count']} collections, "
-                    f"max {pause['maxMs']:.2f} ms, total {pause['totalMs']:.1f} ms"
-                )
     for name in names:
         for result in results[name]:
             if result.get("errors"):

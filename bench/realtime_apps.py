@@ -14,12 +14,6 @@ Nothing here is used by the project. Served by the same server as elizabus (``ma
     The same protocol in a Channels ``AsyncWebsocketConsumer``: rooms are Channels groups on the
     in-memory layer and a broadcast is one ``group_send`` of the encoded frame, as in elizabus
     (no Django models, no database): what Channels adds.
-``probe_application``
-    ``project.asgi.application`` unchanged, plus timestamps taken at the hops of a socket
-    ``SEND_MESSAGE`` (wrapping functions, not editing them) and the cyclic GC's pauses
-    (``gc.callbacks``), served as JSON at ``GET /__bench_probe`` (``?objects``: also the number
-    of GC-tracked objects). For bench/fanout.py ``--probe``: where the time before the first
-    receiver goes.
 """
 
 from __future__ import annotations
@@ -258,153 +252,11 @@ def _channels_app() -> Any:
     )
 
 
-def _probe_app() -> Any:
-    """``project.asgi.application`` with timestamps at the hops of a socket send."""
-    import contextvars
-    import importlib
-
-    # project.asgi sets Django up; the app's modules can be imported only after it.
-    application = importlib.import_module("project.asgi").application
-    broadcast = importlib.import_module("elizabus.realtime.broadcast")
-    consumers = importlib.import_module("elizabus.realtime.consumers")
-    router = importlib.import_module("elizabus.realtime.router")
-
-    clock = time.perf_counter
-    current: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
-        "bench_trace", default=None
-    )
-    traces: list[dict[str, float]] = []
-    by_group_id: dict[str, dict[str, float]] = {}
-    # Pauses of the cyclic garbage collector: (generation, start, seconds), all threads.
-    import gc
-
-    collections: list[tuple[int, float, float]] = []
-    gc_started: dict[str, float] = {}
-
-    def on_gc(phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            gc_started["t"] = clock()
-        elif "t" in gc_started:
-            start = gc_started.pop("t")
-            collections.append((info.get("generation", -1), start, clock() - start))
-            del collections[:-20000]
-
-    gc.callbacks.append(on_gc)
-
-    original_send = router.SocketRouter._send
-    original_store = router._store_message
-    original_on_new = broadcast.on_new_message
-    original_group_message = broadcast.group_message
-    original_emit = consumers.SocketIOWebSocketConsumer.socket_emit
-    original_receive = consumers.SocketIOWebSocketConsumer.receive
-
-    async def receive(self: Any, text_data: Any = None, bytes_data: Any = None) -> None:
-        if text_data and '"type":2' in text_data:
-            trace = {"frame_in": clock()}
-            current.set(trace)
-        await original_receive(self, text_data, bytes_data)
-
-    async def send(self: Any, payload: Any) -> None:
-        trace = current.get()
-        if trace is None:
-            trace = {}
-            current.set(trace)
-        trace["router_send"] = clock()
-        try:
-            await original_send(self, payload)
-        finally:
-            trace["ack_sent"] = clock()
-            traces.append(trace)
-            del traces[:-5000]
-
-    def store(**kwargs: Any) -> Any:
-        trace = current.get()
-        if trace is not None:
-            trace["thread_start"] = clock()
-        try:
-            return original_store(**kwargs)
-        finally:
-            if trace is not None:
-                trace["thread_end"] = clock()
-
-    def on_new_message(sender: Any, event: Any, **kwargs: Any) -> None:
-        trace = current.get()
-        if trace is not None:
-            trace["receiver_start"] = clock()
-        original_on_new(sender, event, **kwargs)
-        if trace is not None:
-            trace["receiver_end"] = clock()
-
-    def group_message(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        message = original_group_message(*args, **kwargs)
-        trace = current.get()
-        if trace is not None and args and args[0] == "messageBroadcast":
-            by_group_id[message["id"]] = trace
-            if len(by_group_id) > 5000:
-                by_group_id.pop(next(iter(by_group_id)))
-        return message
-
-    async def socket_emit(self: Any, message: dict[str, Any]) -> None:
-        trace = by_group_id.get(message.get("id", ""))
-        if trace is not None:
-            trace.setdefault("first_emit", clock())
-        await original_emit(self, message)
-        if trace is not None:
-            trace["last_emit_done"] = clock()
-            trace["emits"] = trace.get("emits", 0) + 1
-
-    router.SocketRouter._send = send
-    router._store_message = store
-    broadcast.on_new_message = on_new_message
-    broadcast.group_message = group_message
-    consumers.SocketIOWebSocketConsumer.socket_emit = socket_emit
-    consumers.SocketIOWebSocketConsumer.receive = receive
-    # The wiring table connected the receiver itself at start-up: connect the wrapper in its
-    # place, under the same uid and metrics label.
-    from elizabus.bus import dispatch
-    from elizabus.bus.events import NewMessage
-
-    name = dispatch.receiver_name(original_on_new)
-    uid = f"wiring:{NewMessage.name}:{name}"
-    dispatch.disconnect(NewMessage, dispatch_uid=uid)
-    dispatch.connect(NewMessage, on_new_message, dispatch_uid=uid, label=name)
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        send_ = send
-        if scope["type"] == "http" and scope["path"] == "/__bench_probe":
-            body = json.dumps(
-                {
-                    "traces": traces,
-                    "gc": collections,
-                    "now": clock(),
-                    "gc_counts": gc.get_count(),
-                    "gc_objects": len(gc.get_objects())
-                    if "objects" in scope.get("query_string", b"").decode()
-                    else None,
-                }
-            ).encode()
-            await send_(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send_({"type": "http.response.body", "body": body})
-            return None
-        return await application(scope, receive, send)
-
-    return app
-
-
 def __getattr__(name: str) -> Any:
     # Built on first access, so that one module serves every variant without importing Django
     # for the raw one.
     if name == "channels_application":
         app = _channels_app()
-    elif name == "probe_application":
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-        app = _probe_app()
     else:
         raise AttributeError(name)
     globals()[name] = app
