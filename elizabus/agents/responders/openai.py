@@ -34,13 +34,38 @@ def _configured_defaults() -> Mapping[str, Any]:
     return getattr(settings, "ELIZABUS", {}).get("OPENAI", {})
 
 
-def _lookup(key: str, options: Mapping[str, Any], configured: Mapping[str, Any]) -> Any:
-    """The first non-empty value of ``key``: responder option, Django setting, environment."""
-    candidates = [options.get(key), configured.get(key)]
-    if key in _ENV_VARS:
-        candidates.append(os.environ.get(_ENV_VARS[key]))
+def _first_set(*candidates: Any) -> Any:
     # An empty string means "unset" so that `OPENAI_API_KEY=` does not send `Bearer `.
     return next((value for value in candidates if value not in (None, "")), None)
+
+
+def _server_value(key: str, configured: Mapping[str, Any]) -> Any:
+    """``key`` as the operator configured it: Django setting, then environment."""
+    return _first_set(configured.get(key), os.environ.get(_ENV_VARS.get(key, ""), None))
+
+
+def _lookup(key: str, options: Mapping[str, Any], configured: Mapping[str, Any]) -> Any:
+    """The first non-empty value of ``key``: responder option, Django setting, environment."""
+    return _first_set(options.get(key), _server_value(key, configured))
+
+
+def _endpoint(base_url: Any) -> tuple[str, str, int | None, str]:
+    """``base_url`` compared as a server would route it: scheme, host, port, path."""
+    url = httpx.URL(str(base_url).rstrip("/"))
+    default_port = {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host.lower(), url.port or default_port, url.path.rstrip("/"))
+
+
+def _server_key_allowed(base_url: Any, configured: Mapping[str, Any]) -> bool:
+    """Whether the server's own API key may be sent to ``base_url`` (docs/security.md,
+    "Credentials"): only to the configured base URL or one the operator listed, never to a
+    URL an agent's registration chose, which could be its author's own listener."""
+    trusted = [_server_value("base_url", configured), *configured.get("trusted_base_urls", ())]
+    try:
+        wanted = _endpoint(base_url)
+        return any(wanted == _endpoint(url) for url in trusted if url)
+    except httpx.InvalidURL:
+        return False
 
 
 def _number(key: str, value: Any, kind: Callable[[Any], _Number]) -> _Number:
@@ -61,7 +86,9 @@ class OpenAIChatResponder(Responder):
     Options (each falls back to ``settings.ELIZABUS["OPENAI"][name]``, then, for the first
     three, to ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` / ``OPENAI_MODEL``): ``base_url``
     (required), ``api_key``, ``model``, ``temperature``, ``max_tokens``, ``timeout`` (seconds),
-    ``history_limit`` and ``system_prompt``. Configuration errors raise ResponderError at
+    ``history_limit`` and ``system_prompt``. The server's ``api_key`` is the one exception:
+    it falls back only for the configured ``base_url`` or one of
+    ``ELIZABUS["OPENAI"]["trusted_base_urls"]``. Configuration errors raise ResponderError at
     construction, so ``load_responder`` reports them before the first message arrives.
     """
 
@@ -86,7 +113,12 @@ class OpenAIChatResponder(Responder):
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ResponderError("OpenAIChatResponder base_url must be an http(s) URL")
 
-        self._api_key = str(option("api_key", ""))
+        # The agent's own key goes wherever the agent says; the server's only where it may.
+        own_key = _first_set(self.options.get("api_key"))
+        server_key = _server_value("api_key", configured)
+        if own_key is None and server_key and _server_key_allowed(base_url, configured):
+            own_key = server_key
+        self._api_key = str(own_key or "")
         self._model = str(option("model", "gpt-4o-mini"))
         self._system_prompt = str(option("system_prompt", ""))
         self._temperature = _number("temperature", option("temperature", 0.7), float)

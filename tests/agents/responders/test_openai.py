@@ -301,7 +301,12 @@ def test_options_beat_django_settings_which_beat_the_environment(
     make_responder: Callable[..., OpenAIChatResponder],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    configured = {"model": "settings-model", "max_tokens": 99, "api_key": "sk-from-settings"}
+    configured = {
+        "model": "settings-model",
+        "max_tokens": 99,
+        "api_key": "sk-from-settings",
+        "base_url": fake_server.base_url,
+    }
     monkeypatch.setattr(
         openai_module,
         "settings",
@@ -313,6 +318,77 @@ def test_options_beat_django_settings_which_beat_the_environment(
     [sent] = fake_server.requests
     assert (sent.body["model"], sent.body["max_tokens"]) == ("settings-model", 7)
     assert sent.headers["Authorization"] == "Bearer sk-from-settings"
+
+
+def configure(monkeypatch: pytest.MonkeyPatch, **configured: Any) -> None:
+    monkeypatch.setattr(
+        openai_module, "settings", SimpleNamespace(configured=True, ELIZABUS={"OPENAI": configured})
+    )
+
+
+@pytest.mark.parametrize("where", ["settings", "environment"])
+def test_the_server_key_never_goes_to_a_base_url_an_agent_chose(
+    fake_server: FakeChatServer,
+    make_responder: Callable[..., OpenAIChatResponder],
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    # The operator's model host is elsewhere; the agent's registration aims at a listener.
+    if where == "settings":
+        configure(monkeypatch, base_url="https://api.openai.com/v1", api_key=API_KEY)
+    else:
+        monkeypatch.setenv("OPENAI_BASE_URL", "https://api.openai.com/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    make_responder().respond(make_request())
+
+    [sent] = fake_server.requests
+    assert "Authorization" not in sent.headers
+    assert API_KEY not in str(sent.headers) + json.dumps(sent.body)
+
+
+def test_the_server_key_goes_to_the_configured_base_url_however_spelt(
+    fake_server: FakeChatServer,
+    make_responder: Callable[..., OpenAIChatResponder],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure(monkeypatch, base_url=fake_server.base_url, api_key=API_KEY)
+    spelt = fake_server.base_url.replace("http://", "HTTP://") + "/"
+    make_responder(base_url=spelt).respond(make_request())
+
+    [sent] = fake_server.requests
+    assert sent.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+def test_the_server_key_goes_to_a_trusted_base_url_and_no_further(
+    fake_server: FakeChatServer,
+    make_responder: Callable[..., OpenAIChatResponder],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure(
+        monkeypatch,
+        base_url="https://api.openai.com/v1",
+        api_key=API_KEY,
+        trusted_base_urls=[fake_server.base_url],
+    )
+    make_responder().respond(make_request())
+    # Same host and port, another path: not the trusted endpoint.
+    make_responder(base_url=fake_server.base_url + "/other").respond(make_request())
+
+    trusted, other = fake_server.requests
+    assert trusted.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert "Authorization" not in other.headers
+
+
+def test_an_agents_own_key_goes_to_its_own_base_url(
+    fake_server: FakeChatServer,
+    make_responder: Callable[..., OpenAIChatResponder],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure(monkeypatch, base_url="https://api.openai.com/v1", api_key=API_KEY)
+    make_responder(api_key="sk-agents-own").respond(make_request())
+
+    [sent] = fake_server.requests
+    assert sent.headers["Authorization"] == "Bearer sk-agents-own"
 
 
 @pytest.mark.parametrize("content", ["", "  \n\t", None])
