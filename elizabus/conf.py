@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "AGENT_HOP_LIMIT": 3,
     "AGENT_REPLY_TIMEOUT_SECONDS": 30.0,
     "DEFAULT_RESPONDER": "elizabus.agents.responders.eliza.ElizaResponder",
+    # Responders an agent may name besides the built-in ones (dotted paths; docs/security.md).
+    "RESPONDERS": [],
     # The page at /: "ui", the elizaOS web UI when it was fetched (make ui; else the built-in
     # chat page), or "chat", the built-in chat page. The UI is npm @elizaos/client, pinned.
     "HOME_PAGE": "ui",

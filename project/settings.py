@@ -227,6 +227,8 @@ for _name, _default, _low, _high in (
 ):
     if os.environ.get(_name):
         ELIZABUS[_name] = env_int_clamped(_name, _default, _low, _high)
+# Responders agents may name besides the built-in ones (docs/security.md, "Responders").
+ELIZABUS["RESPONDERS"] = env_list("ELIZABUS_RESPONDERS", "")
 # Base URLs besides OPENAI_BASE_URL that may receive the server's OPENAI_API_KEY.
 if os.environ.get("ELIZABUS_OPENAI_TRUSTED_BASE_URLS"):
     ELIZABUS["OPENAI"] = {"trusted_base_urls": env_list("ELIZABUS_OPENAI_TRUSTED_BASE_URLS", "")}

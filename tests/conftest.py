@@ -40,6 +40,7 @@ from elizabus.models import (
 from tests import factories
 from tests.live import skip_or_fail
 
+TEST_RESPONDERS = ("SilentResponder", "FailingResponder", "SlowResponder")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -87,7 +88,13 @@ def _fresh_app_settings(settings: Any) -> Iterator[None]:
     # Agents run only where a test starts them; a live server started by a test decides itself.
     # The suite sends thousands of requests from one address; tests/api/test_throttling.py
     # sets a rate of its own.
-    settings.ELIZABUS = {**settings.ELIZABUS, "RUN_AGENTS_IN_PROCESS": False, "API_RATE": ""}
+    # The responders of tests/agents/helpers.py are registered as an operator would add one.
+    settings.ELIZABUS = {
+        **settings.ELIZABUS,
+        "RUN_AGENTS_IN_PROCESS": False,
+        "API_RATE": "",
+        "RESPONDERS": [f"tests.agents.helpers.{name}" for name in TEST_RESPONDERS],
+    }
     # Admin logins hash passwords; the default hasher is slow on purpose.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     app_settings.reload()

@@ -8,7 +8,9 @@ checks that these calls start and stop running agents.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,6 +160,45 @@ def test_a_duplicate_id_is_refused(api: Api, existing: str) -> None:
 def test_register_refuses_bad_input(api: Api, body: dict[str, Any]) -> None:
     assert_error(api.post(AGENTS, body), 400)
     assert not Agent.objects.exists()
+
+
+CANARY_SOURCE = """
+import pathlib
+pathlib.Path(__file__).with_name("imported").write_text("yes")
+from elizabus.agents.responders.echo import EchoResponder as CanaryResponder
+"""
+
+
+@pytest.fixture
+def canary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A module whose import leaves a file behind, on the import path under a fresh name."""
+    name = f"canary_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text(CANARY_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path / name
+
+
+def test_an_unregistered_responder_is_refused_before_its_module_is_imported(
+    api: Api, canary: Path
+) -> None:
+    body = {"responder": f"{canary.name}.CanaryResponder"}
+    created = api.post(AGENTS, {"characterJson": {"name": "Ada"}, **body})
+    assert_error(created, 400, "INVALID_RESPONDER")
+    agent_id = register(api, responder=ECHO)["id"]
+    assert_error(api.patch(f"{AGENTS}/{agent_id}", body), 400, "INVALID_RESPONDER")
+    assert canary.name not in sys.modules
+    assert not (canary.parent / "imported").exists()
+    assert Agent.objects.get().responder == ECHO
+
+
+def test_an_operator_may_register_a_responder_of_their_own(
+    api: Api, canary: Path, settings: Any
+) -> None:
+    path = f"{canary.name}.CanaryResponder"
+    settings.ELIZABUS = {**settings.ELIZABUS, "RESPONDERS": [path]}
+    data = register(api, responder=path)
+    assert data["responder"] == path
+    assert (canary.parent / "imported").read_text() == "yes"
 
 
 def test_a_large_character_file_is_accepted_up_to_its_own_limit(api: Api) -> None:

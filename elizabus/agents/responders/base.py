@@ -1,6 +1,7 @@
 """The contract every responder follows, and how one is loaded from its dotted path.
 
-Imports nothing from Django models: a responder sees only the dataclasses below.
+Imports nothing from Django models: a responder sees only the dataclasses below. May import
+:mod:`elizabus.conf`, for the registered responders.
 """
 
 from __future__ import annotations
@@ -12,6 +13,16 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
+from elizabus.conf import app_settings
+
+# The responders elizabus ships; DEFAULT_RESPONDER and ELIZABUS["RESPONDERS"] add to them.
+BUILT_IN_RESPONDERS = frozenset(
+    {
+        "elizabus.agents.responders.eliza.ElizaResponder",
+        "elizabus.agents.responders.openai.OpenAIChatResponder",
+        "elizabus.agents.responders.echo.EchoResponder",
+    }
+)
 TITLE_WORDS = 6
 TITLE_CHARS = 60
 
@@ -91,8 +102,23 @@ class Responder(ABC):
         """Answers ``request``, or returns ``None`` to stay silent; raises ResponderError."""
 
 
+def registered_responders() -> frozenset[str]:
+    """The dotted paths an agent may name: the built-in responders, the default one and those
+    an operator added in ``ELIZABUS["RESPONDERS"]`` (docs/security.md, "Responders")."""
+    return BUILT_IN_RESPONDERS | {app_settings.DEFAULT_RESPONDER, *app_settings.RESPONDERS}
+
+
 def load_responder(dotted_path: str, options: Mapping[str, Any] | None = None) -> Responder:
-    """Build the responder class named by ``dotted_path`` with ``options``."""
+    """Build the responder class named by ``dotted_path`` with ``options``.
+
+    The path is checked against :func:`registered_responders` before anything is imported:
+    an agent's registration names it, and importing an arbitrary module runs its code.
+    """
+    if dotted_path not in registered_responders():
+        raise ResponderError(
+            f"Unknown responder {dotted_path!r}: not a registered responder "
+            "(ELIZABUS['RESPONDERS'] adds one)"
+        )
     try:
         responder_class = import_string(dotted_path)
     except ImportError as exc:
