@@ -7,7 +7,9 @@ agent gets every event. Receivers only do cheap in-memory checks and hand the wo
 agent's own worker thread, which keeps the agent's events in order: check participation, ask
 the responder unless the message was handled before, and settle the outcome (memory, reply or
 error, ``message_complete``) in one transaction, which the database keeps once however often
-the message is handled.
+the message is handled. While the responder produces a reply, each piece of it goes on the bus
+as an ephemeral ``message_stream_chunk`` under the reply's own (deterministic) id; the stored
+reply ends the stream (docs/agents.md, "Streamed replies").
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import close_old_connections, connections
@@ -32,23 +34,78 @@ from elizabus.bus.events import (
     ChannelDeleted,
     ChannelUpdated,
     MessageDeleted,
+    MessageStreamChunk,
+    MessageStreamError,
     NewMessage,
     ParticipantUpdate,
     ServerAgentUpdate,
 )
 from elizabus.bus.metrics import bus_metrics
+from elizabus.bus.publish import publish_ephemeral
 from elizabus.bus.transports import get_transport
 from elizabus.conf import app_settings
-from elizabus.ids import is_uuid
+from elizabus.ids import is_uuid, reply_id
 from elizabus.models import RunSkip
 
 from .conversation import chat_turns
-from .responders.base import ChatTurn, Responder, ResponderRequest
+from .responders.base import ChatTurn, Responder, ResponderRequest, stream_reply
 
 logger = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 10_000
 _STOP = object()
+
+
+STOPPED = "Stream cancelled: the agent stopped"
+DELETED = "Stream cancelled: the message was deleted"
+CLEARED = "Stream cancelled: the channel was cleared"
+
+
+class StreamCancelled(Exception):
+    """A reply's stream was cancelled (its agent stopped, its message or channel went)."""
+
+
+@dataclass
+class ReplyStream:
+    """The reply an agent is producing: what the receivers need to cancel it, and what the
+    worker has streamed of it. ``cancelled`` (why, once set) is written by any thread, read by
+    the worker between two pieces."""
+
+    agent_id: str
+    message_id: str
+    channel_id: str
+    reply_id: str
+    cancelled: str = ""
+    pieces: list[str] = field(default_factory=list)
+
+    def send(self, piece: str) -> None:
+        """Puts the next piece on the bus; raises StreamCancelled once cancelled."""
+        if self.cancelled:
+            raise StreamCancelled(self.cancelled)
+        publish_ephemeral(
+            MessageStreamChunk(
+                channel_id=self.channel_id,
+                message_id=self.reply_id,
+                agent_id=self.agent_id,
+                chunk=piece,
+                index=len(self.pieces),
+            )
+        )
+        self.pieces.append(piece)
+
+    def fail(self, error: str) -> None:
+        """Ends a stream that has begun without its reply: ``message_stream_error``."""
+        if not self.pieces:
+            return  # no client has seen a piece: message:error alone tells them
+        publish_ephemeral(
+            MessageStreamError(
+                channel_id=self.channel_id,
+                message_id=self.reply_id,
+                agent_id=self.agent_id,
+                error=error,
+                partial_text="".join(self.pieces),
+            )
+        )
 
 
 def agent_group(agent_id: uuid.UUID | str) -> dispatch.Scope:
@@ -102,6 +159,8 @@ class BusAgent:
         self._seats: dict[str, bool] = {}
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_LIMIT)
         self._thread: threading.Thread | None = None
+        # The reply the worker is producing, if any; receivers may cancel it.
+        self._streaming: ReplyStream | None = None
         self._receivers = {
             NewMessage: self._on_new_message,
             MessageDeleted: self._on_message_deleted,
@@ -155,6 +214,7 @@ class BusAgent:
         dispatch.leave(self._group)
         for event_type in self._receivers:
             dispatch.disconnect(event_type, dispatch_uid=self._dispatch_uid(event_type))
+        self._cancel_stream(STOPPED)
         self._queue.put(_STOP)
         self._thread.join(timeout)
         self._thread = None
@@ -184,11 +244,29 @@ class BusAgent:
         return self._enqueue(self._handle_message, event)
 
     def _on_message_deleted(self, event: MessageDeleted, **kwargs: Any) -> Future[None] | None:
+        self._cancel_stream(DELETED, message_id=event.message_id)
         return self._enqueue(self._forget_message, event)
+
+    def _cancel_stream(
+        self, why: str, *, message_id: str | None = None, channel_id: str | None = None
+    ) -> None:
+        """Cancels the reply in progress if it answers ``message_id`` (or is that reply), or is
+        in ``channel_id``, or unconditionally when neither is given."""
+        stream = self._streaming
+        if stream is None:
+            return
+        if message_id is not None and message_id not in (stream.message_id, stream.reply_id):
+            return
+        if channel_id is not None and channel_id != stream.channel_id:
+            return
+        stream.cancelled = why
+        # The worker may be waiting for the model's next piece: the responder cuts that short.
+        self.responder.cancel(stream.message_id)
 
     # The seat cache is changed by the worker only, in event order: a participation read that
     # raced with a seat change then caches its stale answer *before* the change, not after it.
     def _on_channel_cleared(self, event: ChannelCleared, **kwargs: Any) -> Future[None] | None:
+        self._cancel_stream(CLEARED, channel_id=event.channel_id)
         return self._enqueue(self._forget_channel, event)
 
     def _on_channel_updated(self, event: ChannelUpdated, **kwargs: Any) -> Future[None] | None:
@@ -275,6 +353,11 @@ class BusAgent:
         if hops < app_settings.AGENT_HOP_LIMIT:
             try:
                 reply = self._reply(event, hops)
+            except StreamCancelled as exc:
+                self.log.info("agent %s: %s (%s)", self.profile.name, exc, event.id)
+                if str(exc) == STOPPED:
+                    raise  # not settled: the message is answered again where the agent runs
+                return  # the message is gone: nothing to settle
             except Exception as exc:
                 self.log.exception("agent %s could not answer %s", self.profile.name, event.id)
                 error = f"{type(exc).__name__}: {exc}"
@@ -293,8 +376,29 @@ class BusAgent:
         self._timed("reply", settling_at)
 
     def _reply(self, event: NewMessage, hops: int) -> services.AgentReply | None:
-        reply = self.responder.respond(self._request(event))
+        stream = ReplyStream(
+            agent_id=self._agent_key,
+            message_id=event.id,
+            channel_id=event.channel_id,
+            reply_id=str(reply_id(self.profile.agent_id, event.id)),
+        )
+        self._streaming = stream
+        try:
+            reply = stream_reply(self.responder.stream(self._request(event)), stream.send)
+            if stream.cancelled:
+                raise StreamCancelled(stream.cancelled)
+        except Exception as exc:
+            # A cancelled stream may end in any error (the responder's connection was cut).
+            if stream.cancelled:
+                stream.fail(stream.cancelled)
+                raise StreamCancelled(stream.cancelled) from exc
+            stream.fail(str(exc) or type(exc).__name__)
+            raise
+        finally:
+            self._streaming = None
         if reply is None:
+            if stream.pieces:
+                stream.fail("The agent chose not to answer")
             return None
         return services.AgentReply(
             content=reply.text,

@@ -18,16 +18,25 @@ import pytest
 from django.test import Client
 
 from elizabus import selectors, services
-from elizabus.agents.bus_agent import AgentProfile, BusAgent
+from elizabus.agents.bus_agent import CLEARED, DELETED, STOPPED, AgentProfile, BusAgent
 from elizabus.agents.responders.echo import EchoResponder
 from elizabus.bus import dispatch
 from elizabus.bus.dispatch import dispatch_local
-from elizabus.bus.events import EVENT_TYPES, MessageComplete, MessageError, NewMessage
+from elizabus.bus.events import (
+    EVENT_TYPES,
+    MessageComplete,
+    MessageError,
+    MessageStreamChunk,
+    MessageStreamError,
+    NewMessage,
+)
 from elizabus.conf import app_settings
+from elizabus.ids import reply_id
 from elizabus.models import DEFAULT_SERVER_ID, Memory, Message
 from tests import factories
 from tests.agents.conftest import AGENT_DB, Stage
 from tests.agents.helpers import FAILING, SILENT, wait_until
+from tests.fake_model import FakeModel, Script
 
 pytestmark = AGENT_DB
 
@@ -360,3 +369,118 @@ def test_a_seat_change_during_a_participation_read_is_not_lost(
     stage.settle(agent, home)
     assert stage.replies(before) == []  # not seated when it was read: dropped, as it may be
     assert _answers(stage, agent, room, barrier=home)
+
+
+# --- streamed replies (docs/agents.md, "Streamed replies") -----------------------------------
+OPENAI = "elizabus.agents.responders.openai.OpenAIChatResponder"
+
+
+@pytest.fixture
+def fake_model() -> Any:
+    with FakeModel() as model:
+        yield model
+
+
+def chunks_of(stage: Stage, reply: str) -> list[MessageStreamChunk]:
+    return [event for event in stage.published.of(MessageStreamChunk) if event.message_id == reply]
+
+
+def stream_errors(stage: Stage) -> list[MessageStreamError]:
+    return stage.published.of(MessageStreamError)
+
+
+def test_a_streamed_reply_goes_on_the_bus_piece_by_piece_under_its_own_id(
+    stage: Stage, fake_model: FakeModel
+) -> None:
+    fake_model.script = Script(pieces=["Hel", "lo ", "Hannah", "."], gap=0.02, pause_after=2)
+    agent = stage.agent("Ada", OPENAI, {"base_url": fake_model.base_url})
+    channel = stage.channel(agent)
+    message_id = stage.say(channel, "hi")
+    expected_id = str(reply_id(agent, message_id))
+
+    # Two pieces are on the bus while the model is still writing; nothing is stored yet.
+    wait_until(lambda: len(chunks_of(stage, expected_id)) == 2, what="the first two chunks")
+    assert stage.replies(message_id) == []
+    assert not Message.objects.filter(id=expected_id).exists()
+    fake_model.resume()
+    reply = stage.wait_reply(message_id, agent)
+
+    chunks = chunks_of(stage, expected_id)
+    assert [(chunk.index, chunk.chunk) for chunk in chunks] == list(
+        enumerate(["Hel", "lo ", "Hannah", "."])
+    )
+    assert {(chunk.channel_id, chunk.agent_id) for chunk in chunks} == {(str(channel), str(agent))}
+    assert reply.id == expected_id
+    assert reply.content == "Hello Hannah."
+    # The stored reply ends the stream: every chunk was sent before it.
+    order = stage.published.events
+    assert max(order.index(chunk) for chunk in chunks) < order.index(reply)
+    assert stream_errors(stage) == []
+
+
+def test_eliza_and_echo_stream_their_reply_as_one_chunk(stage: Stage) -> None:
+    agent = stage.agent()  # echo
+    channel = stage.channel(agent)
+    message_id = stage.say(channel, "ping")
+    reply = stage.wait_reply(message_id, agent)
+    [chunk] = chunks_of(stage, reply.id)
+    assert (chunk.index, chunk.chunk, chunk.message_id) == (0, "echo: ping", reply.id)
+
+
+def test_a_model_failing_mid_stream_ends_the_stream_with_its_partial_text(
+    stage: Stage, fake_model: FakeModel
+) -> None:
+    fake_model.script = Script(pieces=["one ", "two ", "three"], pause_after=2)
+    options = {"base_url": fake_model.base_url, "chunk_timeout": 0.3}
+    agent = stage.agent("Ada", OPENAI, options)
+    channel = stage.channel(agent)
+    message_id = stage.say(channel, "count")
+    stage.wait_done(message_id, agent)
+
+    [error] = stream_errors(stage)
+    assert error.message_id == str(reply_id(agent, message_id))
+    assert error.partial_text == "one two "
+    assert "stopped answering for 0.3s" in error.error
+    assert [event.message_id for event in stage.errors()] == [message_id]
+    assert stage.replies(message_id) == []
+
+
+@pytest.mark.parametrize("how", ["delete the message", "clear the channel", "stop the agent"])
+def test_a_stream_in_progress_is_cancelled(stage: Stage, fake_model: FakeModel, how: str) -> None:
+    # The model would never finish (it waits for resume) and the chunk timeout is long: only
+    # the cancellation can end this stream within the test's bounds.
+    fake_model.script = Script(pieces=["a ", "b ", "c"], pause_after=2)
+    options = {"base_url": fake_model.base_url, "chunk_timeout": 30}
+    agent = stage.agent("Ada", OPENAI, options)
+    channel = stage.channel(agent)
+    message_id = stage.say(channel, "talk")
+    expected_id = str(reply_id(agent, message_id))
+    wait_until(lambda: len(chunks_of(stage, expected_id)) == 2, what="two chunks")
+    started = time.monotonic()
+
+    if how == "delete the message":
+        services.message_delete(channel_id=channel, message_id=uuid.UUID(message_id))
+    elif how == "clear the channel":
+        services.channel_clear(channel_id=channel)
+    else:
+        services.agent_set_enabled(agent_id=agent, enabled=False)
+
+    error = wait_until(lambda: next(iter(stream_errors(stage)), None), what="the stream's end")
+    assert time.monotonic() - started < 3
+    assert (error.message_id, error.partial_text) == (expected_id, "a b ")
+    assert (
+        error.error
+        == {
+            "delete the message": DELETED,
+            "clear the channel": CLEARED,
+            "stop the agent": STOPPED,
+        }[how]
+    )
+    fake_model.resume()
+    if how != "stop the agent":
+        stage.settle(agent, channel)
+    else:
+        wait_until(lambda: stage.runtime.bus_agent(agent) is None, what="the agent to stop")
+    assert len(chunks_of(stage, expected_id)) == 2
+    assert stage.replies(message_id) == []
+    assert not Message.objects.filter(id=expected_id).exists()

@@ -7,7 +7,7 @@ Imports nothing from Django models: a responder sees only the dataclasses below.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,11 @@ class ResponderError(Exception):
     """A responder could not produce an answer; the agent reports it as ``message:error``."""
 
 
+# What :meth:`Responder.stream` is: it yields the reply's text piece by piece and returns the
+# whole reply (or None for silence) when it is done.
+ReplyStream = Generator[str, None, ResponderReply | None]
+
+
 @dataclass
 class Responder(ABC):
     """Base class. Subclasses take their configuration as keyword options.
@@ -85,6 +90,12 @@ class Responder(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Releases what the responder holds (connections); called when its agent stops."""
 
+    def cancel(self, message_id: str) -> None:  # noqa: B027 - optional hook
+        """Called from another thread when the stream answering ``message_id`` is cancelled:
+        a responder that waits on something slow (a model's next piece) stops waiting, so its
+        :meth:`stream` ends soon (in any error, or early). One whose pieces come at once needs
+        nothing."""
+
     def title(self, conversation: Sequence[ChatTurn]) -> str | None:
         """A short title for a conversation, oldest turn first (``generate-title``), or None.
 
@@ -100,6 +111,33 @@ class Responder(ABC):
     @abstractmethod
     def respond(self, request: ResponderRequest) -> ResponderReply | None:
         """Answers ``request``, or returns ``None`` to stay silent; raises ResponderError."""
+
+    def stream(self, request: ResponderRequest) -> ReplyStream:
+        """Answers ``request`` as it is produced: yields the text's pieces in order, then
+        returns the reply, whose ``text`` is what the pieces add up to (stripped), or None.
+
+        The default yields the whole of :meth:`respond`'s text as one piece. A responder that
+        can do better (a model that streams) overrides it. The agent may close the generator
+        between two pieces (its stream was cancelled); it must then release what it holds.
+        """
+        reply = self.respond(request)
+        if reply is not None:
+            yield reply.text
+        return reply
+
+
+def stream_reply(pieces: ReplyStream, on_piece: Callable[[str], None]) -> ResponderReply | None:
+    """Runs ``pieces`` to its end, handing each non-empty piece to ``on_piece``; returns the
+    reply. An exception from ``on_piece`` closes the stream and is raised."""
+    try:
+        while True:
+            piece = next(pieces)
+            if piece:
+                on_piece(piece)
+    except StopIteration as done:
+        return done.value
+    finally:
+        pieces.close()
 
 
 def registered_responders() -> frozenset[str]:

@@ -7,15 +7,26 @@ the ORM.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 from django.conf import settings
 
-from .base import ChatTurn, Responder, ResponderError, ResponderReply, ResponderRequest
+from .base import (
+    ChatTurn,
+    ReplyStream,
+    Responder,
+    ResponderError,
+    ResponderReply,
+    ResponderRequest,
+)
 
 _ENV_VARS = {"base_url": "OPENAI_BASE_URL", "api_key": "OPENAI_API_KEY", "model": "OPENAI_MODEL"}
 _EXCERPT_CHARS = 200
@@ -86,8 +97,10 @@ class OpenAIChatResponder(Responder):
     Options (each falls back to ``settings.ELIZABUS["OPENAI"][name]``, then, for the first
     three, to ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` / ``OPENAI_MODEL``): ``base_url``
     (required), ``api_key``, ``model``, ``temperature``, ``max_tokens``, ``timeout`` (seconds),
-    ``history_limit`` and ``system_prompt``. The server's ``api_key`` is the one exception:
-    it falls back only for the configured ``base_url`` or one of
+    ``history_limit``, ``system_prompt``, ``stream`` (ask the model to stream, default true),
+    ``first_byte_timeout`` and ``chunk_timeout`` (seconds a streamed answer may take to begin,
+    and to go on between two pieces; both default to ``timeout``). The server's ``api_key`` is
+    the one exception: it falls back only for the configured ``base_url`` or one of
     ``ELIZABUS["OPENAI"]["trusted_base_urls"]``. Configuration errors raise ResponderError at
     construction, so ``load_responder`` reports them before the first message arrives.
     """
@@ -125,9 +138,24 @@ class OpenAIChatResponder(Responder):
         self._max_tokens = _number("max_tokens", option("max_tokens", 512), int)
         self._timeout = _number("timeout", option("timeout", 30), float)
         self._history_limit = _number("history_limit", option("history_limit", 20), int)
-        if self._max_tokens < 1 or self._timeout <= 0 or self._history_limit < 0:
+        self._first_byte_timeout = _number(
+            "first_byte_timeout", option("first_byte_timeout", self._timeout), float
+        )
+        self._chunk_timeout = _number(
+            "chunk_timeout", option("chunk_timeout", self._timeout), float
+        )
+        streams = option("stream", True)
+        if not isinstance(streams, bool):
+            raise ResponderError("OpenAIChatResponder option 'stream' must be true or false")
+        self._streams = streams
+        if (
+            self._max_tokens < 1
+            or min(self._timeout, self._first_byte_timeout, self._chunk_timeout) <= 0
+            or self._history_limit < 0
+        ):
             raise ResponderError(
-                "OpenAIChatResponder needs max_tokens >= 1, timeout > 0 and history_limit >= 0"
+                "OpenAIChatResponder needs max_tokens >= 1, timeout > 0, first_byte_timeout > 0, "
+                "chunk_timeout > 0 and history_limit >= 0"
             )
 
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -137,6 +165,9 @@ class OpenAIChatResponder(Responder):
             headers=headers,
             timeout=httpx.Timeout(self._timeout, connect=min(5.0, self._timeout)),
         )
+        # The sockets of the streams in progress, by the message they answer, for cancel().
+        self._streaming: dict[str, socket.socket] = {}
+        self._streaming_lock = threading.Lock()
 
     def __repr__(self) -> str:
         # The inherited dataclass repr would print ``options``, API key included.
@@ -150,11 +181,106 @@ class OpenAIChatResponder(Responder):
         """Close the pooled connections; the responder must not be used afterwards."""
         self._client.close()
 
+    def cancel(self, message_id: str) -> None:
+        """Shuts the socket of the stream answering ``message_id`` down: the read waiting for
+        the model's next piece returns at once, from any thread (closing it would not wake
+        the read)."""
+        with self._streaming_lock:
+            sock = self._streaming.get(message_id)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already gone
+                sock.shutdown(socket.SHUT_RDWR)
+
     def respond(self, request: ResponderRequest) -> ResponderReply | None:
         text = self._complete(self._messages(request), self._temperature, self._max_tokens)
         if text is None:
             return None
         return ResponderReply(text=text, thought=f"model {self._model}", actions=("REPLY",))
+
+    def stream(self, request: ResponderRequest) -> ReplyStream:
+        """Asks with ``stream: true`` and yields each ``delta.content`` as it arrives."""
+        if not self._streams:
+            return (yield from super().stream(request))
+        payload = {
+            "model": self._model,
+            "messages": self._messages(request),
+            "temperature": self._temperature,
+            "max_tokens": self._max_tokens,
+            "stream": True,
+        }
+        timeout = httpx.Timeout(
+            self._timeout, connect=min(5.0, self._timeout), read=self._first_byte_timeout
+        )
+        said: list[str] = []
+        try:
+            with self._client.stream("POST", self._url, json=payload, timeout=timeout) as response:
+                if not response.is_success:
+                    response.read()
+                    raise ResponderError(
+                        f"{self._url} answered HTTP {response.status_code}: "
+                        f"{self._excerpt(response)}"
+                    )
+                # From the headers on, each read may wait chunk_timeout. httpcore reads the
+                # request's timeouts when the body is first read, which is after this line.
+                response.request.extensions["timeout"] = {
+                    **response.request.extensions.get("timeout", {}),
+                    "read": self._chunk_timeout,
+                }
+                self._track(request.message_id, response)
+                try:
+                    for piece in self._pieces(response):
+                        # Blank pieces before the first word are not worth a chunk: the reply
+                        # is stripped, and an answer of blanks is silence.
+                        if said or piece.strip():
+                            said.append(piece.lstrip() if not said else piece)
+                            yield said[-1]
+                finally:
+                    with self._streaming_lock:
+                        self._streaming.pop(request.message_id, None)
+        except httpx.TimeoutException as exc:
+            waited = self._chunk_timeout if said else self._first_byte_timeout
+            raise ResponderError(f"{self._url} stopped answering for {waited:g}s") from exc
+        except httpx.HTTPError as exc:
+            raise ResponderError(
+                f"request to {self._url} failed: {self._redact(str(exc))}"
+            ) from exc
+        text = "".join(said).strip()
+        if not text:
+            return None
+        return ResponderReply(text=text, thought=f"model {self._model}", actions=("REPLY",))
+
+    def _track(self, message_id: str, response: httpx.Response) -> None:
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with self._streaming_lock:
+                self._streaming[message_id] = sock
+
+    def _pieces(self, response: httpx.Response) -> Iterator[str]:
+        """The ``delta.content`` of each server-sent event, until ``[DONE]`` or the end."""
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue  # blank separators, comments (": keep-alive"), event names
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            try:
+                choices = json.loads(data)["choices"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ResponderError(
+                    f"{self._url} streamed an event without choices: {self._redact(data)[:200]}"
+                ) from exc
+            if not choices:
+                continue  # a usage-only event
+            try:
+                content = choices[0].get("delta", {}).get("content")
+            except AttributeError as exc:
+                raise ResponderError(f"{self._url} streamed a malformed choice") from exc
+            if content is None:
+                continue  # the role announcement, or the finish_reason event
+            if not isinstance(content, str):
+                raise ResponderError(f"{self._url} streamed a non-text delta content")
+            yield content
 
     def title(self, conversation: Sequence[ChatTurn]) -> str | None:
         """Asks the model for a title, as the reference does (temperature 0.3, 50 tokens)."""

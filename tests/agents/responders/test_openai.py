@@ -26,8 +26,10 @@ from elizabus.agents.responders.base import (
     ResponderReply,
     ResponderRequest,
     load_responder,
+    stream_reply,
 )
 from elizabus.agents.responders.openai import OpenAIChatResponder
+from tests.fake_model import FakeModel, Script
 
 API_KEY = "sk-test-0123456789abcdef"
 
@@ -524,3 +526,157 @@ def test_a_failing_model_fails_the_title(
     fake_server.answer({"error": "overloaded"}, status=503)
     with pytest.raises(ResponderError, match="503"):
         make_responder().title([ChatTurn("u", "Alice", "hi", from_agent=False)])
+
+
+# --- streaming: a real server that writes server-sent events with gaps between them ---------
+
+
+@pytest.fixture
+def fake_model() -> Iterator[FakeModel]:
+    with FakeModel() as model:
+        yield model
+
+
+def streaming_responder(fake: FakeModel, **options: Any) -> OpenAIChatResponder:
+    return OpenAIChatResponder(options={"base_url": fake.base_url, **options})
+
+
+def test_a_streamed_answer_arrives_piece_by_piece_while_the_model_writes(
+    fake_model: FakeModel,
+) -> None:
+    fake_model.script = Script(pieces=["It ", "is ", "noon", "."], gap=0.05, pause_after=2)
+    responder = streaming_responder(fake_model, model="llama-3")
+    try:
+        pieces = responder.stream(make_request())
+        first_two = [next(pieces), next(pieces)]
+        # The model has not finished (it waits for resume), yet two pieces are here.
+        assert first_two == ["It ", "is "]
+        assert fake_model.streams_done == 0
+        fake_model.resume()
+        rest: list[str] = []
+        reply = stream_reply(pieces, rest.append)
+    finally:
+        responder.close()
+
+    assert rest == ["noon", "."]
+    assert reply == ResponderReply(text="It is noon.", thought="model llama-3", actions=("REPLY",))
+    [sent] = fake_model.requests
+    assert sent["stream"] is True
+    assert sent["model"] == "llama-3"
+
+
+def test_leading_blanks_are_not_streamed_and_blanks_alone_are_silence(
+    fake_model: FakeModel,
+) -> None:
+    fake_model.script = Script(pieces=["\n", "  ", "Hi", " there "])
+    responder = streaming_responder(fake_model)
+    try:
+        got: list[str] = []
+        reply = stream_reply(responder.stream(make_request()), got.append)
+        assert got == ["Hi", " there "]
+        assert reply is not None and reply.text == "Hi there"
+
+        fake_model.script = Script(pieces=["\n", "  "])
+        got.clear()
+        assert stream_reply(responder.stream(make_request()), got.append) is None
+        assert got == []
+    finally:
+        responder.close()
+
+
+def test_no_first_byte_in_time_raises(fake_model: FakeModel) -> None:
+    fake_model.script = Script(first_byte_delay=2.0)
+    responder = streaming_responder(fake_model, first_byte_timeout=0.3, chunk_timeout=5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ResponderError, match=r"stopped answering for 0\.3s"):
+            stream_reply(responder.stream(make_request()), lambda piece: None)
+    finally:
+        responder.close()
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_stream_that_stalls_between_pieces_raises_after_the_pieces_it_gave(
+    fake_model: FakeModel,
+) -> None:
+    # The first byte may take long (timeout 5 s); a gap between pieces may not (0.3 s).
+    fake_model.script = Script(pieces=["one ", "two ", "three"], pause_after=2)
+    responder = streaming_responder(fake_model, first_byte_timeout=5, chunk_timeout=0.3)
+    got: list[str] = []
+    started = time.monotonic()
+    try:
+        with pytest.raises(ResponderError, match=r"stopped answering for 0\.3s"):
+            stream_reply(responder.stream(make_request()), got.append)
+    finally:
+        responder.close()
+    assert got == ["one ", "two "]
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_failing_streamed_request_raises(fake_model: FakeModel) -> None:
+    fake_model.script = Script(status=500)
+    responder = streaming_responder(fake_model)
+    try:
+        with pytest.raises(ResponderError, match=r"answered HTTP 500: .*model failed"):
+            stream_reply(responder.stream(make_request()), lambda piece: None)
+    finally:
+        responder.close()
+
+
+def test_closing_the_stream_hangs_up_at_once(fake_model: FakeModel) -> None:
+    # What the agent does when a stream is cancelled: the model is paused (it would never
+    # finish), so a close that waited for the rest of the answer would hang here.
+    fake_model.script = Script(pieces=["a", "b", "c"], pause_after=1)
+    responder = streaming_responder(fake_model, chunk_timeout=10)
+    try:
+        pieces = responder.stream(make_request())
+        assert next(pieces) == "a"
+        started = time.monotonic()
+        pieces.close()
+        assert time.monotonic() - started < 1.0
+        fake_model.script = Script(pieces=["again"])
+        assert stream_reply(responder.stream(make_request()), lambda piece: None) == (
+            ResponderReply(text="again", thought="model gpt-4o-mini")
+        )
+    finally:
+        responder.close()
+
+
+def test_stream_false_asks_once_and_gives_one_piece(fake_model: FakeModel) -> None:
+    fake_model.script = Script(pieces=["Hello", " world"])
+    responder = streaming_responder(fake_model, stream=False)
+    try:
+        got: list[str] = []
+        reply = stream_reply(responder.stream(make_request()), got.append)
+    finally:
+        responder.close()
+    assert got == ["Hello world"]
+    assert reply is not None and reply.text == "Hello world"
+    assert "stream" not in fake_model.requests[0]
+
+
+def test_cancel_from_another_thread_ends_a_stream_waiting_for_the_model(
+    fake_model: FakeModel,
+) -> None:
+    fake_model.script = Script(pieces=["a", "b"], pause_after=1)
+    responder = streaming_responder(fake_model, chunk_timeout=30)
+    request = make_request()
+    got: list[str] = []
+
+    def cancel_after_the_first_piece(piece: str) -> None:
+        got.append(piece)
+        threading.Timer(0.1, responder.cancel, args=(request.message_id,)).start()
+
+    started = time.monotonic()
+    try:
+        # The cut connection ends the body: in an error (a chunked body), or early (this
+        # server's body ends with its connection). The agent knows it cancelled either way.
+        try:
+            reply = stream_reply(responder.stream(request), cancel_after_the_first_piece)
+        except ResponderError:
+            reply = None
+    finally:
+        responder.close()
+    assert got == ["a"]
+    assert reply is None or reply.text == "a"
+    assert time.monotonic() - started < 2
