@@ -40,6 +40,11 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_RESPONDER": "elizabus.agents.responders.eliza.ElizaResponder",
     # Responders an agent may name besides the built-in ones (dotted paths; docs/security.md).
     "RESPONDERS": [],
+    # Agents hosted outside (docs/agents.md, "The agent wire"): a delivery not acknowledged
+    # (nor extended) this long goes to another attached instance; with no instance attached a
+    # delivery waits this long for one before it is left to the bus.
+    "AGENT_DELIVERY_LEASE_SECONDS": 30.0,
+    "AGENT_ATTACH_GRACE_SECONDS": 10.0,
     # The page at /: "ui", the elizaOS web UI when it was fetched (make ui; else the built-in
     # chat page), or "chat", the built-in chat page. The UI is npm @elizaos/client, pinned.
     "HOME_PAGE": "ui",

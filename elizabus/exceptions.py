@@ -278,6 +278,21 @@ class DuplicateMessageId(Conflict):
     default_message = "The message already exists"
 
 
+class NotHostedOutside(Conflict):
+    """A process attaches over the agent wire for an agent that elizabus answers itself."""
+
+    code = "NOT_HOSTED_OUTSIDE"
+    default_message = "The agent is not hosted outside"
+
+
+class AlreadyAnswered(Conflict):
+    """An agent hosted outside submits a second reply to a message it has settled (another
+    instance of it answered first, or its delivery was acknowledged)."""
+
+    code = "ALREADY_ANSWERED"
+    default_message = "The agent has already answered this message"
+
+
 class Gone(DomainError):
     """What was asked for existed and has expired."""
 

@@ -165,6 +165,9 @@ class Agent(models.Model):
     responder_options = models.JSONField(default=dict, blank=True)
     character = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
+    # Run by a process of its own (an elizaOS host) that attaches over the agent wire
+    # (docs/agents.md); this process's runtime never starts a responder for it.
+    hosted_outside = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -91,6 +91,10 @@ def message_list(
     return queryset.order_by("-created_at", "-id")[:limit]
 
 
+def message_in_channel(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
+    return Message.objects.filter(id=message_id, channel_id=channel_id).first()
+
+
 def message_row(message: Message) -> dict[str, Any]:
     """A stored message as a row of :data:`MESSAGE_COLUMNS`."""
     return {column: getattr(message, column) for column in MESSAGE_COLUMNS}

@@ -24,6 +24,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from elizabus.agents.attached import attachments
 from elizabus.agents.runtime import agent_runtime
 from elizabus.bus.relay import relay
 from elizabus.conf import app_settings
@@ -72,6 +73,8 @@ class ServerStartup:
     async def _stop(self) -> None:
         if app_settings.RUN_AGENTS_IN_PROCESS:
             await sync_to_async(agent_runtime.deactivate, thread_sensitive=False)()
+        # Instances attached for hosted agents go to another server (close code 1001).
+        await sync_to_async(attachments.close_all, thread_sensitive=False)()
         await sync_to_async(relay.stop, thread_sensitive=False)()
         # Leave the channels' groups now rather than let a shared layer (Redis) keep queueing
         # broadcasts for this process until the memberships expire, a day later.

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from elizabus import job_receivers
+from elizabus.agents.attached import attachments
 from elizabus.agents.runtime import agent_runtime, keep_agent_group
 from elizabus.bus import dispatch
 from elizabus.bus.events import (
@@ -58,8 +59,9 @@ RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
     # Jobs: the agent failed on a job's question, so the job fails.
     MessageError: [broadcast.on_message_error, job_receivers.on_message_error],
     # Start, restart or stop bus agents where this process runs agents; open or drop the
-    # agent's group (once), whether or not a process runs agents now.
-    AgentUpdated: [agent_runtime.on_agent_update, keep_agent_group],
+    # agent's group (once), whether or not a process runs agents now. Agents hosted outside:
+    # start or stop their bus side where their instances attach, and tell the instances.
+    AgentUpdated: [agent_runtime.on_agent_update, keep_agent_group, attachments.on_agent_update],
 }
 
 
@@ -69,6 +71,7 @@ RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
 SCOPES: dict[Callable[..., Any], dispatch.Scope] = {
     agent_runtime.on_agent_update: dispatch.EACH,
     keep_agent_group: dispatch.ONCE,
+    attachments.on_agent_update: dispatch.EACH,
     job_receivers.on_new_message: dispatch.ONCE,
     job_receivers.on_message_error: dispatch.ONCE,
     job_receivers.on_message_complete: dispatch.ONCE,

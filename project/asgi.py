@@ -18,6 +18,7 @@ api_asgi_app = get_asgi_application(settings.API_MIDDLEWARE)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from elizabus.agents.wire import AgentWireConsumer  # noqa: E402
 from elizabus.realtime.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
 from elizabus.startup import ServerStartup  # noqa: E402
 
@@ -34,7 +35,13 @@ application = ServerStartup(
                     re_path(r"", django_asgi_app),
                 ]
             ),
-            "websocket": URLRouter(websocket_urlpatterns),
+            "websocket": URLRouter(
+                [
+                    *websocket_urlpatterns,
+                    # The agent wire (docs/agents.md): instances of agents hosted outside.
+                    re_path(r"^api/agents/(?P<agent_id>[^/]+)/bus$", AgentWireConsumer.as_asgi()),
+                ]
+            ),
         }
     )
 )

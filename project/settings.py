@@ -214,7 +214,13 @@ if os.environ.get("ELIZABUS_BUS_TRANSPORT"):
 for _name in ("BUS_STREAM", "BUS_FAULT_EXIT_AFTER_COMMIT"):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = os.environ[f"ELIZABUS_{_name}"]
-for _name in ("BUS_LEASE_SECONDS", "BUS_RELAY_GRACE_SECONDS", "JOB_RETENTION_HOURS"):
+for _name in (
+    "BUS_LEASE_SECONDS",
+    "BUS_RELAY_GRACE_SECONDS",
+    "JOB_RETENTION_HOURS",
+    "AGENT_DELIVERY_LEASE_SECONDS",
+    "AGENT_ATTACH_GRACE_SECONDS",
+):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = float(os.environ[f"ELIZABUS_{_name}"])
 # The reference's session variables, under its own names and with its bounds.

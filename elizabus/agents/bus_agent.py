@@ -47,7 +47,7 @@ from elizabus.conf import app_settings
 from elizabus.ids import is_uuid, reply_id
 from elizabus.models import RunSkip
 
-from .conversation import chat_turns
+from .conversation import agent_hops, chat_turns
 from .responders.base import ChatTurn, Responder, ResponderRequest, stream_reply
 
 logger = logging.getLogger(__name__)
@@ -134,18 +134,10 @@ def is_well_formed(event: NewMessage) -> bool:
     )
 
 
-def agent_hops(event: NewMessage) -> int:
-    """How many agent replies led to this message: 0 for a person's message."""
-    hops = event.metadata.get("agentHops") if isinstance(event.metadata, dict) else None
-    if isinstance(hops, int) and not isinstance(hops, bool) and hops >= 0:
-        return hops
-    return 1 if event.source_type == "agent_response" else 0
-
-
 class BusAgent:
     """One agent on the bus. ``start`` and ``stop`` may be called from any thread."""
 
-    def __init__(self, profile: AgentProfile, responder: Responder) -> None:
+    def __init__(self, profile: AgentProfile, responder: Responder | None) -> None:
         self.profile = profile
         # Agent log records name their agent, for the log stream's agentName filter.
         self.log = logging.LoggerAdapter(
@@ -218,7 +210,8 @@ class BusAgent:
         self._queue.put(_STOP)
         self._thread.join(timeout)
         self._thread = None
-        self.responder.close()
+        if self.responder is not None:
+            self.responder.close()
 
     def _dispatch_uid(self, event_type: type[BusEvent]) -> str:
         return f"agent:{self._agent_key}:{event_type.name}"
@@ -347,6 +340,10 @@ class BusAgent:
             return
         if selectors.memory_exists(agent_id=self.profile.agent_id, message_id=event.id):
             return  # delivered before: already handled
+        self._answer(event, started_at)
+
+    def _answer(self, event: NewMessage, started_at: float) -> None:
+        """Answers a message that passed the filters, and settles it."""
         run_started_at = timezone.now()
         hops = agent_hops(event)
         reply, error, skip_reason = None, "", RunSkip.SILENT

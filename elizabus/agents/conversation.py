@@ -1,6 +1,6 @@
 """Stored messages as a responder sees them: a conversation of :class:`ChatTurn`.
 
-May import the selectors and the responder contract.
+May import the selectors, the bus's events and the responder contract.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from elizabus import selectors
+from elizabus.bus.events import NewMessage
 from elizabus.models import Message
 
 from .responders.base import ChatTurn
@@ -26,3 +27,11 @@ def chat_turns(messages: Sequence[Message]) -> tuple[ChatTurn, ...]:
         )
         for message in reversed(messages)
     )
+
+
+def agent_hops(event: NewMessage) -> int:
+    """How many agent replies led to this message: 0 for a person's message."""
+    hops = event.metadata.get("agentHops") if isinstance(event.metadata, dict) else None
+    if isinstance(hops, int) and not isinstance(hops, bool) and hops >= 0:
+        return hops
+    return 1 if event.source_type == "agent_response" else 0

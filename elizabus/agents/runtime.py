@@ -75,7 +75,8 @@ class AgentRuntime:
                 self._start(agent, since=position)
 
     def _start(self, agent: Agent, since: str | None = None) -> None:
-        if agent.entity_id in self._agents:
+        if agent.entity_id in self._agents or agent.hosted_outside:
+            # A hosted agent is answered where its processes attach (agents/attached.py).
             return
         try:
             responder = load_responder(agent.responder, agent.responder_options)

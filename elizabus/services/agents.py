@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from elizabus import selectors
-from elizabus.agents.conversation import chat_turns
+from elizabus.agents.conversation import agent_hops, chat_turns
 from elizabus.agents.responders.base import ResponderError, load_responder
 from elizabus.bus.events import AgentUpdated, MessageError, NewMessage
 from elizabus.bus.publish import publish
@@ -20,6 +20,7 @@ from elizabus.conf import app_settings
 from elizabus.exceptions import (
     AgentExists,
     AgentNotFound,
+    AlreadyAnswered,
     ChannelNotFound,
     InvalidResponder,
     TitleFailed,
@@ -34,6 +35,7 @@ from elizabus.models import (
     Entity,
     EntityKind,
     Memory,
+    Message,
     RunOutcome,
     RunSkip,
 )
@@ -77,10 +79,12 @@ def agent_register(
     character: dict[str, Any] | None = None,
     agent_id: uuid.UUID | None = None,
     enabled: bool = True,
+    hosted_outside: bool = False,
 ) -> Agent:
     """Creates an agent, subscribes it to the default server and seats it in the central
     channel (docs/architecture.md, "The entity model"), then announces it so the runtime starts
-    it."""
+    it; an agent ``hosted_outside`` is answered by the processes that attach for it
+    (docs/agents.md, "The agent wire")."""
     agent_id = agent_id or uuid.uuid4()
     responder = responder or app_settings.DEFAULT_RESPONDER
     _check_responder(responder, responder_options or {})
@@ -103,6 +107,7 @@ def agent_register(
         responder_options=responder_options or {},
         character=character or {"name": name, "bio": bio},
         enabled=enabled,
+        hosted_outside=hosted_outside,
     )
     server_agent_add(server_id=DEFAULT_SERVER_ID, agent_id=agent_id)
     channel_participant_add(channel_id=CENTRAL_CHANNEL_ID, entity_id=agent_id)
@@ -253,12 +258,15 @@ def agent_message_settle(
     error: str = "",
     started_at: dt.datetime | None = None,
     skip_reason: str = RunSkip.SILENT,
+    reply_message_id: uuid.UUID | None = None,
+    announce_complete: bool = True,
 ) -> bool:
     """Stores what an agent did with a message, all of it or nothing, with its events: its
-    memory of the message; its reply (with an id derived from the agent and the message) and
-    its memory of the reply, or its ``message:error``; ``message_complete``; and the run, from
-    ``started_at`` (when the agent took the message up) to now, with its outcome: replied,
-    failed, or skipped for ``skip_reason``.
+    memory of the message; its reply (under ``reply_message_id``, else an id derived from the
+    agent and the message) and its memory of the reply, or its ``message:error``;
+    ``message_complete`` (unless the agent announces it itself, as hosted agents do through
+    ``POST /complete``); and the run, from ``started_at`` (when the agent took the message up)
+    to now, with its outcome: replied, failed, or skipped for ``skip_reason``.
 
     The memory is unique per agent and message, so a message handled twice (delivered again
     after a crash, or by two processes at once) is settled once: the second call writes and
@@ -273,7 +281,7 @@ def agent_message_settle(
         stored = message_create(
             channel_id=channel_id,
             server_id=server_id,
-            message_id=reply_id(agent_id, message.id),
+            message_id=reply_message_id or reply_id(agent_id, message.id),
             author_id=agent_id,
             content=reply.content,
             raw_message=reply.raw_message,
@@ -296,13 +304,56 @@ def agent_message_settle(
         error=error,
         skip_reason=skip_reason,
     )
-    message_complete_announce(
-        channel_id=channel_id,
-        server_id=server_id,
-        agent_id=agent_id,
-        message_id=uuid.UUID(message.id),
-    )
+    if announce_complete:
+        message_complete_announce(
+            channel_id=channel_id,
+            server_id=server_id,
+            agent_id=agent_id,
+            message_id=uuid.UUID(message.id),
+        )
     return True
+
+
+@transaction.atomic
+def agent_reply_submit(
+    *,
+    agent: Agent,
+    original: Message,
+    server_id: uuid.UUID,
+    message_id: uuid.UUID | None,
+    content: str,
+    raw_message: dict[str, Any],
+    metadata: dict[str, Any],
+) -> Message:
+    """Stores the reply an agent hosted outside submits (``POST /submit``) to ``original``,
+    settling the original for that agent in the same transaction, so the agent answers a
+    message once however many of its instances answer it. ``message_id`` (the reply id the
+    agent chose) makes a retry idempotent: the same reply again is answered with the stored
+    one. Any other reply to a message the agent has settled is refused (``AlreadyAnswered``).
+    The reply carries the hop count (``agentHops``) the bus agents give theirs."""
+    if message_id is not None:
+        stored = Message.objects.filter(id=message_id, author_id=agent.entity_id).first()
+        if stored is not None and stored.in_reply_to_id == original.id:
+            return stored
+    event = message_event(original, server_id=server_id)
+    reply_id_chosen = message_id or uuid.uuid4()
+    settled = agent_message_settle(
+        agent_id=agent.entity_id,
+        agent_name=agent.name,
+        message=event,
+        reply=AgentReply(
+            content=content,
+            raw_message=raw_message,
+            metadata={**metadata, "agentHops": agent_hops(event) + 1},
+        ),
+        # Its run is timed from the message's arrival: the instance's own start is not known.
+        started_at=original.created_at,
+        reply_message_id=reply_id_chosen,
+        announce_complete=False,
+    )
+    if not settled:
+        raise AlreadyAnswered()
+    return Message.objects.get(id=reply_id_chosen)
 
 
 def _run_record(

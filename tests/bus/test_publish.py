@@ -208,6 +208,19 @@ SCENARIOS = [
         (NewMessage, MessageComplete),
     ),
     Scenario(
+        "agent_reply_submit",
+        lambda w: services.agent_reply_submit(
+            agent=w.agent,
+            original=w.message,
+            server_id=w.server.id,
+            message_id=uuid.uuid4(),
+            content="In what way?",
+            raw_message={"text": "In what way?"},
+            metadata={},
+        ),
+        (NewMessage,),  # a hosted agent announces its completion itself (POST /complete)
+    ),
+    Scenario(
         "session_create",
         lambda w: services.session_create(agent_id=w.agent.entity_id, user_id=w.bob),
         (ParticipantUpdate, ParticipantUpdate),  # its channel: the agent, then the user

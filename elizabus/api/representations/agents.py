@@ -27,6 +27,7 @@ def agent_data(agent: Agent) -> dict[str, Any]:
         "enabled": agent.enabled,
         "status": "active" if agent.enabled else "inactive",
         "responder": agent.responder,
+        "hostedOutside": agent.hosted_outside,
         "character": character,
         "createdAt": iso(agent.created_at),
         "updatedAt": iso(agent.updated_at),

@@ -41,6 +41,7 @@ class AgentCreateIn(serializers.Serializer):
     responder = StrictCharField(required=False, max_length=255)
     responderOptions = ObjectField(required=False)
     enabled = serializers.BooleanField(required=False, default=True)
+    hostedOutside = serializers.BooleanField(required=False, default=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         character = attrs.pop("characterJson", None) or attrs.pop("agent", None)

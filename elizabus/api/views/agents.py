@@ -73,6 +73,7 @@ class AgentsApi(ApiView):
             responder=data.get("responder", ""),
             responder_options=data.get("responderOptions"),
             enabled=data["enabled"],
+            hosted_outside=data["hostedOutside"],
             **_character_fields(character),
         )
         return ok(agent_data(agent), status.HTTP_201_CREATED)

@@ -3,6 +3,8 @@ completion."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -14,12 +16,13 @@ from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.channels import message_data
 from elizabus.api.serializers.core import ActionUpdateIn, CompleteIn, IngestExternalIn, SubmitIn
 from elizabus.api.views.base import ENVELOPE, ApiView
+from elizabus.models import Message
 
 
 def _store_submitted(request: Request) -> Response:
     data = validated(SubmitIn, with_server_alias(request.data))
     metadata = data.get("metadata") or {}
-    message = services.message_create(
+    message = _hosted_reply(data, metadata) or services.message_create(
         channel_id=data["channel_id"],
         server_id=data["message_server_id"],
         author_id=data["author_id"],
@@ -32,6 +35,29 @@ def _store_submitted(request: Request) -> Response:
         author_display_name=str(metadata.get("agentName") or ""),
     )
     return ok(message_data(selectors.message_row(message), listing=False), status.HTTP_201_CREATED)
+
+
+def _hosted_reply(data: dict[str, Any], metadata: dict[str, Any]) -> Message | None:
+    """The reply of an agent hosted outside to a stored message, settled once per agent and
+    message (docs/agents.md, "The agent wire"); None for any other submission."""
+    original_id = data.get("in_reply_to_message_id")
+    if data["source_type"] != "agent_response" or original_id is None:
+        return None
+    agent = selectors.agent_get(data["author_id"])
+    if agent is None or not agent.hosted_outside:
+        return None
+    original = selectors.message_in_channel(channel_id=data["channel_id"], message_id=original_id)
+    if original is None:
+        return None
+    return services.agent_reply_submit(
+        agent=agent,
+        original=original,
+        server_id=data["message_server_id"],
+        message_id=data.get("messageId"),
+        content=data["content"],
+        raw_message=data["raw_message"],
+        metadata=metadata,
+    )
 
 
 class SubmitApi(ApiView):

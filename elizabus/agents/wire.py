@@ -1,0 +1,170 @@
+"""The agent wire's edge: the WebSocket ``/api/agents/<agentId>/bus`` an instance of an agent
+hosted outside attaches to (docs/agents.md, "The agent wire").
+
+It only translates: frames in are acknowledgements, lease extensions and stream chunks for the
+attached agent (``attached.py``); frames out are that agent's deliveries and state. Replies,
+``/complete`` and action badges come over the REST API, as the reference's MessageBusService
+sends them.
+
+May import Django, Channels, the bus, the exceptions and this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from elizabus.bus.events import MessageStreamChunk
+from elizabus.bus.publish import publish_ephemeral
+from elizabus.conf import app_settings
+from elizabus.exceptions import AgentNotFound, NotHostedOutside
+from elizabus.ids import is_uuid
+
+from .attached import attachments
+
+logger = logging.getLogger(__name__)
+
+# WebSocket close codes, in the application range.
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_FOUND = 4404
+CLOSE_NOT_HOSTED_OUTSIDE = 4409
+CLOSE_DELETED = 4410
+MAX_CHUNK_CHARS = 64 * 1024
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin1")
+    return ""
+
+
+class Link:
+    """An attached connection as the bus side sees it (``attached.Instance``)."""
+
+    def __init__(self, consumer: AgentWireConsumer) -> None:
+        self.instance_id = uuid.uuid4().hex
+        self._consumer = consumer
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self._consumer.send_frame(frame)
+
+    def close(self, code: int) -> None:
+        self._consumer.send_frame(code)
+
+
+class AgentWireConsumer(AsyncWebsocketConsumer):
+    """One attached instance."""
+
+    async def connect(self) -> None:
+        self.link = Link(self)
+        self.agent_id: uuid.UUID | None = None
+        self._loop = asyncio.get_running_loop()
+        self._outgoing: asyncio.Queue[str | int] = asyncio.Queue()
+        self._sender: asyncio.Task[None] | None = None
+        await self.accept()
+        token = settings.ELIZA_SERVER_AUTH_TOKEN
+        if token and not hmac.compare_digest(
+            _header(self.scope, b"x-api-key").encode(), token.encode()
+        ):
+            await self.close(CLOSE_UNAUTHORIZED)
+            return
+        raw_id = self.scope["url_route"]["kwargs"]["agent_id"]
+        if not is_uuid(raw_id):
+            await self.close(CLOSE_NOT_FOUND)
+            return
+        try:
+            agent = await database_sync_to_async(attachments.attach)(uuid.UUID(raw_id), self.link)
+        except AgentNotFound:
+            await self.close(CLOSE_NOT_FOUND)
+            return
+        except NotHostedOutside:
+            await self.close(CLOSE_NOT_HOSTED_OUTSIDE)
+            return
+        self.agent_id = agent.entity_id
+        self._sender = asyncio.create_task(self._send_loop())
+        self.send_frame(
+            {
+                "type": "welcome",
+                "agentId": str(agent.entity_id),
+                "instanceId": self.link.instance_id,
+                "enabled": agent.enabled,
+                "leaseSeconds": app_settings.AGENT_DELIVERY_LEASE_SECONDS,
+                "hopLimit": app_settings.AGENT_HOP_LIMIT,
+            }
+        )
+        logger.info("agent %s: instance %s attached", agent.name, self.link.instance_id)
+
+    async def disconnect(self, code: int) -> None:
+        if self.agent_id is not None:
+            attachments.detach(self.agent_id, self.link)
+            if self._sender is not None:
+                self._sender.cancel()
+            logger.info(
+                "agent %s: instance %s detached (%s)", self.agent_id, self.link.instance_id, code
+            )
+            self.agent_id = None
+
+    def send_frame(self, frame: dict[str, Any] | int) -> None:
+        """Queues a frame (a close code for an int) behind those before it, from any thread."""
+        item = frame if isinstance(frame, int) else json.dumps(frame, separators=(",", ":"))
+        self._loop.call_soon_threadsafe(self._outgoing.put_nowait, item)
+
+    async def _send_loop(self) -> None:
+        while True:
+            item = await self._outgoing.get()
+            if isinstance(item, int):
+                await self.close(item)
+                return
+            await self.send(text_data=item)
+
+    # --- frames in ---------------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        attached = attachments.get(self.agent_id) if self.agent_id is not None else None
+        if attached is None:
+            return
+        try:
+            frame = json.loads(text_data or "")
+            kind, delivery_id = frame["type"], frame["deliveryId"]
+            if not isinstance(delivery_id, str):
+                raise TypeError("deliveryId must be a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            self.send_frame({"type": "error", "error": f"Invalid frame: {exc}"})
+            return
+        if kind == "ack":
+            error = frame.get("error") or ""
+            if not attached.acknowledge(self.link, delivery_id, str(error)[:2000]):
+                self.send_frame({"type": "stale", "deliveryId": delivery_id})
+        elif kind == "extend":
+            if attached.extend(self.link, delivery_id) is None:
+                self.send_frame({"type": "stale", "deliveryId": delivery_id})
+        elif kind == "chunk":
+            self._chunk(attached.extend(self.link, delivery_id), frame)
+        else:
+            self.send_frame({"type": "error", "error": f"Unknown frame type {kind!r}"})
+
+    def _chunk(self, channel_id: str | None, frame: dict[str, Any]) -> None:
+        """A piece of the reply the instance streams; dropped unless it holds the delivery."""
+        message_id, chunk, index = frame.get("messageId"), frame.get("chunk"), frame.get("index")
+        if channel_id is None or self.agent_id is None:
+            return
+        if not (is_uuid(message_id) and isinstance(chunk, str) and isinstance(index, int)):
+            self.send_frame({"type": "error", "error": "Invalid chunk: messageId, chunk, index"})
+            return
+        publish_ephemeral(
+            MessageStreamChunk(
+                channel_id=channel_id,
+                message_id=str(message_id),
+                agent_id=str(self.agent_id),
+                chunk=chunk[:MAX_CHUNK_CHARS],
+                index=index,
+            )
+        )

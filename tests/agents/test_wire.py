@@ -1,0 +1,353 @@
+"""The agent wire (docs/agents.md, "The agent wire"), end to end: ``manage.py serve`` and real
+WebSocket clients standing in for an agent's attached instances. Deliveries come at least once
+and in order; one not acknowledged goes to the next instance (the lease); a reply is stored
+once whichever instance submits it, however often; the hop limit and start/stop hold."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID
+from tests.live import LiveServer
+
+CENTRAL = str(CENTRAL_CHANNEL_ID)
+SERVER = str(DEFAULT_SERVER_ID)
+KEY = "wire-test-key"
+
+
+class Bus:
+    """A server on its own SQLite file, its API key set, and helpers to speak to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.server = LiveServer(
+            root,
+            {
+                "DATABASE_URL": "",
+                "ELIZABUS_VAR_DIR": str(root),
+                "ELIZA_SERVER_AUTH_TOKEN": KEY,
+                "ELIZABUS_AGENT_DELIVERY_LEASE_SECONDS": "2",
+                "ELIZABUS_AGENT_ATTACH_GRACE_SECONDS": "3",
+            },
+        )
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        status, answer = self.try_request(method, path, body)
+        assert status < 400, answer
+        return answer
+
+    def try_request(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"{self.server.url}/api/{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json", "X-API-KEY": KEY},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def hosted_agent(self, name: str = "Hosted") -> str:
+        body = {"characterJson": {"name": name, "bio": "Lives elsewhere."}, "hostedOutside": True}
+        agent = self.request("POST", "agents", body)["data"]
+        assert agent["hostedOutside"] is True
+        return agent["id"]
+
+    def post(self, text: str, metadata: dict[str, Any] | None = None) -> str:
+        body = {
+            "author_id": str(uuid.uuid4()),
+            "content": text,
+            "message_server_id": SERVER,
+            "metadata": metadata or {},
+        }
+        answer = self.request("POST", f"messaging/channels/{CENTRAL}/messages", body)
+        return answer["data"]["id"] if "data" in answer else answer["userMessage"]["id"]
+
+    def submit(self, agent_id: str, original: str, text: str, reply_id: str) -> tuple[int, Any]:
+        return self.try_request(
+            "POST",
+            "messaging/submit",
+            {
+                "messageId": reply_id,
+                "channel_id": CENTRAL,
+                "message_server_id": SERVER,
+                "author_id": agent_id,
+                "content": text,
+                "in_reply_to_message_id": original,
+                "source_type": "agent_response",
+                "raw_message": {"text": text, "thought": "", "actions": ["REPLY"]},
+                "metadata": {"agent_id": agent_id, "agentName": "Hosted"},
+            },
+        )
+
+    def replies_to(self, message_id: str) -> list[dict[str, Any]]:
+        messages = self.request("GET", f"messaging/channels/{CENTRAL}/messages?limit=100")
+        return [
+            m for m in messages["data"]["messages"] if m.get("inReplyToRootMessageId") == message_id
+        ]
+
+    def runs(self, agent_id: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"agents/{agent_id}/runs")["data"]["runs"]
+
+    def attach(self, agent_id: str, key: str = KEY) -> Instance:
+        url = self.server.url.replace("http://", "ws://") + f"/api/agents/{agent_id}/bus"
+        return Instance(connect(url, additional_headers={"X-API-KEY": key}, open_timeout=10))
+
+
+class Instance:
+    """One attached instance, read frame by frame."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+
+    def frame(self, timeout: float = 10) -> dict[str, Any]:
+        return json.loads(self.socket.recv(timeout=timeout))
+
+    def expect(self, kind: str, timeout: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.frame(max(deadline - time.monotonic(), 0.01))
+            if frame["type"] == kind:
+                return frame
+
+    def delivery(self, timeout: float = 10) -> dict[str, Any]:
+        return self.expect("deliver", timeout)
+
+    def nothing(self, seconds: float) -> None:
+        """No delivery comes within ``seconds``."""
+        with pytest.raises(TimeoutError):
+            self.delivery(seconds)
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.socket.send(json.dumps(frame))
+
+    def ack(self, delivery: dict[str, Any], error: str = "") -> None:
+        self.send({"type": "ack", "deliveryId": delivery["deliveryId"], "error": error})
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+@pytest.fixture
+def bus(tmp_path: Path) -> Iterator[Bus]:
+    deployed = Bus(tmp_path)
+    assert deployed.server.processes.manage("migrate", "--noinput", "-v", "0").returncode == 0
+    deployed.server.start()
+    try:
+        yield deployed
+    finally:
+        deployed.server.stop()
+
+
+def _wait(condition: Any, what: str, timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+    return result
+
+
+def test_an_instance_gets_its_agents_messages_and_its_reply_is_stored_once(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    instance = bus.attach(agent_id)
+    welcome = instance.expect("welcome")
+    assert welcome["agentId"] == agent_id and welcome["enabled"] is True
+
+    said = bus.post("Hello out there")
+    delivery = instance.delivery()
+    assert delivery["event"] == "new_message" and delivery["attempt"] == 1
+    assert delivery["data"]["id"] == said and delivery["data"]["content"] == "Hello out there"
+
+    reply_id = str(uuid.uuid4())
+    status, stored = bus.submit(agent_id, said, "Hello from afar", reply_id)
+    assert status == 201 and stored["data"]["id"] == reply_id
+    # The same reply again (a retry) is the stored one; another reply to it is refused.
+    assert bus.submit(agent_id, said, "Hello from afar", reply_id)[0] == 201
+    status, refused = bus.submit(agent_id, said, "Hello again", str(uuid.uuid4()))
+    assert (status, refused["error"]["code"]) == (409, "ALREADY_ANSWERED")
+    instance.ack(delivery)
+
+    replies = bus.replies_to(said)
+    assert [(r["id"], r["content"]) for r in replies] == [(reply_id, "Hello from afar")]
+    assert replies[0]["metadata"]["agentHops"] == 1
+    runs = _wait(lambda: bus.runs(agent_id), "no run recorded")
+    assert [(r["messageId"], r["status"]) for r in runs] == [(said, "completed")]
+    instance.close()
+
+
+def test_deliveries_come_one_at_a_time_in_order(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    instance = bus.attach(agent_id)
+    instance.expect("welcome")
+    said = [bus.post(f"message {n}") for n in range(3)]
+    seen = []
+    for _ in said:
+        delivery = instance.delivery()
+        instance.nothing(0.3)  # the next waits for this one's acknowledgement
+        seen.append(delivery["data"]["id"])
+        instance.ack(delivery)
+    assert seen == said
+    instance.close()
+
+
+def test_a_delivery_left_by_a_dropped_instance_goes_to_the_next(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    first = bus.attach(agent_id)
+    first.expect("welcome")
+    second = bus.attach(agent_id)
+    second.expect("welcome")
+
+    said = bus.post("Who answers?")
+    assert first.delivery()["data"]["id"] == said  # the oldest instance holds the deliveries
+    second.nothing(0.5)
+    first.close()  # gone without acknowledging, as a process killed mid-answer
+
+    handed = second.delivery()
+    assert handed["data"]["id"] == said and handed["attempt"] == 2
+    assert bus.submit(agent_id, said, "I do", str(uuid.uuid4()))[0] == 201
+    second.ack(handed)
+    assert [r["content"] for r in bus.replies_to(said)] == ["I do"]
+    second.close()
+
+
+def test_a_delivery_whose_lease_runs_out_goes_to_another_instance(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    stuck = bus.attach(agent_id)
+    stuck.expect("welcome")
+    other = bus.attach(agent_id)
+    other.expect("welcome")
+
+    said = bus.post("Anyone awake?")
+    held = stuck.delivery()
+    handed = other.delivery(timeout=10)  # the lease is 2 s; the stuck one never extends it
+    assert handed["data"]["id"] == said
+    other.ack(handed)
+    # The stuck instance's late acknowledgement is not the agent's outcome any more.
+    stuck.ack(held)
+    assert stuck.expect("stale")["deliveryId"] == held["deliveryId"]
+    stuck.close()
+    other.close()
+
+
+def test_extending_keeps_the_delivery(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    slow = bus.attach(agent_id)
+    slow.expect("welcome")
+    other = bus.attach(agent_id)
+    other.expect("welcome")
+    bus.post("Take your time")
+    held = slow.delivery()
+    for _ in range(6):  # three leases' worth
+        time.sleep(1)
+        slow.send({"type": "extend", "deliveryId": held["deliveryId"]})
+    other.nothing(0.2)
+    slow.ack(held)
+    slow.close()
+    other.close()
+
+
+def test_a_message_answered_before_its_instance_dropped_is_not_delivered_again(
+    bus: Bus,
+) -> None:
+    agent_id = bus.hosted_agent()
+    first = bus.attach(agent_id)
+    first.expect("welcome")
+    second = bus.attach(agent_id)
+    second.expect("welcome")
+
+    said = bus.post("Quick one")
+    first.delivery()
+    assert bus.submit(agent_id, said, "Done", str(uuid.uuid4()))[0] == 201
+    first.close()  # stored its reply, died before acknowledging
+
+    later = bus.post("Next one")
+    assert second.delivery()["data"]["id"] == later
+    assert [r["content"] for r in bus.replies_to(said)] == ["Done"]
+    second.close()
+
+
+def test_an_instance_that_comes_back_within_the_grace_gets_the_delivery(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    instance = bus.attach(agent_id)
+    instance.expect("welcome")
+    said = bus.post("Still there?")
+    instance.delivery()
+    instance.close()
+
+    again = bus.attach(agent_id)  # a restart, within the 3 s grace
+    again.expect("welcome")
+    delivery = again.delivery()
+    assert delivery["data"]["id"] == said
+    again.ack(delivery)
+    again.close()
+
+
+def test_the_hop_limit_holds_for_hosted_agents(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    instance = bus.attach(agent_id)
+    instance.expect("welcome")
+    deep = bus.post("An agent's third reply", metadata={"agentHops": 3})
+    instance.nothing(1.0)
+    runs = _wait(lambda: bus.runs(agent_id), "no run recorded")
+    assert [(r["messageId"], r["metadata"]["outcome"]) for r in runs] == [(deep, "skipped")]
+    instance.close()
+
+
+def test_stop_and_start_reach_the_instance(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    instance = bus.attach(agent_id)
+    instance.expect("welcome")
+    bus.request("POST", f"agents/{agent_id}/stop")
+    assert instance.expect("agent_update")["enabled"] is False
+    bus.post("Said while stopped")
+    instance.nothing(0.5)
+    bus.request("POST", f"agents/{agent_id}/start")
+    assert instance.expect("agent_update")["enabled"] is True
+    said = bus.post("Said once started")
+    assert instance.delivery()["data"]["id"] == said
+    instance.close()
+
+
+def test_deletions_and_clears_are_delivered(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    instance = bus.attach(agent_id)
+    instance.expect("welcome")
+    said = bus.post("Forget me")
+    instance.ack(instance.delivery())
+    bus.request("DELETE", f"messaging/channels/{CENTRAL}/messages/{said}")
+    deleted = instance.delivery()
+    assert deleted["event"] == "message_deleted" and deleted["data"]["messageId"] == said
+    instance.ack(deleted)
+    bus.request("DELETE", f"messaging/channels/{CENTRAL}/messages")
+    cleared = instance.delivery()
+    assert cleared["event"] == "channel_cleared" and cleared["data"]["channelId"] == CENTRAL
+    instance.ack(cleared)
+    instance.close()
+
+
+def test_refused_attachments_are_closed_with_a_reason(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    plain = bus.request("POST", "agents", {"characterJson": {"name": "Local"}})["data"]["id"]
+    for target, key, code in (
+        (agent_id, "wrong-key", 4401),
+        (str(uuid.uuid4()), KEY, 4404),
+        (plain, KEY, 4409),
+    ):
+        instance = bus.attach(target, key=key)
+        with pytest.raises(ConnectionClosed) as closed:
+            instance.frame()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == code
