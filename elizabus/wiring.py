@@ -33,6 +33,8 @@ from elizabus.bus.events import (
     MessageComplete,
     MessageDeleted,
     MessageError,
+    MessageStreamChunk,
+    MessageStreamError,
     MessageUpdated,
     NewMessage,
 )
@@ -58,6 +60,10 @@ RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
     # Sockets of the channel: messageError.
     # Jobs: the agent failed on a job's question, so the job fails.
     MessageError: [broadcast.on_message_error, job_receivers.on_message_error],
+    # Sockets of the channel: messageStreamChunk and messageStreamError, a reply as it grows
+    # (ephemeral: EACH process gets them from a shared transport, and serves its own sockets).
+    MessageStreamChunk: [broadcast.on_message_stream_chunk],
+    MessageStreamError: [broadcast.on_message_stream_error],
     # Start, restart or stop bus agents where this process runs agents; open or drop the
     # agent's group (once), whether or not a process runs agents now. Agents hosted outside:
     # start or stop their bus side where their instances attach, and tell the instances.
@@ -70,6 +76,9 @@ RECEIVERS: dict[type[BusEvent], list[Callable[..., Any]]] = {
 # relay that repaired it), which sees every event it committed, whatever the transport.
 SCOPES: dict[Callable[..., Any], dispatch.Scope] = {
     agent_runtime.on_agent_update: dispatch.EACH,
+    # Ephemeral events reach EACH receivers only (bus/publish.py).
+    broadcast.on_message_stream_chunk: dispatch.EACH,
+    broadcast.on_message_stream_error: dispatch.EACH,
     keep_agent_group: dispatch.ONCE,
     attachments.on_agent_update: dispatch.EACH,
     job_receivers.on_new_message: dispatch.ONCE,

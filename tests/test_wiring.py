@@ -10,12 +10,13 @@ import pytest
 from elizabus import wiring
 from elizabus.agents.runtime import agent_runtime
 from elizabus.bus import dispatch
-from elizabus.bus.events import EVENT_TYPES, BusEvent, ChannelDeleted
+from elizabus.bus.events import EPHEMERAL_EVENT_TYPES, EVENT_TYPES, BusEvent, ChannelDeleted
 from elizabus.realtime import broadcast
 
 
 def test_the_table_wires_catalogue_events_only() -> None:
-    assert set(wiring.RECEIVERS) <= set(EVENT_TYPES.values())
+    catalogue = {*EVENT_TYPES.values(), *EPHEMERAL_EVENT_TYPES.values()}
+    assert set(wiring.RECEIVERS) <= catalogue
     assert all(
         callable(receiver) for receivers in wiring.RECEIVERS.values() for receiver in receivers
     )
@@ -62,3 +63,10 @@ def test_broadcasts_run_once_per_event_only_through_a_shared_layer(
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend}}
     assert wiring.scope_of(broadcast.on_new_message) is scope
     assert wiring.scope_of(agent_runtime.on_agent_update) is dispatch.EACH
+
+
+def test_stream_events_reach_every_process_s_own_sockets() -> None:
+    """Ephemeral events are dispatched to EACH receivers only, so theirs must run there."""
+    for event_type in EPHEMERAL_EVENT_TYPES.values():
+        for receiver in wiring.RECEIVERS[event_type]:
+            assert wiring.scope_of(receiver) is dispatch.EACH

@@ -11,6 +11,13 @@ packet already encoded, so a broadcast is serialised once however many sockets r
 A bus event is delivered at least once, so the rooms drop a group message whose ``event_id``
 they have handed out before (rooms.py).
 
+A reply's stream chunks (``messageStreamChunk``, ``messageStreamError``) are ephemeral bus
+events, which reach every process's ``EACH`` receivers when the transport shares events
+(Redis): each process then hands them to its own sockets straight from its loop, without the
+channel layer. With a transport of one process they cross the channel layer like the rest.
+Either way they go out in the order they came, before the stored reply's broadcast that the same
+agent published after them (docs/realtime.md, "Streamed replies").
+
 The receivers are connected in :mod:`elizabus.wiring`. They run after commit, in whatever
 thread committed; a receiver that runs inside an event loop schedules the send instead of
 blocking it.
@@ -41,9 +48,12 @@ from elizabus.bus.events import (
     MessageComplete,
     MessageDeleted,
     MessageError,
+    MessageStreamChunk,
+    MessageStreamError,
     MessageUpdated,
     NewMessage,
 )
+from elizabus.bus.transports import get_transport
 
 from .engineio import spawn
 from .socketio import encode_event
@@ -132,7 +142,8 @@ class _LoopSender:
         return self.loop.is_running() and not self.loop.is_closed()
 
     def put(self, group: str, message: dict[str, Any]) -> Future[None]:
-        """Queues a group message; the Future resolves once it is sent (or was given up)."""
+        """Queues a group message; the Future resolves once it is sent (or was given up). The
+        group :data:`HERE` means this process's own sockets, without the channel layer."""
         sent: Future[None] = Future()
         try:
             running = asyncio.get_running_loop()
@@ -158,6 +169,12 @@ class _LoopSender:
     async def _send(self, group: str, message: dict[str, Any]) -> None:
         """Sends one group message, trying again while the layer (Redis) is unreachable, for up
         to :data:`RETRY_SECONDS`; the ones behind it wait, so the order holds."""
+        if group == HERE:
+            # rooms.py imports this module for the group message's shape; hence not at the top.
+            from .rooms import local_rooms
+
+            await local_rooms().hand_out(message)
+            return
         layer = get_channel_layer()
         deadline = self.loop.time() + RETRY_SECONDS
         backoff = Backoff(first=0.1, cap=2.0)
@@ -179,6 +196,9 @@ class _LoopSender:
                 logger.warning("a broadcast to %s failed; trying again", group, exc_info=True)
                 await asyncio.sleep(delay)
 
+
+# The group of :meth:`_LoopSender.put` that stands for this process's sockets.
+HERE = ""
 
 _outbox: _LoopSender | None = None
 _broadcast_thread: threading.Thread | None = None
@@ -336,3 +356,26 @@ def _forward(
 ) -> Future[None] | None:
     message = group_message(event_name, data, channel_id=channel_id, event_id=event_id)
     return emit_to_channel(channel_id, message)
+
+
+def on_message_stream_chunk(sender: object, event: MessageStreamChunk, **kwargs: Any) -> None:
+    """``message_stream_chunk`` → ``messageStreamChunk {messageId, chunk, index, agentId,
+    channelId}``."""
+    _stream_event("messageStreamChunk", event)
+
+
+def on_message_stream_error(sender: object, event: MessageStreamError, **kwargs: Any) -> None:
+    """``message_stream_error`` → ``messageStreamError {messageId, channelId, agentId, error,
+    partialText}``."""
+    _stream_event("messageStreamError", event)
+
+
+def _stream_event(event_name: str, event: MessageStreamChunk | MessageStreamError) -> None:
+    # No message_id and no event_id: the rooms would take the reply's id for its broadcast's
+    # and drop the stored reply that ends the stream.
+    message = group_message(event_name, event.payload(), channel_id=event.channel_id)
+    if not get_transport().shares_events:
+        emit_to_channel(event.channel_id, message)
+    elif _outbox is not None and _outbox.usable:
+        _outbox.put(HERE, message)
+    # Else a process without a loop of its own (a management command) has no sockets to serve.

@@ -152,6 +152,11 @@ class LocalRooms:
             if message.get("type") == SOCKET_EMIT:
                 await self._deliver(message)
 
+    async def hand_out(self, message: dict[str, Any]) -> None:
+        """A group message that did not come through the layer (a reply's stream chunks, from
+        this process's bus) to this process's sockets in its channel, as if it had."""
+        await self._deliver(message)
+
     async def _deliver(self, message: dict[str, Any]) -> None:
         event_id, message_id = message.get("event_id") or 0, message.get("message_id") or 0
         # A new message's broadcast (not an edit's, which repeats the id), once, whether the

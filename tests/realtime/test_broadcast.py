@@ -19,6 +19,8 @@ def test_every_client_visible_event_is_wired_to_its_receiver():
         events.ChannelDeleted: broadcast.on_channel_deleted,
         events.MessageComplete: broadcast.on_message_complete,
         events.MessageError: broadcast.on_message_error,
+        events.MessageStreamChunk: broadcast.on_message_stream_chunk,
+        events.MessageStreamError: broadcast.on_message_stream_error,
     }
     for event_type, receiver in expected.items():
         assert receiver in wiring.RECEIVERS.get(event_type, []), event_type.name

@@ -11,8 +11,8 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 
 from elizabus import services
-from elizabus.bus.events import MessageError
-from elizabus.bus.publish import publish
+from elizabus.bus.events import MessageError, MessageStreamChunk, MessageStreamError
+from elizabus.bus.publish import publish, publish_ephemeral
 from elizabus.models import CENTRAL_CHANNEL_ID, Entity, Message
 from elizabus.realtime import router as router_module
 from elizabus.realtime.broadcast import group_message
@@ -294,6 +294,70 @@ async def test_messages_stored_elsewhere_reach_every_member(sio):
     assert pushed["channelId"] == pushed["roomId"] == channel_id
     assert pushed["serverId"] == pushed["messageServerId"] == server_id
     assert "clientMessageId" not in pushed
+
+
+async def test_a_reply_s_stream_reaches_the_channel_s_sockets_then_its_stored_reply(sio):
+    alice, bob, agent, outsider = (uuid.uuid4() for _ in range(4))
+    channel_id, _ = await make_channel(alice, bob, agent)
+    other_channel, _ = await make_channel(outsider, agent)
+    clients = [await sio(alice), await sio(bob)]
+    for client in clients:
+        await joined(client, channel_id)
+    stranger = await sio(outsider)
+    await joined(stranger, other_channel)
+    reply_id = str(uuid.uuid4())
+
+    def stream() -> None:
+        # From a thread, as an agent's worker publishes them.
+        for index, piece in enumerate(["Hel", "lo"]):
+            publish_ephemeral(
+                MessageStreamChunk(
+                    channel_id=channel_id,
+                    message_id=reply_id,
+                    agent_id=str(agent),
+                    chunk=piece,
+                    index=index,
+                )
+            )
+        publish_ephemeral(
+            MessageStreamError(
+                channel_id=channel_id,
+                message_id=reply_id,
+                agent_id=str(agent),
+                error="Stream cancelled: the agent stopped",
+                partial_text="Hello",
+            )
+        )
+        services.message_create(
+            channel_id=uuid.UUID(channel_id),
+            author_id=agent,
+            content="Hello",
+            message_id=uuid.UUID(reply_id),
+        )
+
+    await asyncio.get_running_loop().run_in_executor(None, stream)
+    for client in clients:
+        chunks = [await client.expect("messageStreamChunk") for _ in range(2)]
+        assert chunks == [
+            {
+                "channelId": channel_id,
+                "messageId": reply_id,
+                "chunk": piece,
+                "index": index,
+                "agentId": str(agent),
+            }
+            for index, piece in enumerate(["Hel", "lo"])
+        ]
+        assert await client.expect("messageStreamError") == {
+            "channelId": channel_id,
+            "messageId": reply_id,
+            "agentId": str(agent),
+            "error": "Stream cancelled: the agent stopped",
+            "partialText": "Hello",
+        }
+        # The chunks carried the reply's id; its stored broadcast is not taken for a repeat.
+        assert (await client.expect("messageBroadcast"))["id"] == reply_id
+    assert await stranger.silent()
 
 
 async def test_sockets_of_other_channels_hear_nothing(sio):
