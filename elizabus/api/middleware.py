@@ -60,11 +60,9 @@ class ApiGuardMiddleware:
         except DisallowedHost:
             return JsonResponse(error_body("BAD_REQUEST", "Invalid Host header"), status=400)
         token = settings.ELIZA_SERVER_AUTH_TOKEN
-        if (
-            token
-            and request.method != "OPTIONS"
-            and not api_key_matches(request.headers.get("X-API-KEY"), token)
-        ):
+        # Every method needs the key: a CORS preflight, which carries none, is answered before
+        # this guard by CorsMiddleware (docs/security.md, "The API key").
+        if token and not api_key_matches(request.headers.get("X-API-KEY"), token):
             return JsonResponse(
                 error_body("UNAUTHORIZED", "Missing or invalid X-API-KEY header"), status=401
             )

@@ -108,8 +108,29 @@ def test_health_needs_no_api_key(api, api_key, path):
     assert api.client.get(path).status_code in {200, 503}
 
 
-def test_cors_preflight_needs_no_api_key(api, api_key):
-    assert api.client.options(api.url("message-servers")).status_code == 200
+@pytest.mark.parametrize("path", ["message-servers", "/metrics"])
+def test_cors_preflight_needs_no_api_key(api, api_key, path):
+    response = api.client.options(
+        api.url(path), HTTP_ORIGIN="http://ui.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET"
+    )
+    assert (response.status_code, response.content) == (200, b"")
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE"])
+@pytest.mark.parametrize("path", ["message-servers", "/metrics"])
+def test_every_method_needs_the_api_key(api, api_key, metrics, method, path):
+    response = api.client.generic(method, api.url(path))
+    assert_error(response, 401, "UNAUTHORIZED")
+    assert b"elizabus_" not in response.content
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "POST", "PUT", "DELETE"])
+def test_metrics_answer_get_and_head_only(api, api_key, metrics, method):
+    response = api.client.generic(method, "/metrics", HTTP_X_API_KEY=api_key)
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response["Allow"] == "GET, HEAD"
+    for allowed in ("GET", "HEAD"):
+        assert api.client.generic(allowed, "/metrics", HTTP_X_API_KEY=api_key).status_code == 200
 
 
 def test_unknown_api_paths_ask_for_the_key_first(api, api_key):

@@ -16,11 +16,12 @@ from rest_framework.response import Response
 
 from elizabus import selectors
 from elizabus.api.envelope import ok
+from elizabus.api.errors import error_response
 from elizabus.api.views.base import ApiView
 from elizabus.apps import uptime_seconds
 from elizabus.bus.metrics import bus_metrics
 from elizabus.conf import app_settings
-from elizabus.exceptions import Forbidden
+from elizabus.exceptions import Forbidden, MethodNotAllowed
 from elizabus.js import iso
 
 
@@ -53,7 +54,12 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
-    """``GET /metrics``: the bus metrics in the Prometheus text format."""
+    """``GET /metrics``: the bus metrics in the Prometheus text format. Other methods are 405:
+    an ``OPTIONS`` used to answer the metrics too."""
+    if request.method not in ("GET", "HEAD"):
+        response = error_response(MethodNotAllowed(f"Method {request.method} not allowed"))
+        response["Allow"] = "GET, HEAD"
+        return response
     return HttpResponse(bus_metrics.prometheus(), content_type="text/plain; version=0.0.4")
 
 
