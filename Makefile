@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint format bench migrate superuser clean chaos ui
+.PHONY: run test lint format bench migrate superuser clean chaos ui elizaos-agent
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,16 @@ clean:
 
 chaos: $(STAMP)
 	CHAOS_SECONDS=$${CHAOS_SECONDS:-600} $(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
+
+# elizaOS characters as agents of the server at ELIZABUS_URL (docs/agents.md, "The elizaOS
+# host"): make elizaos-agent CHARACTER="ada.json bob.json". Installs the host's pinned npm
+# packages from its lockfile the first time.
+ELIZAOS_HOST := hosts/elizaos
+$(ELIZAOS_HOST)/node_modules/.package-lock.json: $(ELIZAOS_HOST)/package-lock.json
+	cd $(ELIZAOS_HOST) && npm ci --no-audit --no-fund
+
+elizaos-agent: $(ELIZAOS_HOST)/node_modules/.package-lock.json
+	@test -n "$(CHARACTER)" || { echo "usage: make elizaos-agent CHARACTER=path/to/character.json"; exit 2; }
+	ELIZABUS_URL=$${ELIZABUS_URL:-http://$(HOST):$(PORT)} \
+	PGLITE_DATA_DIR=$${PGLITE_DATA_DIR:-$(CURDIR)/var/elizaos/pglite} \
+	  node $(ELIZAOS_HOST)/host.mjs $(abspath $(CHARACTER))
