@@ -13,6 +13,9 @@ from django.core.signals import setting_changed
 DEFAULTS: dict[str, Any] = {
     # Requests per client address to /api (DRF's rate format; empty: no limit).
     "API_RATE": "3000/min",
+    # The proxies whose X-Forwarded-For names the client (addresses, networks, "*"); manage.py
+    # serve --forwarded-allow-ips defaults to them (docs/security.md, "Client addresses").
+    "FORWARDED_ALLOW_IPS": [],
     # Size limits (docs/errors.md, "Limits").
     "MAX_CONTENT_BYTES": 64 * 1024,
     "MAX_METADATA_BYTES": 16 * 1024,

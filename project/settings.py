@@ -204,6 +204,8 @@ ELIZA_SERVER_AUTH_TOKEN = os.environ.get("ELIZA_SERVER_AUTH_TOKEN", "")
 ELIZABUS: dict[str, object] = {
     "RUN_AGENTS_IN_PROCESS": env_flag("ELIZABUS_RUN_AGENTS", True),
     "API_RATE": os.environ.get("ELIZABUS_API_RATE", "3000/min"),
+    # The proxies in front, by address or network (uvicorn's and gunicorn's variable).
+    "FORWARDED_ALLOW_IPS": env_list("FORWARDED_ALLOW_IPS", ""),
     "HOME_PAGE": os.environ.get("ELIZABUS_HOME_PAGE", "ui"),
     # Where the fetched elizaOS UIs are kept (default var/ui; the Docker image ships one
     # outside var/).

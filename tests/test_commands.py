@@ -1,6 +1,6 @@
 """Management commands: ``ensure_demo_agent`` registers Eliza once; ``runagents`` refuses to run
 where it could hear nothing (the in-process bus); ``sessions_prune`` and ``jobs_prune`` delete
-what expired or aged."""
+what expired or aged; ``serve`` trusts the proxies the throttle trusts."""
 
 from __future__ import annotations
 
@@ -90,3 +90,14 @@ def test_jobs_prune_times_out_what_is_due_and_deletes_by_age(settings) -> None:
     out = StringIO()
     call_command("jobs_prune", "--hours", "0", stdout=out)
     assert out.getvalue() == "Timed out 0 jobs; pruned 2 jobs.\n"
+
+
+def test_serve_trusts_the_proxies_of_the_setting_and_shares_those_it_is_given(settings) -> None:
+    from elizabus.api.throttling import trusted_proxies
+    from elizabus.management.commands.serve import trusted_proxies_option
+
+    settings.ELIZABUS = {**settings.ELIZABUS, "FORWARDED_ALLOW_IPS": ["10.0.0.5", "10.1.0.0/16"]}
+    assert trusted_proxies_option(None) == "10.0.0.5,10.1.0.0/16"
+
+    assert trusted_proxies_option("172.28.0.10") == "172.28.0.10"
+    assert "172.28.0.10" in trusted_proxies() and "10.0.0.5" not in trusted_proxies()

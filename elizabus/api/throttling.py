@@ -1,13 +1,23 @@
 """Request rate limits per client address (docs/errors.md, "Limits"), as the reference's
-express-rate-limit sets them."""
+express-rate-limit sets them.
+
+The address is the peer's. ``X-Forwarded-For`` is read only from a peer named in
+``ELIZABUS["FORWARDED_ALLOW_IPS"]``, the setting ``manage.py serve --forwarded-allow-ips`` also
+reads (docs/security.md, "Client addresses"): any client can write the header, so trusting it
+from anyone lets a client that changes it each request escape every limit.
+"""
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import redis
-from rest_framework.throttling import AnonRateThrottle
+from rest_framework.settings import api_settings
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
 from elizabus.conf import app_settings
 
@@ -19,8 +29,90 @@ if TYPE_CHECKING:  # DRF imports this module while rest_framework.views loads
 
 logger = logging.getLogger(__name__)
 
+# More entries than any real chain of proxies: the rest of a longer header is not read.
+_MAX_FORWARDED_HOPS = 16
 
-class ClientRateThrottle(AnonRateThrottle):
+
+class TrustedProxies:
+    """The proxies whose ``X-Forwarded-For`` is believed: addresses, networks, or ``*``."""
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        entries = [entry.strip() for entry in entries if entry.strip()]
+        self.everyone = "*" in entries
+        self.networks = []
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                logger.warning("FORWARDED_ALLOW_IPS: %r is no address or network; ignored", entry)
+
+    def __contains__(self, host: str) -> bool:
+        if self.everyone:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def client(self, peer: str, forwarded_for: str) -> str:
+        """The client's address: the peer's, unless the peer is a trusted proxy; then the
+        nearest address in ``forwarded_for`` that is not a trusted proxy (each proxy appends
+        the address it saw, so what precedes it is the client's own claim)."""
+        if not forwarded_for or peer not in self:
+            return peer
+        hops = [hop.strip() for hop in forwarded_for.split(",")[-_MAX_FORWARDED_HOPS:]]
+        hops = [hop for hop in hops if hop]
+        if not hops:
+            return peer
+        if self.everyone:
+            return hops[0]
+        for hop in reversed(hops):
+            if hop not in self:
+                return hop
+        return hops[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _trusted(entries: tuple[str, ...]) -> TrustedProxies:
+    return TrustedProxies(entries)
+
+
+def trusted_proxies() -> TrustedProxies:
+    """``ELIZABUS["FORWARDED_ALLOW_IPS"]``, parsed once per value."""
+    value = app_settings.FORWARDED_ALLOW_IPS
+    entries = value.split(",") if isinstance(value, str) else value
+    return _trusted(tuple(entries))
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address a request is counted by (see the module's docstring)."""
+    return trusted_proxies().client(
+        request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", "")
+    )
+
+
+class _ByClientAddress:
+    """DRF's throttles, counting by :func:`client_address` instead of DRF's ``get_ident``
+    (which believes ``X-Forwarded-For`` from anyone unless ``NUM_PROXIES`` is set)."""
+
+    def get_ident(self, request: HttpRequest) -> str:
+        return client_address(request)
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        """Lets the request through when the cache (Redis) cannot be asked: the limit guards
+        the server, and an outage of it must not refuse every post that the database would
+        store."""
+        try:
+            return super().allow_request(request, view)  # type: ignore[misc]
+        except redis.RedisError:
+            logger.warning("API throttle: the cache is unreachable; not limiting this request")
+            return True
+
+
+class ClientRateThrottle(_ByClientAddress, AnonRateThrottle):
     """Every API request, per client address, at ``ELIZABUS["API_RATE"]`` (e.g. ``3000/min``).
 
     The rate is read when a throttle is made, not when the class is (as DRF's own are), so a
@@ -36,12 +128,10 @@ class ClientRateThrottle(AnonRateThrottle):
         # address, so the post route, which bypasses DRF's request, is counted the same way.
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
-    def allow_request(self, request: Request, view: APIView) -> bool:
-        """Lets the request through when the cache (Redis) cannot be asked: the limit guards
-        the server, and an outage of it must not refuse every post that the database would
-        store."""
-        try:
-            return super().allow_request(request, view)
-        except redis.RedisError:
-            logger.warning("API throttle: the cache is unreachable; not limiting this request")
-            return True
+
+class UploadRateThrottle(_ByClientAddress, ScopedRateThrottle):
+    """Uploads, per client address, at ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["upload"]``,
+    read when a throttle is made."""
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)

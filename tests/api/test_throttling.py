@@ -70,3 +70,50 @@ def test_a_cache_that_cannot_be_reached_limits_nothing_and_refuses_nothing(monke
     monkeypatch.setattr(ClientRateThrottle, "cache", unreachable)
     client = Client(REMOTE_ADDR="203.0.113.10")
     assert [client.get(SERVERS).status_code for _ in range(5)] == [200] * 5
+
+
+def test_a_forwarded_for_header_from_a_client_that_is_no_proxy_is_ignored() -> None:
+    """Without configured proxies, a client that names another address in each request's
+    ``X-Forwarded-For`` is still counted by its own."""
+    client = Client(REMOTE_ADDR="203.0.113.12")
+    statuses = [
+        client.get(SERVERS, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code for n in range(4)
+    ]
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_uploads_are_counted_by_address_whatever_the_forwarded_for_header(
+    settings, monkeypatch, tmp_path
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.settings import api_settings
+
+    from elizabus.models import CENTRAL_CHANNEL_ID
+
+    settings.MEDIA_ROOT = tmp_path
+    monkeypatch.setitem(api_settings.DEFAULT_THROTTLE_RATES, "upload", "2/min")
+    client = Client(REMOTE_ADDR="203.0.113.13")
+    path = f"/api/messaging/channels/{CENTRAL_CHANNEL_ID}/upload-media"
+
+    def upload(n: int) -> int:
+        png = SimpleUploadedFile("a.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 8, "image/png")
+        return client.post(path, {"file": png}, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code
+
+    assert [upload(n) for n in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    "trusted", [["10.0.0.5"], ["10.0.0.0/24"]], ids=["an address", "a network"]
+)
+def test_behind_a_configured_proxy_each_forwarded_client_has_its_own_allowance(
+    settings, trusted: list[str]
+) -> None:
+    settings.ELIZABUS = {**settings.ELIZABUS, "FORWARDED_ALLOW_IPS": trusted}
+    proxy = Client(REMOTE_ADDR="10.0.0.5")
+    for _ in range(3):
+        assert proxy.get(SERVERS, HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 200
+    assert proxy.get(SERVERS, HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 429
+    assert proxy.get(SERVERS, HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 200
+    # What the client wrote itself comes before what the proxy appended: the proxy's word counts.
+    spoofed = proxy.get(SERVERS, HTTP_X_FORWARDED_FOR="198.51.100.99, 198.51.100.1")
+    assert_error(spoofed, 429, "RATE_LIMIT_EXCEEDED")

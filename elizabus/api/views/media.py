@@ -13,11 +13,11 @@ from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from elizabus import services
 from elizabus.api.envelope import ok
 from elizabus.api.fields import parse_uuid
+from elizabus.api.throttling import UploadRateThrottle
 from elizabus.exceptions import NoFile
 from elizabus.ids import is_uuid
 from elizabus.services.media import StoredMedia
@@ -47,7 +47,7 @@ UPLOAD_SCHEMA = extend_schema(
 
 class UploadMediaApi(ApiView):
     parser_classes = [MultiPartParser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [UploadRateThrottle]
     throttle_scope = "upload"
 
 

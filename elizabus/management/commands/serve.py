@@ -12,7 +12,8 @@ Choices made here rather than left to uvicorn's defaults:
 - the largest WebSocket message is ``MAX_SOCKET_FRAME_BYTES`` (1 MiB): a bigger one is refused
   with close code 1009 before it is buffered;
 - proxy headers are not trusted: the client address (throttling, logs) is the peer's, unless
-  ``--forwarded-allow-ips`` names the proxies in front;
+  ``--forwarded-allow-ips`` (by default ``ELIZABUS["FORWARDED_ALLOW_IPS"]``, the setting the
+  API's throttle reads) names the proxies in front;
 - the ASGI lifespan runs the start-up (elizabus/startup.py) before the first connection.
 """
 
@@ -21,11 +22,27 @@ from __future__ import annotations
 from typing import Any
 
 import uvicorn
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from uvicorn.importer import import_from_string
 
 from elizabus.conf import app_settings
 from elizabus.web.views import start_notes
+
+
+def trusted_proxies_option(given: str | None) -> str:
+    """The proxies uvicorn trusts, as its comma-separated option. Given on the command line,
+    they become this process's ``FORWARDED_ALLOW_IPS`` too, so that the throttle and the
+    server never disagree on who the client is."""
+    if given is None:
+        value = app_settings.FORWARDED_ALLOW_IPS
+        return value if isinstance(value, str) else ",".join(value)
+    settings.ELIZABUS = {
+        **settings.ELIZABUS,
+        "FORWARDED_ALLOW_IPS": [entry.strip() for entry in given.split(",") if entry.strip()],
+    }
+    app_settings.reload()
+    return given
 
 
 class Command(BaseCommand):
@@ -42,12 +59,15 @@ class Command(BaseCommand):
         parser.add_argument("--no-access-log", action="store_true", help="do not log each request")
         parser.add_argument(
             "--forwarded-allow-ips",
-            default="",
-            help="comma-separated addresses of trusted proxies (X-Forwarded-For, -Proto)",
+            default=None,
+            help=(
+                "comma-separated addresses or networks of trusted proxies (X-Forwarded-For, "
+                "-Proto); default: the FORWARDED_ALLOW_IPS setting"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        trusted = options["forwarded_allow_ips"]
+        trusted = trusted_proxies_option(options["forwarded_allow_ips"])
         # Imported here, not by uvicorn: importing the project sets Django's logging up again,
         # which would undo uvicorn's switching its access log off.
         application = import_from_string(options["app"])
