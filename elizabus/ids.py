@@ -1,6 +1,6 @@
 """Identifiers: the canonical UUID form, and the elizaOS id derivations of
 ``packages/core/src/utils.ts`` and ``entities.ts``, byte for byte, so that memories get the ids an
-elizaOS agent would give them (docs/agents.md). Imports nothing of the project."""
+elizaOS agent would give them (docs/agents.md)."""
 
 from __future__ import annotations
 

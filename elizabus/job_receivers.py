@@ -6,8 +6,6 @@ the process that committed the event, which for an agent's answer is the process
 agent, a server or a ``runagents`` worker alike, so each answer settles its job once and no
 process waits in memory for it. Every message costs one indexed read (is this an open job's
 channel?); only a job's own events go on to a write.
-
-May import selectors, services and the bus's events.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ builds its entries with :func:`log_entry` too. Both are per process: a worker pr
 log in that process.
 
 Kept out of the API and the real-time layers so that both can use it without importing each
-other. May import the standard library.
+other.
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""Reads. Each returns a queryset or plain values with its joins already chosen.
-
-May import models, and ``elizabus.db.rows`` for its column list and the reads every post makes.
-"""
+"""Reads. Each returns a queryset or plain values with its joins already chosen."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
 """Agent services: they take messages from the bus, check them, record memories and answer.
 
-May import the services and selectors layers and the bus; never the API or real-time layers.
+What each module may import is checked by the contracts in ``pyproject.toml``
+(docs/architecture.md): the agent services sit below the edges and above the services, the
+responder contract (``responders/``, ``conversation.py``) below the services.
 """

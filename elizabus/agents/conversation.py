@@ -1,7 +1,4 @@
-"""Stored messages as a responder sees them: a conversation of :class:`ChatTurn`.
-
-May import the selectors, the bus's events and the responder contract.
-"""
+"""Stored messages as a responder sees them: a conversation of :class:`ChatTurn`."""
 
 from __future__ import annotations
 

@@ -5,8 +5,6 @@ It only translates: frames in are acknowledgements, lease extensions and stream 
 attached agent (``attached.py``); frames out are that agent's deliveries and state. Replies,
 ``/complete`` and action badges come over the REST API, as the reference's MessageBusService
 sends them.
-
-May import Django, Channels, the bus, the exceptions and this package.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The elizaOS messaging REST API: views translate HTTP to service calls and back.
 
-May import services, selectors, the bus (read-only: metrics) and exceptions; never agents'
-internals or the real-time layer.
+What it may import is checked by the contracts in ``pyproject.toml`` (docs/architecture.md):
+never the agent services or the real-time layer.
 """

@@ -5,8 +5,6 @@ view, each is a trip of its own to the shared sync thread and, for a post, a SQL
 of its own. :func:`batched` wraps the same view, unchanged (its parsing, throttle, errors and
 OpenAPI description are DRF's, as on every other route), in an async view that hands it to the
 batches: concurrent posts take one trip and, on SQLite, one commit.
-
-May import Django, DRF and ``elizabus.db``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,6 @@ after commit, delivered through Django signals.
 every committed event leave, ``dispatch`` delivery in one process (and its scopes), ``metrics``
 what it measured, ``transports`` how events cross process boundaries. Who listens to what is in
 :mod:`elizabus.wiring`, above this package.
-May import Django, the app's conf and its own model; never the domain models, services, the
-API, agents or real time.
+It knows no domain model, service, API, agent or real time; what it imports is checked by the
+``layers`` contract in ``pyproject.toml`` (docs/architecture.md).
 """

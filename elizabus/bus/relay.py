@@ -8,8 +8,6 @@
   ``BUS_RELAY_GRACE_SECONDS`` (a writer that died between commit and send, a Redis that did
   not take it), oldest first; and, under the database transport, follows the events that the
   other processes commit and hands them to this process's receivers.
-
-May import Django, the app's conf and this package.
 """
 
 from __future__ import annotations

@@ -13,8 +13,6 @@ while a batch runs wait for the next one, which takes them all:
 - a request gets its answer only after the commit that made its rows (and their outbox events)
   durable; a failed commit fails every write of the batch;
 - reads run after the writes, outside any transaction.
-
-May import Django.
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ PostgreSQL alike.
 
 Only the services layer calls the writes (it is the only writer); they run inside its
 transaction. The reads are the selectors' for the checks every post costs.
-
-May import Django and the models.
 """
 
 from __future__ import annotations

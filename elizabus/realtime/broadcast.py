@@ -21,8 +21,6 @@ agent published after them (docs/realtime.md, "Streamed replies").
 The receivers are connected in :mod:`elizabus.wiring`. They run after commit, in whatever
 thread committed; a receiver that runs inside an event loop schedules the send instead of
 blocking it.
-
-May import Django, Channels, the bus events and this package's protocol modules.
 """
 
 from __future__ import annotations

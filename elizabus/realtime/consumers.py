@@ -10,8 +10,6 @@ Neither has a Channels channel of its own: broadcasts reach a socket through its
 Origins: a request without ``Origin`` (a non-browser client) is let in; one with ``Origin`` must
 match ``ELIZABUS["SOCKET_ALLOWED_ORIGINS"]`` (Channels' pattern syntax, ``*`` for any), or
 ``ALLOWED_HOSTS`` when that list is empty.
-
-May import Django, Channels, the app's conf and this package.
 """
 
 from __future__ import annotations

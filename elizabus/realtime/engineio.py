@@ -8,7 +8,8 @@ Packets are encoded and decoded by python-engineio's codecs, never by hand.
 Polling sessions live in :data:`sessions`, this process's registry, because every request of
 one connection must find the same session (deployments pin a client to one process).
 
-May import the standard library and python-engineio. Nothing from Django, Channels or elizabus.
+It knows nothing of Django, Channels or elizabus (the ``realtime-protocol`` contract in
+``pyproject.toml``).
 """
 
 from __future__ import annotations

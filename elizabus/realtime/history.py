@@ -1,8 +1,6 @@
 """Stored messages as the bus events the sockets would have got: what a socket resuming with
 ``lastMessageId`` missed (router.py), and what this process's rooms may have missed while the
 channel layer was unreachable (rooms.py).
-
-May import the selectors and services (reads only) and the bus events.
 """
 
 from __future__ import annotations

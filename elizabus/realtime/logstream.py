@@ -16,8 +16,6 @@ is subscribed. Entries carry the formatted message only, never a record's other 
 what a log call passes as data (a token, a request body) does not leave the server.
 
 The stream is per process: a worker process's agents log in that process.
-
-May import the standard library and :mod:`elizabus.logs`.
 """
 
 from __future__ import annotations

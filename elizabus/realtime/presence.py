@@ -14,8 +14,6 @@ Two backends with one contract, chosen by :func:`entity_presence`:
 Contract: ``await acquire(entity_id, socket_id, limit)`` returns True and holds a place if fewer
 than ``limit`` are held, else False and changes nothing; ``await release(entity_id, socket_id)``
 gives a held place back (and is harmless for one not held).
-
-May import Django's settings and redis; nothing of the app.
 """
 
 from __future__ import annotations

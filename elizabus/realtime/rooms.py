@@ -19,9 +19,6 @@ and each new message, out once.
 While the layer is unreachable (a Redis restart or outage), broadcasts may be lost on the way:
 once it answers again, the process reads from the database what was stored in its rooms'
 channels from a little before the outage began, and hands out what its sockets did not get.
-
-May import Channels, the bus's recent-ids helper and this package's broadcast and history
-modules.
 """
 
 from __future__ import annotations

@@ -8,9 +8,6 @@ from the bus arrive through :meth:`SocketRouter.deliver`.
 Events: ``"1"`` and ``message {type: 1}`` join a channel, ``"2"`` and ``message {type: 2}`` send
 a message; ``subscribe_logs``, ``unsubscribe_logs`` and ``update_log_filters`` manage the socket's
 log stream (``logstream.py``). Every refusal is a ``messageError {error}`` to this socket alone.
-
-May import Django, Channels' ``database_sync_to_async``, services, selectors, exceptions, the
-app's conf and this package.
 """
 
 from __future__ import annotations

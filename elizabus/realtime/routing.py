@@ -4,8 +4,6 @@ Both transports of Socket.IO live at ``/socket.io/``: ``http_urlpatterns`` go be
 catch-all in the HTTP router, ``websocket_urlpatterns`` in the WebSocket router. The consumers
 check origins themselves (a missing ``Origin`` is a non-browser client and is let in), so the
 WebSocket router needs no ``AllowedHostsOriginValidator`` around it.
-
-May import this package's consumers and Django's URL helpers.
 """
 
 from django.urls import path

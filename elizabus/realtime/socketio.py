@@ -6,8 +6,6 @@ router): ``authenticate`` on CONNECT, ``on_event`` for each EVENT (its return va
 ``on_disconnect`` once at the end. A refused CONNECT is answered CONNECT_ERROR; a packet that does
 not decode, or comes in the wrong state, closes the connection, as the socket.io server does.
 Binary packets are refused without closing: nothing in elizaOS sends them.
-
-May import the standard library, python-socketio's packet codec and :mod:`.engineio`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ bus events. Functions are ``<entity>_<verb>(*, ...)``, keyword-only, and atomic.
 (a message post) they share private helpers rather than call each other, since each nested
 atomic block costs a savepoint: two more statements.
 
-May import models, selectors, the bus, exceptions and the responder contract (to check an
-agent's configuration); never the API, agent services or real time.
+What it may import is checked by the ``layers`` contract in ``pyproject.toml``
+(docs/architecture.md).
 """
 
 from .agents import (

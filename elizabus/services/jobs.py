@@ -8,8 +8,6 @@ server, or a ``runagents`` worker), and call :func:`job_complete` there. A job s
 its ``expiresAt`` has timed out: :func:`jobs_time_out_overdue` records that whenever jobs are
 read, and jobs are deleted by age (``manage.py jobs_prune``) instead of the reference's cap of
 10,000 in memory.
-
-May import models, selectors, the bus (through the message services) and exceptions.
 """
 
 from __future__ import annotations

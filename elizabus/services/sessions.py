@@ -6,8 +6,6 @@ processes renewing one session take turns. Expiry is enforced where a session is
 (:func:`session_require_active` deletes an expired one and raises
 :class:`~elizabus.exceptions.Gone`) and by :func:`sessions_prune`, run from ``manage.py
 sessions_prune``, instead of a timer in every process.
-
-May import models, selectors, the bus (through the message services) and exceptions.
 """
 
 from __future__ import annotations

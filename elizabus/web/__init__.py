@@ -2,5 +2,5 @@
 
 Everything the page does happens in the browser (``static/elizabus/chat.js``) through the public
 REST API and the Socket.IO layer, like any other elizaOS client; this package only serves the page
-and its configuration. May import Django, the app's conf and the models' constants.
+and its configuration.
 """

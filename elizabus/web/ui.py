@@ -5,8 +5,6 @@ and kept under ``var/ui/``; no Node is needed to serve it.
 Only the package's ``dist/`` (the built app: ``index.html``, ``assets/`` and images) is kept. It
 is unpacked beside its final place and moved there in one step, so a server never sees half an
 install.
-
-May import the standard library and Django's settings.
 """
 
 from __future__ import annotations

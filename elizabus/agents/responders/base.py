@@ -1,7 +1,6 @@
 """The contract every responder follows, and how one is loaded from its dotted path.
 
-Imports nothing from Django models: a responder sees only the dataclasses below. May import
-:mod:`elizabus.conf`, for the registered responders.
+A responder sees only the dataclasses below, never a Django model.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Weizenbaum's DOCTOR script (CACM 9(1), 1966, appendix), written down as plain Python data.
 
-This module is data only: the interpreter lives in :mod:`.eliza`. It imports nothing but
-``typing``, so a different script can be swapped in by writing another module of this shape.
+This module is data only: the interpreter lives in :mod:`.eliza`, so a different script can be
+swapped in by writing another module of this shape.
 
 Notation (ours, not the original's S-expressions):
 

@@ -1,8 +1,7 @@
 """The classic ELIZA interpreter (Weizenbaum, CACM 1966) running the DOCTOR script.
 
-The default responder of our agents. It imports only the standard library, the responder
-contract in :mod:`.base` and the script data in :mod:`.doctor`: no Django, no network, no
-third-party packages.
+The default responder of our agents: plain Python, with no Django and no network (the
+``eliza`` contract in ``pyproject.toml``).
 
 The algorithm, as in the paper: the input is cut into clauses at punctuation and "but"; words
 are scanned and keywords collected on a keystack by rank; at a delimiter the text so far is

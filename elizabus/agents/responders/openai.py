@@ -1,8 +1,7 @@
 """A responder that asks an OpenAI-compatible ``/chat/completions`` endpoint what to say.
 
 Works with OpenAI itself and with local servers that speak the same protocol (llama.cpp,
-vLLM, Ollama, LM Studio). May import httpx, ``django.conf.settings`` and :mod:`.base`; never
-the ORM.
+vLLM, Ollama, LM Studio).
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ Here a thread of its own checkpoints a database every ``EVERY_COMMITS`` commits,
 never waits for a writer or a reader, and writers never wait for it), on a connection of its
 own; SQLite releases the GIL meanwhile. The commits' own automatic checkpoint stays as a safety
 net, at ``SAFETY_NET_PAGES``, for a log that grows faster than the thread keeps up.
-
-May import Django.
 """
 
 from __future__ import annotations
