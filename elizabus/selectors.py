@@ -78,6 +78,14 @@ def channel_may_join(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
     )
 
 
+def channel_may_send(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
+    """A socket may send where it may join, and to a channel that does not exist yet: the post
+    creates it with the sender among its participants (docs/security.md, "Sockets")."""
+    return channel_may_join(channel_id=channel_id, entity_id=entity_id) or (
+        not Channel.objects.filter(id=channel_id).exists()
+    )
+
+
 def message_list(
     *, channel_id: uuid.UUID, limit: int = 50, before: dt.datetime | None = None
 ) -> QuerySet[Message]:

@@ -133,6 +133,15 @@ def test_nobody_may_join_an_unknown_channel(world: World) -> None:
     assert not selectors.channel_may_join(channel_id=uuid.uuid4(), entity_id=world.alice)
 
 
+def test_a_stranger_may_send_only_where_it_may_join_or_to_a_channel_yet_to_be_made(
+    world: World,
+) -> None:
+    assert selectors.channel_may_send(channel_id=world.channel.id, entity_id=world.alice)
+    assert not selectors.channel_may_send(channel_id=world.channel.id, entity_id=world.bob)
+    assert selectors.channel_may_send(channel_id=CENTRAL_CHANNEL_ID, entity_id=world.bob)
+    assert selectors.channel_may_send(channel_id=uuid.uuid4(), entity_id=world.bob)
+
+
 # --- lookups -------------------------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ SEND = 2
 
 JOIN_REQUIRED = "channelId is required for joining."
 JOIN_DENIED = "Access denied: You don't have permission to join this channel"
+SEND_DENIED = "Access denied: You don't have permission to send to this channel"
 SEND_REQUIRED = (
     "For SEND_MESSAGE: channelId, messageServerId (message_server_id), senderId (author_id), "
     "and message are required."
@@ -283,6 +284,13 @@ class SocketRouter:
             return
         if sender_id != self.entity_id:
             await self._error(SENDER_MISMATCH)
+            return
+        # The join's rule: without it a socket refused the join could still post into the
+        # channel, reach its members and wake its agents. A channel joined was allowed then.
+        if str(channel_id) not in (self._channels or ()) and not await database_sync_to_async(
+            selectors.channel_may_send
+        )(channel_id=channel_id, entity_id=sender_id):
+            await self._error(SEND_DENIED)
             return
         metadata = payload.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}

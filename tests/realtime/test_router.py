@@ -13,16 +13,23 @@ from django.db import transaction
 from elizabus import services
 from elizabus.bus.events import MessageError, MessageStreamChunk, MessageStreamError
 from elizabus.bus.publish import publish, publish_ephemeral
-from elizabus.models import CENTRAL_CHANNEL_ID, Entity, Message
+from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Entity, Message
 from elizabus.realtime import router as router_module
 from elizabus.realtime.broadcast import group_message
-from elizabus.realtime.router import JOIN_DENIED, JOIN_REQUIRED, SEND_REQUIRED, SENDER_MISMATCH
+from elizabus.realtime.router import (
+    JOIN_DENIED,
+    JOIN_REQUIRED,
+    SEND_DENIED,
+    SEND_REQUIRED,
+    SENDER_MISMATCH,
+)
 
 from .helpers import SioClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CENTRAL = str(CENTRAL_CHANNEL_ID)
+CENTRAL_SERVER = str(DEFAULT_SERVER_ID)
 
 
 @database_sync_to_async
@@ -204,6 +211,41 @@ async def test_send_as_someone_else_is_refused_and_stores_nothing(sio):
     await client.emit("2", send_payload(alice, channel_id, server_id))
     assert await client.expect("messageError") == {"error": SENDER_MISMATCH}
     assert not await database_sync_to_async(Message.objects.exists)()
+
+
+async def test_send_only_where_the_entity_may_join(sio):
+    """The rule of a join holds for a send: a socket refused the join stores nothing, reaches
+    no member, and wakes no agent."""
+    alice, mallory = uuid.uuid4(), uuid.uuid4()
+    channel_id, server_id = await make_channel(alice)
+    member, intruder = await sio(alice), await sio(mallory)
+    await joined(member, channel_id)
+
+    await intruder.emit("2", send_payload(mallory, channel_id, server_id))
+    assert await intruder.expect("messageError") == {"error": SEND_DENIED}
+    await intruder.emit(
+        "message", {"type": 2, "payload": send_payload(mallory, channel_id, server_id)}
+    )
+    assert await intruder.expect("messageError") == {"error": SEND_DENIED}
+    assert await member.silent()
+    assert not await database_sync_to_async(Message.objects.exists)()
+
+
+async def test_send_to_a_new_channel_creates_it_with_the_sender_in_it(sio):
+    alice = uuid.uuid4()
+    channel_id = str(uuid.uuid4())
+    client = await sio(alice)
+    await client.emit("2", send_payload(alice, channel_id, CENTRAL_SERVER))
+    assert (await client.expect("messageBroadcast"))["channelId"] == channel_id
+    await client.expect("messageAck")
+    await joined(client, channel_id)
+
+
+async def test_anyone_may_send_to_the_central_channel(sio):
+    bob = uuid.uuid4()
+    client = await sio(bob)
+    await client.emit("2", send_payload(bob, CENTRAL, CENTRAL_SERVER))
+    assert (await client.expect("messageBroadcast"))["channelId"] == CENTRAL
 
 
 @pytest.mark.parametrize(
