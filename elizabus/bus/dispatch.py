@@ -108,6 +108,12 @@ def memberships() -> list[Membership]:
     return list(_memberships.values())
 
 
+def is_current(membership: Membership) -> bool:
+    """Whether ``membership`` is still this process's seat in its group: not left, and not
+    replaced by a later ``join`` (its agent restarted)."""
+    return _memberships.get(membership.scope.name) is membership
+
+
 def receiver_name(receiver: Receiver) -> str:
     owner = getattr(receiver, "__self__", None)
     if owner is not None:

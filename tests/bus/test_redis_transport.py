@@ -204,6 +204,34 @@ def test_a_member_that_dies_mid_event_leaves_it_to_the_next(
     )
 
 
+def test_a_group_left_and_joined_again_loses_nothing_said_between(
+    settings, transports, group_receiver: GroupReceiver
+) -> None:
+    # A restarted agent leaves its group and disconnects its receivers, then connects and
+    # joins again; the supervisor's round (a third of the lease) may come only after that.
+    settings.ELIZABUS = {**settings.ELIZABUS, "BUS_LEASE_SECONDS": 6.0}
+    transport = transports(consumer="restarting")
+    scope = group_receiver.scope
+    _wait_for_holder(transport, group=scope.name)
+    time.sleep(0.3)  # the holder's group exists
+    dispatch.leave(scope)
+    dispatch.disconnect(NewMessage, dispatch_uid=group_receiver.uid)
+    _send(transport, _message("said while restarting"))
+    # The holder reads the entry while no receiver of the group is connected.
+    _wait_for(
+        lambda: any(
+            info["name"].decode() == scope.name and info["entries-read"]
+            for info in transport.client.xinfo_groups(transport.stream)
+        )
+    )
+    dispatch.connect(
+        NewMessage, group_receiver.receive, dispatch_uid=group_receiver.uid, scope=scope
+    )
+    dispatch.join(scope)
+    _wait_for(lambda: bool(group_receiver.handled), timeout=15)
+    assert [text for text, _ in group_receiver.handled] == ["said while restarting"]
+
+
 def test_the_stream_is_trimmed_only_past_what_every_group_acknowledged(
     transports, group_receiver: GroupReceiver
 ) -> None:

@@ -338,9 +338,12 @@ class RedisStreamTransport(Transport):
         backoff = _Backoff()
         while not self._stopping.is_set():
             wanted = {membership.scope.name: membership for membership in dispatch.memberships()}
-            for name in list(self._groups):
-                if name not in wanted:
-                    self._groups.pop(name).stop()
+            for name, member in list(self._groups.items()):
+                # A membership that was left, or replaced by a new one (its agent restarted),
+                # is not consumed on: the new one gets a member of its own.
+                if not dispatch.is_current(member.membership):
+                    del self._groups[name]
+                    member.stop()
             try:
                 for name, membership in wanted.items():
                     member = self._groups.get(name)
@@ -443,7 +446,16 @@ class GroupMember:
             self._client.eval(_RELEASE, 1, self._key, self.transport.consumer)
 
     def _active(self) -> bool:
-        return self.holding and not self._stopped.is_set() and not self.transport.stopping.is_set()
+        """Whether this member may still consume and acknowledge. The membership is checked
+        too, because the supervisor notices a left group only on its next round: meanwhile the
+        group's receivers are disconnected, and an entry handed to no receiver must not be
+        acknowledged."""
+        return (
+            self.holding
+            and not self._stopped.is_set()
+            and not self.transport.stopping.is_set()
+            and dispatch.is_current(self.membership)
+        )
 
     def _consume(self) -> None:
         backoff = _Backoff()
@@ -518,6 +530,10 @@ class GroupMember:
             entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
             if fields and not self._handle(entry_id, fields):
                 return False
+            if not self._active():
+                # Left during the entry: its receivers may have been gone. It stays pending and
+                # is handled again, which the receivers' own records make harmless.
+                return True
             self._client.xack(self.transport.stream, self.name, entry_id)
             self._attempts.pop(entry_id, None)
         return True
