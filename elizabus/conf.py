@@ -83,6 +83,18 @@ DEFAULTS: dict[str, Any] = {
     "SOCKET_LOG_STREAM": True,
     # How many recent log entries each process keeps for GET /api/server/logs; 0: none.
     "LOG_RING_SIZE": 1000,
+    # Identity (docs/security.md). ENABLE_DATA_ISOLATION: every request acts as the entity of
+    # its token, and /api/auth/ answers.
+    "DATA_ISOLATION": False,
+    # The keys that sign the server's own access tokens (HS256): the first signs, every one
+    # verifies, so a key is rotated by putting the new one first. Empty: a key derived from
+    # SECRET_KEY.
+    "JWT_SIGNING_KEYS": [],
+    "JWT_ISSUER": "eliza-server",
+    "ACCESS_TOKEN_SECONDS": 15 * 60,
+    "REFRESH_TOKEN_SECONDS": 30 * 24 * 3600,
+    # Log-in attempts per client address (register, login, refresh, password change).
+    "AUTH_RATE": "30/min",
 }
 
 

@@ -149,6 +149,34 @@ class SessionRenewalFailed(InvalidInput):
     default_message = "Maximum duration reached"
 
 
+class InvalidEmail(InvalidInput):
+    """A registration's email address is not one."""
+
+    code = "INVALID_EMAIL"
+    default_message = "Invalid email address"
+
+
+class InvalidUsername(InvalidInput):
+    """A registration's username is not 3 to 50 letters, digits or ``@.+-_``."""
+
+    code = "INVALID_USERNAME"
+    default_message = "Username must be between 3 and 50 characters"
+
+
+class InvalidPassword(InvalidInput):
+    """A new password fails the password validators; ``details`` says why."""
+
+    code = "INVALID_PASSWORD"
+    default_message = "Password must be at least 8 characters"
+
+
+class MissingCredentials(InvalidInput):
+    """A log-in names no email or no password."""
+
+    code = "MISSING_CREDENTIALS"
+    default_message = "Email and password required"
+
+
 # --- 401, 403, 405, 429: what DRF decides, in the API's words -------------------------------------
 class Unauthorized(DomainError):
     """The API key (or another credential) is missing or wrong."""
@@ -171,6 +199,27 @@ class CentralChannel(Forbidden):
 
     code = "CENTRAL_CHANNEL"
     default_message = "The central channel cannot be deleted"
+
+
+class InvalidCredentials(Unauthorized):
+    """A log-in's email and password match no active account (which of the two is not said)."""
+
+    code = "INVALID_CREDENTIALS"
+    default_message = "Invalid credentials"
+
+
+class MissingToken(Unauthorized):
+    """A route that needs a token got none (``Authorization: Bearer``, or a refresh token)."""
+
+    code = "MISSING_TOKEN"
+    default_message = "No token provided"
+
+
+class InvalidToken(Unauthorized):
+    """A token is malformed, forged, expired, revoked or spent; ``details`` says which."""
+
+    code = "INVALID_TOKEN"
+    default_message = "Invalid or expired token"
 
 
 class MethodNotAllowed(DomainError):
@@ -276,6 +325,20 @@ class DuplicateMessageId(Conflict):
 
     code = "DUPLICATE_MESSAGE_ID"
     default_message = "The message already exists"
+
+
+class EmailExists(Conflict):
+    """An account is registered with an email address another one has."""
+
+    code = "EMAIL_EXISTS"
+    default_message = "Email already registered"
+
+
+class UsernameExists(Conflict):
+    """An account is registered under a username that is taken."""
+
+    code = "USERNAME_EXISTS"
+    default_message = "Username already taken"
 
 
 class NotHostedOutside(Conflict):

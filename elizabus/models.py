@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -414,9 +415,55 @@ class AgentRun(models.Model):
         return f"run of {self.agent_id} on {self.message_id} ({self.outcome})"
 
 
+class Account(models.Model):
+    """A Django auth user bound to the one Entity it acts as (docs/security.md, "Identity").
+
+    ``subject`` is the ``sub`` of the access tokens the server issues it (``eliza:<username>``
+    at registration, as the reference's), and the entity's id is derived from it as the
+    reference derives it (``stringToUuid(sub)``), so renaming the user later moves neither.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account"
+    )
+    entity = models.OneToOneField(Entity, on_delete=models.CASCADE, related_name="account")
+    subject = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class RefreshToken(models.Model):
+    """One refresh token of an account, stored as the SHA-256 of its secret, never the secret.
+
+    Tokens rotate: each use spends the token and issues the next one of the same ``family``
+    (one log-in). A spent token presented again revokes its family, since only a thief or a
+    replay would present it. ``auth_hash`` is the account's password fingerprint at issue: a
+    token issued before a password change no longer refreshes, however the password changed.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="refresh_tokens")
+    family = models.UUIDField(db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    auth_hash = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"refresh token of {self.account_id} ({self.family})"
+
+
 __all__ = [
     "CENTRAL_CHANNEL_ID",
     "DEFAULT_SERVER_ID",
+    "Account",
     "Agent",
     "AgentRun",
     "Channel",
@@ -429,6 +476,7 @@ __all__ = [
     "Message",
     "MessageServer",
     "Participant",
+    "RefreshToken",
     "RunOutcome",
     "RunSkip",
     "ServerAgent",

@@ -244,6 +244,19 @@ for _name in ("SOCKET_MAX_CONNECTIONS_PER_ENTITY", "LOG_RING_SIZE"):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = int(os.environ[f"ELIZABUS_{_name}"])
 
+# Identity and data isolation (docs/security.md), under the reference's variable names where it
+# has them. JWT_SECRET signs the server's own tokens unless ELIZABUS_JWT_SIGNING_KEYS lists them
+# (comma-separated, the signing key first).
+ELIZABUS["DATA_ISOLATION"] = env_flag("ENABLE_DATA_ISOLATION")
+ELIZABUS["JWT_SIGNING_KEYS"] = env_list("ELIZABUS_JWT_SIGNING_KEYS", "") or (
+    [os.environ["JWT_SECRET"]] if os.environ.get("JWT_SECRET") else []
+)
+for _name in ("ACCESS_TOKEN_SECONDS", "REFRESH_TOKEN_SECONDS"):
+    if os.environ.get(f"ELIZABUS_{_name}"):
+        ELIZABUS[_name] = int(os.environ[f"ELIZABUS_{_name}"])
+if os.environ.get("ELIZABUS_AUTH_RATE") is not None:
+    ELIZABUS["AUTH_RATE"] = os.environ["ELIZABUS_AUTH_RATE"]
+
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

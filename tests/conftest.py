@@ -87,12 +87,13 @@ def redis_url() -> str:
 def _fresh_app_settings(settings: Any) -> Iterator[None]:
     # Agents run only where a test starts them; a live server started by a test decides itself.
     # The suite sends thousands of requests from one address; tests/api/test_throttling.py
-    # sets a rate of its own.
+    # and tests/api/test_auth.py set rates of their own.
     # The responders of tests/agents/helpers.py are registered as an operator would add one.
     settings.ELIZABUS = {
         **settings.ELIZABUS,
         "RUN_AGENTS_IN_PROCESS": False,
         "API_RATE": "",
+        "AUTH_RATE": "",
         "RESPONDERS": [f"tests.agents.helpers.{name}" for name in TEST_RESPONDERS],
     }
     # Admin logins hash passwords; the default hasher is slow on purpose.

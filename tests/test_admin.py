@@ -7,6 +7,7 @@ rows). Writes are checked by the bus events they publish, which only services em
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,6 +83,10 @@ def populate() -> dict[str, Any]:
     memory = Memory.objects.get(agent=agent, message_id=message.id)
     session = services.session_create(agent_id=agent.pk, user_id=user.id)
     job = services.job_create(agent_id=agent.pk, user_id=user.id, content="Who are you?")
+    login = f"operator{uuid.uuid4().int % 10**8}"
+    services.account_register(
+        username=login, email=f"{login}@example.com", password="a long passphrase"
+    )
     return {
         "session": session,
         "job": job,

@@ -15,9 +15,9 @@ its admin beside it (``elizabus/bus/admin.py``), as Django's contrib apps keep t
 
 from django.contrib import admin
 
-from . import agents, channels, entities, messages, servers, sessions
+from . import accounts, agents, channels, entities, messages, servers, sessions
 
 admin.site.site_header = "elizabus administration"
 admin.site.site_title = "elizabus admin"
 
-__all__ = ["agents", "channels", "entities", "messages", "servers", "sessions"]
+__all__ = ["accounts", "agents", "channels", "entities", "messages", "servers", "sessions"]

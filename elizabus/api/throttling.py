@@ -135,3 +135,13 @@ class UploadRateThrottle(_ByClientAddress, ScopedRateThrottle):
 
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class AuthRateThrottle(ClientRateThrottle):
+    """Log-ins, registrations, refreshes and password changes, per client address, at
+    ``ELIZABUS["AUTH_RATE"]``: a password is not guessed at the API's own rate."""
+
+    scope = "auth"
+
+    def get_rate(self) -> str | None:
+        return app_settings.AUTH_RATE or None

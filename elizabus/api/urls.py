@@ -14,6 +14,7 @@ from .batched import batched
 from .errors import api_not_found
 from .views import (
     agents,
+    auth,
     channels,
     core,
     jobs,
@@ -161,6 +162,16 @@ system_patterns = [
     path("env/local", system.LocalEnvironmentApi.as_view()),
 ]
 
+# --- views/auth.py: /api/auth/ ------------------------------------------------------------------
+auth_patterns = [
+    path("register", auth.RegisterApi.as_view()),
+    path("login", auth.LoginApi.as_view()),
+    path("refresh", auth.RefreshApi.as_view()),
+    path("logout", auth.LogoutApi.as_view()),
+    path("me", auth.MeApi.as_view()),
+    path("password", auth.PasswordApi.as_view()),
+]
+
 urlpatterns = [
     path("api/messaging/", include(hot_patterns)),
     path(
@@ -179,6 +190,7 @@ urlpatterns = [
     path("api/memory/", include(memory_patterns)),
     path("api/server/", include(runtime_patterns)),
     path("api/system/", include(system_patterns)),
+    path("api/auth/", include(auth_patterns)),
     path("api/", include(agent_patterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -7,6 +7,15 @@ What it may import is checked by the ``layers`` contract in ``pyproject.toml``
 (docs/architecture.md).
 """
 
+from .accounts import (
+    IssuedTokens,
+    account_access_refresh,
+    account_login,
+    account_logout,
+    account_password_change,
+    account_refresh,
+    account_register,
+)
 from .agents import (
     AgentReply,
     agent_channel_title,
@@ -57,6 +66,13 @@ from .sessions import (
 
 __all__ = [
     "AgentReply",
+    "IssuedTokens",
+    "account_access_refresh",
+    "account_login",
+    "account_logout",
+    "account_password_change",
+    "account_refresh",
+    "account_register",
     "agent_channel_title",
     "agent_delete",
     "agent_media_path",

@@ -1,0 +1,131 @@
+"""Access tokens: short-lived JWTs the server signs for its accounts, and their verification.
+
+A token's entity is the reference's ``stringToUuid(sub)``, whoever issued it. The server's own
+tokens are HS256 with the first of ``JWT_SIGNING_KEYS`` and name that key in their ``kid``, so
+that a key can be rotated: put the new one first and keep the old one listed until the tokens it
+signed have expired. They also carry ``sid``, the log-in (refresh-token family) they belong to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.utils.crypto import salted_hmac
+
+from elizabus.conf import app_settings
+from elizabus.exceptions import InvalidToken
+from elizabus.ids import string_to_uuid
+
+ALGORITHM = "HS256"
+# Clocks of the issuer and this server may disagree by this much.
+LEEWAY_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    """What a verified token says: the entity it acts as, and where it came from."""
+
+    entity_id: uuid.UUID
+    subject: str
+    # "self" for the server's own tokens; the verifier's name for a platform's.
+    issuer: str
+    # The log-in of one of the server's own tokens, else None.
+    family: uuid.UUID | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def entity_for_subject(subject: str) -> uuid.UUID:
+    """The entity a subject acts as: the reference's ``stringToUuid(sub)``."""
+    return string_to_uuid(subject)
+
+
+def signing_keys() -> list[bytes]:
+    """The server's keys, the signing one first; without any configured, one derived from
+    SECRET_KEY (per process unless DJANGO_SECRET_KEY is set: docs/security.md)."""
+    keys = [key.encode() for key in app_settings.JWT_SIGNING_KEYS if key]
+    if keys:
+        return keys
+    derived = salted_hmac("elizabus.identity.tokens", "signing key", secret=settings.SECRET_KEY)
+    return [derived.hexdigest().encode()]
+
+
+def key_id(key: bytes) -> str:
+    """A key's public name in a token's ``kid``: enough of its SHA-256 to tell keys apart."""
+    return hashlib.sha256(key).hexdigest()[:16]
+
+
+def access_token_issue(
+    *, subject: str, family: uuid.UUID, username: str, email: str
+) -> tuple[str, int]:
+    """A signed access token for an account's log-in, and its lifetime in seconds. The claims
+    are the reference's (``sub``, ``iss``, ``username``, ``email``, ``iat``, ``exp``) and
+    ``sid``, ``jti``."""
+    lifetime = int(app_settings.ACCESS_TOKEN_SECONDS)
+    now = int(time.time())
+    key = signing_keys()[0]
+    claims = {
+        "sub": subject,
+        "iss": app_settings.JWT_ISSUER,
+        "username": username,
+        "email": email,
+        "sid": str(family),
+        "jti": uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + lifetime,
+    }
+    token = jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": key_id(key)})
+    return token, lifetime
+
+
+def own_token_verify(token: str) -> TokenIdentity | None:
+    """The identity of one of the server's own tokens; None when none of its keys signed it
+    (it may still be a platform's); InvalidToken when one did and the token is not valid."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(details=f"Malformed token: {exc}") from exc
+    if header.get("alg") != ALGORITHM:
+        return None
+    keys = signing_keys()
+    named = [key for key in keys if key_id(key) == header.get("kid")]
+    for key in named or keys:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=app_settings.JWT_ISSUER,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["sub", "exp", "iat", "sid"], "verify_aud": False},
+            )
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken(details=str(exc)) from exc
+        try:
+            family = uuid.UUID(str(claims["sid"]))
+        except ValueError as exc:
+            raise InvalidToken(details="Invalid sid") from exc
+        subject = str(claims["sub"])
+        return TokenIdentity(
+            entity_id=entity_for_subject(subject),
+            subject=subject,
+            issuer="self",
+            family=family,
+            claims=claims,
+        )
+    return None
+
+
+def token_verify(token: str) -> TokenIdentity:
+    """The identity a bearer token speaks for, or InvalidToken."""
+    identity = own_token_verify(token)
+    if identity is None:
+        raise InvalidToken(details="Signature verification failed")
+    return identity
