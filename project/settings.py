@@ -139,6 +139,30 @@ def sqlite_database(name: str | Path, **extra: object) -> dict[str, object]:
     }
 
 
+# Deadlines of every network call, chosen for the request path (docs/deployment.md,
+# "Deadlines"): a dependency that hangs costs a request a fraction of a second, not its whole
+# outage. The background loops (the bus transport's, the channel layer's receive) may wait longer.
+POSTGRES_CONNECT_TIMEOUT = 2  # seconds; libpq takes whole seconds
+# A statement the server runs longer than this is cancelled; 0 turns it off (a long migration).
+POSTGRES_STATEMENT_TIMEOUT_MS = int(
+    os.environ.get("ELIZABUS_POSTGRES_STATEMENT_TIMEOUT_MS", 10_000)
+)
+REDIS_CONNECT_TIMEOUT = 0.25
+# The cache (the API throttle's counts) and the socket limits' store answer in a millisecond or
+# two; past this a request stops asking and takes the degraded path.
+REDIS_REQUEST_TIMEOUT = 0.25
+
+
+def with_postgres_timeouts(database: dict[str, object]) -> dict[str, object]:
+    """``database`` (a PostgreSQL one) with its connect and statement timeouts; what the URL
+    already sets comes first."""
+    options = dict(database.get("OPTIONS") or {})
+    options.setdefault("connect_timeout", POSTGRES_CONNECT_TIMEOUT)
+    statement_timeout = f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}"
+    options["options"] = f"{statement_timeout} {options.get('options', '')}".strip()
+    return {**database, "OPTIONS": options}
+
+
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {
@@ -146,6 +170,8 @@ if DATABASE_URL:
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"] = sqlite_database(DATABASES["default"]["NAME"])
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"] = with_postgres_timeouts(DATABASES["default"])
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -165,11 +191,18 @@ _LAYER_CAPACITY = 10_000
 def redis_channel_layer(url: str) -> dict[str, object]:
     """The Redis channel layer's settings. Its receive is a blocking pop of up to 5 s; redis-py
     8 reads with a 5 s socket timeout by default, which cut every idle receive short with a
-    TimeoutError (channels_redis issue 422), so the read may take longer than the pop."""
+    TimeoutError (channels_redis issue 422), so the read may take longer than the pop. The
+    sends are bounded tighter where they are made (realtime/broadcast.py,
+    ``GROUP_SEND_TIMEOUT``)."""
+    host = {
+        "address": url,
+        "socket_timeout": 15,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    }
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": url, "socket_timeout": 15}],
+            "hosts": [host],
             "capacity": _LAYER_CAPACITY,
             "expiry": 60,
         },
@@ -193,6 +226,10 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "elizabus",
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                "socket_timeout": REDIS_REQUEST_TIMEOUT,
+            },
         }
     }
 else:

@@ -39,6 +39,12 @@ from elizabus.models import (
 )
 from tests import factories
 from tests.live import skip_or_fail
+from tests.private_services import (
+    PrivatePostgres,
+    PrivateRedis,
+    PrivateService,
+    ServiceUnavailable,
+)
 
 TEST_RESPONDERS = ("SilentResponder", "FailingResponder", "SlowResponder")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -81,6 +87,33 @@ def postgres_url() -> str:
 @pytest.fixture
 def redis_url() -> str:
     return require_service("Redis", REDIS_URL)
+
+
+def _hung(kind: type[PrivateService]) -> Iterator[str]:
+    """A private server that accepts connections and answers nothing (SIGSTOP): a hung host."""
+    try:
+        service = kind()
+    except ServiceUnavailable as missing:
+        skip_or_fail(str(missing))
+        raise
+    try:
+        service.start()
+        service.pause()
+        yield service.url
+    finally:
+        service.cleanup()
+
+
+@pytest.fixture
+def hung_redis() -> Iterator[str]:
+    """The URL of a Redis that holds every connection and never answers."""
+    yield from _hung(PrivateRedis)
+
+
+@pytest.fixture
+def hung_postgres() -> Iterator[str]:
+    """The URL of a PostgreSQL that accepts connections and never answers."""
+    yield from _hung(PrivatePostgres)
 
 
 @pytest.fixture(autouse=True)

@@ -227,3 +227,63 @@ def test_redis_url_shares_the_cache_between_processes(tmp_path: Path, redis_url:
 
     assert first["backend"] == second["backend"] == "django.core.cache.backends.redis.RedisCache"
     assert second["probe"] == written
+
+
+# Times one call against the configured services and prints what it raised and how long it
+# took: "cache" a cache read (the API throttle's), "db" a connection and a query.
+DEADLINE = """
+import json, sys, time
+import django
+django.setup()
+from django.core.cache import cache
+from django.db import connection
+
+started = time.monotonic()
+try:
+    if sys.argv[1] == "cache":
+        cache.get("probe")
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            print(json.dumps({"statement_timeout": cursor.fetchone()[0]}))
+    raised = None
+except Exception as exc:
+    raised = type(exc).__name__
+print(json.dumps({"raised": raised, "seconds": time.monotonic() - started}))
+"""
+
+
+def deadline_probe(tmp_path: Path, what: str, **env: str) -> list[dict[str, Any]]:
+    result = run_python(tmp_path, ["-c", DEADLINE, what], **env)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.strip().splitlines() if line[:1] == "{"]
+
+
+@pytest.mark.redis
+def test_a_hung_redis_costs_a_cache_read_a_quarter_second(tmp_path: Path, hung_redis: str) -> None:
+    # The throttle asks the cache on every API request; without a read timeout each waited for
+    # as long as Redis hung.
+    (answer,) = deadline_probe(tmp_path, "cache", REDIS_URL=hung_redis)
+
+    assert answer["raised"] == "TimeoutError", answer
+    assert 0.2 <= answer["seconds"] < 1.0, answer
+
+
+@pytest.mark.postgres
+def test_a_postgres_database_gets_connect_and_statement_timeouts(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    statement, answer = deadline_probe(tmp_path, "db", DATABASE_URL=postgres_url)
+
+    assert answer["raised"] is None, answer
+    assert statement == {"statement_timeout": "10s"}
+
+
+@pytest.mark.postgres
+def test_a_hung_postgres_refuses_a_connection_within_its_connect_timeout(
+    tmp_path: Path, hung_postgres: str
+) -> None:
+    (answer,) = deadline_probe(tmp_path, "db", DATABASE_URL=hung_postgres)
+
+    assert answer["raised"] == "OperationalError", answer
+    assert 1.5 <= answer["seconds"] < 4.0, answer

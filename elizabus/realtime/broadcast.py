@@ -62,6 +62,15 @@ SOCKET_EMIT = "socket.emit"
 # How long a broadcast is tried again while the channel layer is unreachable (a Redis restart,
 # an outage): the sockets get late what they would otherwise never get.
 RETRY_SECONDS = 60.0
+# One group send's deadline. The layer's connections read for up to 15 s (its receive is a
+# blocking pop); a send answers in milliseconds, and one that hangs must not hold the broadcasts
+# queued behind it, or a socket's join, for that long (docs/deployment.md, "Deadlines").
+GROUP_SEND_TIMEOUT = 1.0
+
+
+async def group_send(group: str, message: dict[str, Any]) -> None:
+    """The layer's ``group_send``, given up after :data:`GROUP_SEND_TIMEOUT` (TimeoutError)."""
+    await asyncio.wait_for(get_channel_layer().group_send(group, message), GROUP_SEND_TIMEOUT)
 
 
 def layer_is_shared() -> bool:
@@ -173,12 +182,11 @@ class _LoopSender:
 
             await local_rooms().hand_out(message)
             return
-        layer = get_channel_layer()
         deadline = self.loop.time() + RETRY_SECONDS
         backoff = Backoff(first=0.1, cap=2.0)
         while True:
             try:
-                await layer.group_send(group, message)
+                await group_send(group, message)
                 logger.debug(
                     "broadcast to %s sent: event %s (message %s)",
                     group,
@@ -267,9 +275,9 @@ def emit_to_channel(channel_id: str, message: dict[str, Any]) -> Future[None] | 
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(group_send)(group, message)
         return None
-    spawn(layer.group_send(group, message))
+    spawn(group_send(group, message))
     return None
 
 

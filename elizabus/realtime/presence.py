@@ -114,7 +114,13 @@ class RedisPresence:
             import redis.asyncio
 
             self._loop = loop
-            self._client = redis.asyncio.Redis.from_url(self.url)
+            # A socket's connect waits on these: a hung Redis refuses it in a quarter second
+            # rather than hold it (docs/deployment.md, "Deadlines").
+            self._client = redis.asyncio.Redis.from_url(
+                self.url,
+                socket_connect_timeout=getattr(settings, "REDIS_CONNECT_TIMEOUT", None),
+                socket_timeout=getattr(settings, "REDIS_REQUEST_TIMEOUT", None),
+            )
             self._scripts = {
                 "acquire": self._client.register_script(_ACQUIRE),
                 "refresh": self._client.register_script(_REFRESH),

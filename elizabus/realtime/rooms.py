@@ -38,7 +38,7 @@ from django.utils import timezone
 from elizabus.bus.recent import RecentIds
 
 from . import history
-from .broadcast import SOCKET_EMIT, channel_group, new_message_group_message
+from .broadcast import GROUP_SEND_TIMEOUT, SOCKET_EMIT, channel_group, new_message_group_message
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,10 @@ class LocalRooms:
 
     async def _add_group(self, channel_id: str, channel: str) -> None:
         try:
-            await self.layer.group_add(channel_group(channel_id), channel)
+            # A socket's join waits on this: bounded as a send is.
+            await asyncio.wait_for(
+                self.layer.group_add(channel_group(channel_id), channel), GROUP_SEND_TIMEOUT
+            )
         except Exception:
             # The layer is away (a Redis restart): seat the member all the same, and keep
             # trying; what the channel said meanwhile then comes from the database.
@@ -117,7 +120,18 @@ class LocalRooms:
             if self._members.get(channel_id) is room and not room:
                 del self._members[channel_id]
                 if self.layer is not None and self._channel is not None:
-                    await self.layer.group_discard(channel_group(channel_id), self._channel)
+                    await self._discard_group(channel_id)
+
+    async def _discard_group(self, channel_id: str) -> None:
+        """Leaves a room's group, bounded as a send is; a membership left behind only brings
+        this process broadcasts for a room it no longer has, until it expires."""
+        try:
+            await asyncio.wait_for(
+                self.layer.group_discard(channel_group(channel_id), self._channel),
+                GROUP_SEND_TIMEOUT,
+            )
+        except Exception:
+            logger.warning("socket rooms: leaving %s failed (the channel layer)", channel_id)
 
     async def _listen(self) -> str:
         if self._channel is None:
@@ -221,7 +235,7 @@ class LocalRooms:
         self._tasks = []
         if self.layer is not None and self._channel is not None:
             for channel_id in list(self._members):
-                await self.layer.group_discard(channel_group(channel_id), self._channel)
+                await self._discard_group(channel_id)
         self._members.clear()
         self._channel = None
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+
+import pytest
+from channels.layers import get_channel_layer
 
 from elizabus import wiring
 from elizabus.bus import events
@@ -65,3 +69,24 @@ def test_group_messages_carry_the_encoded_packet():
     assert message["type"] == broadcast.SOCKET_EMIT
     assert json.loads(message["frame"][1:]) == ["messageDeleted", {"messageId": "m1"}]
     assert (message["channel"], message["message_id"], message["origin"]) == ("c1", "m1", "sid")
+
+
+@pytest.mark.redis
+async def test_a_group_send_to_a_hung_redis_gives_up_after_a_second(
+    hung_redis: str, settings
+) -> None:
+    # Broadcasts wait in one queue per process: one send that hung for the layer's 15 s read
+    # held every broadcast behind it.
+    from project.settings import redis_channel_layer
+
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(hung_redis)}
+    message = broadcast.group_message("messageBroadcast", {"text": "hi"}, channel_id="c1")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        with pytest.raises(TimeoutError):
+            await broadcast.group_send(broadcast.channel_group("c1"), message)
+    finally:
+        await get_channel_layer().close_pools()
+
+    assert loop.time() - started < 1.5

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis
 
 from elizabus.realtime.presence import LocalPresence, RedisPresence
 from tests.live import REPO, LiveServer
@@ -159,3 +160,20 @@ async def test_the_limit_holds_across_two_server_processes(tmp_path: Path, redis
             await socket.close()
         for server in servers:
             server.stop()
+
+
+@pytest.mark.redis
+async def test_a_hung_redis_refuses_a_socket_place_within_a_quarter_second(
+    hung_redis: str,
+) -> None:
+    # A socket's connect counts its entity's sockets here; it waited for as long as Redis hung.
+    presence = RedisPresence(hung_redis)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        with pytest.raises(redis.TimeoutError):
+            await presence.acquire(uuid.uuid4(), "socket", 5)
+    finally:
+        await presence.close()
+
+    assert loop.time() - started < 1.0

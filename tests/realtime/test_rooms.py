@@ -319,3 +319,29 @@ async def test_a_join_while_the_layer_is_away_seats_the_socket_and_joins_once_it
         assert await seat.wait_for(1) == [push("c1", "back")["frame"]]
     finally:
         await rooms.close()
+
+
+@pytest.mark.redis
+async def test_a_join_and_a_leave_on_a_hung_redis_layer_take_a_second_at_most(
+    hung_redis: str,
+) -> None:
+    # The layer's connections read for up to 15 s (its receive); a socket's join waited that
+    # long for its group_add while Redis hung.
+    from project.settings import redis_channel_layer
+
+    config = redis_channel_layer(hung_redis)["CONFIG"]
+    layer = RedisChannelLayer(**config, prefix=f"test-hung-{uuid.uuid4().hex}")
+    rooms = LocalRooms(layer)
+    seat = Seat()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await rooms.join("c1", seat)
+        joined = loop.time() - started
+        await rooms.leave("c1", seat)
+        left = loop.time() - started - joined
+    finally:
+        await rooms.close()
+        await layer.close_pools()
+
+    assert joined < 1.5 and left < 1.5, (joined, left)
