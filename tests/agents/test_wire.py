@@ -37,7 +37,6 @@ class Bus:
                 "ELIZABUS_VAR_DIR": str(root),
                 "ELIZA_SERVER_AUTH_TOKEN": KEY,
                 "ELIZABUS_AGENT_DELIVERY_LEASE_SECONDS": "2",
-                "ELIZABUS_AGENT_ATTACH_GRACE_SECONDS": "3",
             },
         )
 
@@ -288,7 +287,7 @@ def test_an_instance_that_comes_back_within_the_grace_gets_the_delivery(bus: Bus
     instance.delivery()
     instance.close()
 
-    again = bus.attach(agent_id)  # a restart, within the 3 s grace
+    again = bus.attach(agent_id)  # a restart, within the grace (10 s, the default)
     again.expect("welcome")
     delivery = again.delivery()
     assert delivery["data"]["id"] == said
