@@ -93,6 +93,15 @@ DEFAULTS: dict[str, Any] = {
     "JWT_ISSUER": "eliza-server",
     "ACCESS_TOKEN_SECONDS": 15 * 60,
     "REFRESH_TOKEN_SECONDS": 30 * 24 * 3600,
+    # Tokens platforms issue (docs/security.md, "Platforms' tokens"): HMAC secrets shared with
+    # them, the URL of their JWKS (RS256, ES256, ...), Ed25519 public keys (PEM); accepted
+    # issuers (empty or "*": any) and audiences (empty: not checked).
+    "JWT_SHARED_SECRETS": [],
+    "JWT_JWKS_URI": "",
+    "JWT_JWKS_CACHE_SECONDS": 300.0,
+    "JWT_ED25519_PUBLIC_KEYS": [],
+    "JWT_ISSUER_WHITELIST": [],
+    "JWT_AUDIENCE": [],
     # Log-in attempts per client address (register, login, refresh, password change).
     "AUTH_RATE": "30/min",
 }

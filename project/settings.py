@@ -288,6 +288,19 @@ ELIZABUS["DATA_ISOLATION"] = env_flag("ENABLE_DATA_ISOLATION")
 ELIZABUS["JWT_SIGNING_KEYS"] = env_list("ELIZABUS_JWT_SIGNING_KEYS", "") or (
     [os.environ["JWT_SECRET"]] if os.environ.get("JWT_SECRET") else []
 )
+# Platforms' tokens, under the reference's names: JWT_SECRET is also the secret shared with a
+# platform; PRIVY_VERIFICATION_KEY is an Ed25519 key like JWT_ED25519_PUBLIC_KEY.
+ELIZABUS["JWT_SHARED_SECRETS"] = [os.environ["JWT_SECRET"]] if os.environ.get("JWT_SECRET") else []
+ELIZABUS["JWT_JWKS_URI"] = os.environ.get("JWT_JWKS_URI", "")
+ELIZABUS["JWT_ED25519_PUBLIC_KEYS"] = [
+    os.environ[_name]
+    for _name in ("JWT_ED25519_PUBLIC_KEY", "PRIVY_VERIFICATION_KEY")
+    if os.environ.get(_name)
+]
+ELIZABUS["JWT_ISSUER_WHITELIST"] = env_list("JWT_ISSUER_WHITELIST", "")
+ELIZABUS["JWT_AUDIENCE"] = env_list("JWT_AUDIENCE", "")
+if os.environ.get("JWT_JWKS_CACHE_SECONDS"):
+    ELIZABUS["JWT_JWKS_CACHE_SECONDS"] = float(os.environ["JWT_JWKS_CACHE_SECONDS"])
 for _name in ("ACCESS_TOKEN_SECONDS", "REFRESH_TOKEN_SECONDS"):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = int(os.environ[f"ELIZABUS_{_name}"])
