@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint format bench migrate superuser clean chaos ui elizaos-agent
+.PHONY: run test lint format bench migrate superuser clean chaos ui elizaos-host elizaos-agent
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,12 +57,15 @@ chaos: $(STAMP)
 
 # elizaOS characters as agents of the server at ELIZABUS_URL (docs/agents.md, "The elizaOS
 # host"): make elizaos-agent CHARACTER="ada.json bob.json". Installs the host's pinned npm
-# packages from its lockfile the first time.
+# packages from its lockfile the first time (make elizaos-host; tests/hosts does the same
+# through tests/live.py's elizaos_host).
 ELIZAOS_HOST := hosts/elizaos
 $(ELIZAOS_HOST)/node_modules/.package-lock.json: $(ELIZAOS_HOST)/package-lock.json
 	cd $(ELIZAOS_HOST) && npm ci --no-audit --no-fund
 
-elizaos-agent: $(ELIZAOS_HOST)/node_modules/.package-lock.json
+elizaos-host: $(ELIZAOS_HOST)/node_modules/.package-lock.json
+
+elizaos-agent: elizaos-host
 	@test -n "$(CHARACTER)" || { echo "usage: make elizaos-agent CHARACTER=path/to/character.json"; exit 2; }
 	ELIZABUS_URL=$${ELIZABUS_URL:-http://$(HOST):$(PORT)} \
 	PGLITE_DATA_DIR=$${PGLITE_DATA_DIR:-$(CURDIR)/var/elizaos/pglite} \

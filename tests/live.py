@@ -4,6 +4,7 @@ stopped and started again."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -63,6 +64,33 @@ def npm_package(prefix: Path, spec: str) -> Path:
             timeout=300,
         )
     return prefix / "node_modules"
+
+
+ELIZAOS_HOST = REPO / "hosts" / "elizaos"
+
+
+def elizaos_host() -> Path:
+    """``hosts/elizaos/host.mjs``, its npm packages installed from its lockfile first when they
+    are missing or older than it: what ``make elizaos-host`` does, once per run (a later call
+    finds them). Skips (fails under CI) without node and npm."""
+    npm = need_tool("npm")
+    need_tool("node")
+    lockfile = ELIZAOS_HOST / "package-lock.json"
+    # npm ci writes node_modules/.package-lock.json last: the Makefile's stamp too.
+    stamp = ELIZAOS_HOST / "node_modules" / ".package-lock.json"
+    (REPO / "var").mkdir(exist_ok=True)
+    with open(REPO / "var" / "elizaos-host.lock", "w") as lock:  # one npm ci at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists() or stamp.stat().st_mtime < lockfile.stat().st_mtime:
+            installed = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=ELIZAOS_HOST,
+                capture_output=True,
+                timeout=900,
+            )
+            if installed.returncode != 0:
+                pytest.fail(f"npm ci in hosts/elizaos failed:\n{installed.stderr.decode()[-4000:]}")
+    return ELIZAOS_HOST / "host.mjs"
 
 
 class LiveServer:
