@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import re
+import sys
 import threading
 import time
 import uuid
@@ -106,6 +107,11 @@ class FakeModel(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about a client gone mid-stream (a runtime killed by a test); loud otherwise."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
