@@ -58,6 +58,22 @@ class InvalidContentType(InvalidInput):
     default_message = "Invalid or missing Content-Type header"
 
 
+class JsonTooDeep(InvalidInput):
+    """A JSON body, or a socket message, nests deeper than elizabus reads (docs/errors.md,
+    "Limits")."""
+
+    code = "JSON_TOO_DEEP"
+    default_message = "JSON is nested too deeply"
+
+
+class InvalidText(InvalidInput):
+    """A socket message holds text that cannot be stored: a NUL character, or a lone
+    surrogate (a REST body with one is refused as invalid or malformed)."""
+
+    code = "INVALID_TEXT"
+    default_message = "Text holds a character that cannot be stored"
+
+
 class InvalidBody(InvalidInput):
     """The body is JSON but not an object."""
 

@@ -1,10 +1,12 @@
-"""Request bodies read outside DRF, as DRF's JSON parser would read them, and their OpenAPI
-description: for the routes that skip DRF's request machinery (the message post).
+"""Request bodies as JSON: DRF's parser for the API's routes, and the same reading outside DRF,
+with its OpenAPI description, for the routes that skip DRF's request machinery (the message
+post). Both refuse a body nested deeper than ``MAX_JSON_DEPTH`` (``JSON_TOO_DEEP``) and, as
+malformed, one holding a lone surrogate (elizabus/json_values.py says why).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 from django.http import HttpRequest
@@ -12,7 +14,30 @@ from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 from rest_framework.utils.mediatypes import media_type_matches
 
-from elizabus.exceptions import InvalidBody
+from elizabus.exceptions import InvalidBody, InvalidText, JsonTooDeep
+from elizabus.json_values import MAX_JSON_DEPTH, json_value_check, may_nest_deeper_than
+
+TOO_DEEP = f"JSON is nested deeper than {MAX_JSON_DEPTH} levels"
+
+
+class JsonParser(JSONParser):
+    """DRF's JSON parser, refusing what the API could not store or answer."""
+
+    def parse(
+        self,
+        stream: IO[bytes],
+        media_type: str | None = None,
+        parser_context: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise JsonTooDeep(TOO_DEEP) from None
+        try:
+            json_value_check(data)
+        except InvalidText as error:
+            raise ParseError(error.message) from None
+        return data
 
 
 def json_object(request: HttpRequest) -> dict[str, Any]:
@@ -26,10 +51,15 @@ def json_object(request: HttpRequest) -> dict[str, Any]:
     try:
         data = msgspec.json.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        # ValidationError: a number beyond a double's range.
+        # ValidationError: a number beyond a double's range. msgspec refuses lone surrogates
+        # itself, as malformed.
         raise ParseError(str(error)) from error
+    except RecursionError:
+        raise JsonTooDeep(TOO_DEEP) from None
     if not isinstance(data, dict):
         raise InvalidBody()
+    if may_nest_deeper_than(body):
+        json_value_check(data, text=False)
     return data
 
 

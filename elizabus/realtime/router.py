@@ -28,6 +28,7 @@ from elizabus import selectors, services
 from elizabus.bus.events import NewMessage
 from elizabus.conf import app_settings
 from elizabus.exceptions import DomainError
+from elizabus.json_values import json_value_check
 
 from . import history
 from .broadcast import message_broadcast
@@ -285,6 +286,9 @@ class SocketRouter:
         if sender_id != self.entity_id:
             await self._error(SENDER_MISMATCH)
             return
+        # What REST refuses (elizabus/json_values.py): the payload is stored whole, as the
+        # message's raw_message.
+        json_value_check(payload, nul=True)
         # The join's rule: without it a socket refused the join could still post into the
         # channel, reach its members and wake its agents. A channel joined was allowed then.
         if str(channel_id) not in (self._channels or ()) and not await database_sync_to_async(

@@ -172,6 +172,48 @@ def test_a_body_over_2_mib_is_refused(api, ids, unchanged, method, path):
         assert_error(response, 413, "PAYLOAD_TOO_LARGE")
 
 
+# The writes of other views, whose bodies DRF parses.
+OTHER_WRITES = [
+    ("POST", "/api/agents"),
+    ("PATCH", "/api/agents/{a}"),
+    ("POST", "sessions"),
+    ("POST", "jobs"),
+]
+
+
+def nested(depth: int) -> str:
+    return '{"metadata": ' + "[" * depth + "]" * depth + ', "name": "n"}'
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+@pytest.mark.parametrize(("method", "path"), WRITES + OTHER_WRITES)
+def test_a_body_nested_too_deep_is_refused(api, ids, unchanged, method, path, depth):
+    with unchanged():
+        response = api.request(method, path.format(**ids), data=nested(depth))
+        error = assert_error(response, 400, "JSON_TOO_DEEP")
+    assert error["message"] == "JSON is nested deeper than 100 levels"
+
+
+def test_a_body_nested_100_deep_is_read(api, room):
+    metadata = json.loads(nested(98))["metadata"]
+    body = {
+        "author_id": ALICE,
+        "message_server_id": ZERO,
+        "content": "hi",
+        "metadata": {"a": metadata},
+    }
+    assert_ok(api.post(room.messages, body), 201)
+
+
+@pytest.mark.parametrize(("method", "path"), WRITES + OTHER_WRITES)
+def test_a_lone_surrogate_is_malformed_json(api, ids, unchanged, method, path):
+    with unchanged():
+        response = api.request(
+            method, path.format(**ids), data='{"content": "a\\ud800", "name": "\\udc00"}'
+        )
+        assert_error(response, 400, "INVALID_JSON")
+
+
 # --- content and metadata limits ----------------------------------------------------------------
 
 

@@ -281,6 +281,40 @@ async def test_null_and_oversized_payloads_are_message_errors(sio):
     assert not await database_sync_to_async(Message.objects.exists)()
 
 
+def deep_list(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"message": "hello \ud800"}, "Unpaired surrogates are not allowed."),
+        ({"senderName": "\udfff"}, "Unpaired surrogates are not allowed."),
+        ({"message": "hello\x00there"}, "Null characters are not allowed."),
+        ({"metadata": {"note": "a\x00b"}}, "Null characters are not allowed."),
+        ({"metadata": {"\x00": 1}}, "Null characters are not allowed."),
+        ({"metadata": {"deep": deep_list(150)}}, "JSON is nested deeper than 100 levels"),
+    ],
+    ids=["surrogate", "surrogate-name", "nul", "nul-metadata", "nul-key", "deep"],
+)
+async def test_text_that_cannot_be_stored_is_refused_as_rest_refuses_it(sio, caplog, change, error):
+    alice = uuid.uuid4()
+    channel_id, server_id = await make_channel(alice)
+    client = await sio(alice)
+    await client.emit("2", {**send_payload(alice, channel_id, server_id), **change})
+    assert await client.expect("messageError") == {
+        "error": f"Error processing your message: {error}"
+    }
+    assert not await database_sync_to_async(Message.objects.exists)()
+    assert not [record for record in caplog.records if record.exc_info]
+    # The socket is still served.
+    await client.emit("2", send_payload(alice, channel_id, server_id))
+    await client.expect("messageBroadcast")
+
+
 async def test_send_to_another_server_is_an_error_not_a_crash(sio):
     alice = uuid.uuid4()
     channel_id, _ = await make_channel(alice)
