@@ -7,6 +7,12 @@ which sleeps. Here sync code runs on asgiref's one shared thread, whose connecti
 (``CONN_MAX_AGE``); the GIL and SQLite's single writer would serialise that work anyway. What
 waits (an agent exchange, a socket) waits on the event loop, not on that thread.
 
+Django's handler reads a whole body, to a temporary file, before any middleware sees the
+request, whatever its size; a chunked body also reaches Django without a Content-Length, and
+Django's own check then answered 400 with an HTML page. Here the reading stops once a body is
+past its route's limit (``body_limit``), and a body without a Content-Length gets the length it
+was read at, so the API's guard answers 413 in the API's envelope (docs/errors.md, "Limits").
+
 Django's handler sends ``request_started`` before each request; its receivers are sync, so the
 signal alone was a trip to that thread, queued behind whatever batch of writes ran there
 (elizabus.db.batches). Its two receivers are not needed there (below).
@@ -14,12 +20,16 @@ signal alone was a trip to that thread, queued behind whatever batch of writes r
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import IO, Any
 
 from django.conf import settings
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections, reset_queries
+from django.http import HttpRequest, HttpResponse
+
+from elizabus.api.middleware import body_limit
 
 
 class SharedThreadASGIHandler(ASGIHandler):
@@ -45,7 +55,40 @@ class SharedThreadASGIHandler(ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        await self.handle(scope, receive, send)
+        await self.handle(scope, bounded_receive(receive, body_limit(scope["path"])), send)
+
+    def create_request(
+        self, scope: dict[str, Any], body_file: IO[bytes]
+    ) -> tuple[HttpRequest | None, HttpResponse | None]:
+        request, error = super().create_request(scope, body_file)
+        if request is not None and "CONTENT_LENGTH" not in request.META:
+            request.META["CONTENT_LENGTH"] = str(body_file.seek(0, os.SEEK_END))
+            body_file.seek(0)
+        return request, error
+
+
+def bounded_receive(receive: Any, limit: int) -> Any:
+    """``receive``, ending the request's body once more than ``limit`` bytes of it came: what
+    the client sends after that is read and dropped, never stored, while Django waits for the
+    disconnect."""
+    received = 0
+    cut = False
+
+    async def bounded() -> dict[str, Any]:
+        nonlocal received, cut
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
+            if cut:
+                continue
+            received += len(message.get("body", b""))
+            if received > limit and message.get("more_body", False):
+                cut = True
+                return {**message, "more_body": False}
+            return message
+
+    return bounded
 
 
 def get_asgi_application(middleware: list[str] | None = None) -> SharedThreadASGIHandler:

@@ -3,18 +3,20 @@ guard the key, answer CORS and serve the API; everything else through Django's f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
+from asgiref.testing import ApplicationCommunicator
 from channels.testing import HttpCommunicator
 from django.core import signals
 from django.core.cache import cache
 from django.db import close_old_connections
 
 from elizabus.asgi import start_requests_without_sync_code
-from elizabus.models import DEFAULT_SERVER_ID, Message
+from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Message
 from project.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,6 +89,110 @@ async def test_other_paths_keep_the_full_middleware() -> None:
     headers = {name.lower(): value for name, value in response["headers"]}
     assert headers[b"x-frame-options"] == b"DENY"
     assert b"csrftoken" in headers.get(b"set-cookie", b"")
+
+
+MIB = 1024 * 1024
+CHUNK = 64 * 1024
+
+
+async def _chunked(
+    path: str, body: bytes, content_type: bytes, chunk: int = CHUNK
+) -> tuple[dict, int]:
+    """``body`` POSTed in chunks without a Content-Length, as ``Transfer-Encoding: chunked``
+    reaches the application; also how much was sent before the application answered."""
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "headers": [(b"host", b"localhost"), (b"content-type", content_type)],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    chunks = [body[start : start + chunk] for start in range(0, len(body), chunk)]
+    sent = 0
+    for index, chunk in enumerate(chunks):
+        if not communicator.output_queue.empty():
+            # The application answered before the body's end: the client stops sending.
+            break
+        more = index < len(chunks) - 1
+        await communicator.send_input({"type": "http.request", "body": chunk, "more_body": more})
+        sent += len(chunk)
+        # As a network would pace it, leaving the application time to answer early.
+        await asyncio.sleep(0.001)
+    start = await communicator.receive_output(10)
+    answer = await communicator.receive_output(10)
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(10)
+    return {"status": start["status"], "body": answer["body"]}, sent
+
+
+async def test_a_chunked_json_body_over_2_mib_is_a_413_in_the_envelope() -> None:
+    path = f"/api/messaging/channels/{uuid.uuid4()}/messages"
+    body = json.dumps({"content": "x" * (3 * MIB)}).encode()
+    response, _ = await _chunked(path, body, b"application/json")
+    assert response["status"] == 413
+    assert json.loads(response["body"]) == {
+        "success": False,
+        "error": {"code": "PAYLOAD_TOO_LARGE", "message": f"Request body exceeds {2 * MIB} bytes"},
+    }
+    assert await Message.objects.acount() == 0
+
+
+async def test_a_small_chunked_json_body_is_read() -> None:
+    path = f"/api/messaging/channels/{uuid.uuid4()}/messages"
+    body = {
+        "author_id": str(uuid.uuid4()),
+        "content": "y" * (60 * 1024),
+        "message_server_id": str(DEFAULT_SERVER_ID),
+    }
+    response, _ = await _chunked(path, json.dumps(body).encode(), b"application/json", 4096)
+    assert response["status"] == 201, response["body"][:300]
+
+
+def _multipart(size: int) -> tuple[bytes, bytes]:
+    boundary = b"elizabus-boundary"
+    body = (
+        b"--" + boundary + b"\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="a.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n"
+        + b"\x89PNG\r\n\x1a\n"
+        + b"\x00" * size
+        + b"\r\n--"
+        + boundary
+        + b"--\r\n"
+    )
+    return body, b"multipart/form-data; boundary=" + boundary
+
+
+async def test_a_chunked_upload_may_pass_2_mib(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    body, content_type = _multipart(3 * MIB)
+    response, _ = await _chunked(
+        f"/api/messaging/channels/{CENTRAL_CHANNEL_ID}/upload-media", body, content_type
+    )
+    assert response["status"] == 200, response["body"][:300]
+    assert json.loads(response["body"])["data"]["size"] == 3 * MIB + 8
+
+
+async def test_a_chunked_upload_over_50_mib_is_refused_before_it_is_all_read(
+    settings, tmp_path
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    body, content_type = _multipart(60 * MIB)
+    response, sent = await _chunked(
+        f"/api/messaging/channels/{CENTRAL_CHANNEL_ID}/upload-media", body, content_type
+    )
+    assert response["status"] == 413
+    assert json.loads(response["body"])["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    # Answered soon after the 50 MiB were read (Django alone reads all 60 before answering).
+    assert sent < 58 * MIB
+    assert not list(tmp_path.rglob("*.png"))
 
 
 def test_requests_start_without_sync_code_and_end_with_the_connection_checks() -> None:

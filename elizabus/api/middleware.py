@@ -17,6 +17,14 @@ from .errors import error_body
 UPLOAD_MAX_BYTES = 50 * 1024 * 1024
 
 
+def body_limit(path: str) -> int:
+    """The largest body a request to ``path`` may carry: uploads 50 MiB, anything else
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (2 MiB)."""
+    if path.endswith("/upload-media"):
+        return UPLOAD_MAX_BYTES
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
 def api_key_matches(given: str | None, expected: str) -> bool:
     """Constant-time comparison, so the key cannot be guessed byte by byte from timings."""
     return hmac.compare_digest((given or "").encode(), expected.encode())
@@ -66,16 +74,15 @@ class ApiGuardMiddleware:
             return JsonResponse(
                 error_body("UNAUTHORIZED", "Missing or invalid X-API-KEY header"), status=401
             )
-        limit = (
-            UPLOAD_MAX_BYTES
-            if path.endswith("/upload-media")
-            else (settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-        )
+        limit = body_limit(path)
         try:
+            # Under ASGI a body without a Content-Length (chunked) is measured as it arrives
+            # (elizabus/asgi.py), so the length is known here without reading the body; a
+            # WSGI server passes Django no chunked body at all.
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse(error_body("BAD_REQUEST", "Invalid Content-Length"), status=400)
-        if declared > limit or (not declared and len(request.body) > limit):
+        if declared > limit:
             return JsonResponse(
                 error_body("PAYLOAD_TOO_LARGE", f"Request body exceeds {limit} bytes"),
                 status=413,
