@@ -84,6 +84,7 @@ class ServerStartup:
         broadcast.attach_server_loop(asyncio.get_running_loop())
         if app_settings.RUN_AGENTS_IN_PROCESS:
             await sync_to_async(agent_runtime.activate, thread_sensitive=False)()
+        await sync_to_async(attachments.hold_enabled, thread_sensitive=False)()
         relay.start()
         gc.collect()
         gc.freeze()

@@ -32,6 +32,7 @@ def _recording_runtime(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     monkeypatch.setattr(startup.agent_runtime, "activate", lambda: calls.append("activate"))
     monkeypatch.setattr(startup.agent_runtime, "deactivate", lambda: calls.append("deactivate"))
+    monkeypatch.setattr(startup.attachments, "hold_enabled", lambda: calls.append("hold"))
     return calls
 
 
@@ -66,7 +67,7 @@ async def test_without_lifespan_events_start_up_runs_once_on_the_first_connectio
     wrapped = startup.ServerStartup(recorder.app)
     for scope_type in ("http", "websocket", "http"):
         await wrapped({"type": scope_type}, None, None)
-    assert calls == (["activate"] if in_process else [])
+    assert calls == (["activate", "hold"] if in_process else ["hold"])
     assert recorder.handled == ["http", "websocket", "http"]
     _assert_started()
 
@@ -90,10 +91,10 @@ async def test_the_lifespan_starts_up_before_any_connection_and_shuts_down(
         await asyncio.sleep(0.01)
     assert recorder.sent == [{"type": "lifespan.startup.complete"}]
     _assert_started()
-    assert calls == (["activate"] if in_process else [])
+    assert calls == (["activate", "hold"] if in_process else ["hold"])
 
     await wrapped({"type": "http"}, None, None)
-    assert calls == (["activate"] if in_process else [])  # not started again
+    assert calls == (["activate", "hold"] if in_process else ["hold"])  # not started again
     # A socket of this process in a channel: its process is a member of the channel's group.
     layer = get_channel_layer()
     await local_rooms().join("c1", object())
@@ -102,7 +103,7 @@ async def test_the_lifespan_starts_up_before_any_connection_and_shuts_down(
     await recorder.inbox.put({"type": "lifespan.shutdown"})
     await asyncio.wait_for(lifespan, 2)
     assert recorder.sent[-1] == {"type": "lifespan.shutdown.complete"}
-    assert calls == (["activate", "deactivate"] if in_process else [])
+    assert calls == (["activate", "hold", "deactivate"] if in_process else ["hold"])
     assert not layer.groups.get(channel_group("c1"))  # the process left the channel's group
     assert recorder.handled == ["http"]  # the lifespan itself never reaches the application
 

@@ -10,6 +10,13 @@ bus entry is acknowledged. An instance that goes away, or does not acknowledge n
 delivery within ``AGENT_DELIVERY_LEASE_SECONDS``, loses it to the next instance. The instance
 stores its reply itself through ``POST /submit`` (``services.agent_reply_submit`` settles it
 once per agent and message); the acknowledgement settles what did not come with a reply.
+
+Where its events wait while no instance is attached depends on the transport. The Redis
+transport keeps them in the agent's group, which the bus side leaves after
+``AGENT_ATTACH_GRACE_SECONDS`` to whichever server an instance attaches to next. The embedded
+transports bring each event to every process once, at commit: there the bus side of every
+enabled hosted agent runs from the server's start and holds its events, in order, until an
+instance attaches, however long that takes (docs/agents.md, "The agent wire").
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from elizabus.bus.events import (
     NewMessage,
     ServerAgentUpdate,
 )
+from elizabus.bus.transports import get_transport
 from elizabus.conf import app_settings
 from elizabus.exceptions import AgentNotFound, NotHostedOutside
 from elizabus.models import Agent, RunSkip
@@ -43,6 +51,15 @@ logger = logging.getLogger(__name__)
 
 # How often a waiting worker looks at its delivery again (lease expiry, instances gone).
 WAIT_STEP_SECONDS = 0.25
+# How often a message waiting for an instance is looked up, in case an instance attached to
+# another server answered it.
+SETTLED_CHECK_SECONDS = 2.0
+
+
+def events_wait_here() -> bool:
+    """Whether a hosted agent's events wait in this process while no instance is attached:
+    on a transport that does not share events no other process can take them over."""
+    return not get_transport().shares_events
 
 
 class Instance(Protocol):
@@ -172,7 +189,9 @@ class AttachedAgent(BusAgent):
         )
         lease = app_settings.AGENT_DELIVERY_LEASE_SECONDS
         grace = app_settings.AGENT_ATTACH_GRACE_SECONDS
+        waits_here = events_wait_here()
         alone_since: float | None = None
+        checked_at = time.monotonic()
         with self._cond:
             self._delivery = delivery
             try:
@@ -198,8 +217,12 @@ class AttachedAgent(BusAgent):
                         holder = self._next_holder(delivery)
                     if holder is None:
                         alone_since = alone_since if alone_since is not None else now
-                        if now - alone_since > grace:
+                        if not waits_here and now - alone_since > grace:
                             raise DeliveryAborted(f"no instance of {self.profile.name} attached")
+                        if waits_here and now - checked_at > SETTLED_CHECK_SECONDS:
+                            checked_at = now
+                            if self._unlocked(settled):
+                                return delivery
                     else:
                         alone_since = None
                     self._cond.wait(WAIT_STEP_SECONDS)
@@ -288,13 +311,34 @@ class Attachments:
         self._lock = threading.RLock()
         self._agents: dict[uuid.UUID, AttachedAgent] = {}
         self._releases: dict[uuid.UUID, threading.Timer] = {}
+        # Whether this process holds the events of hosted agents with no instance attached.
+        self._holds = False
 
     def get(self, agent_id: uuid.UUID) -> AttachedAgent | None:
         return self._agents.get(agent_id)
 
+    def hold_enabled(self) -> None:
+        """Called by a server (which instances attach to) as it starts: on a transport that does
+        not share events, starts the bus side of every enabled hosted agent, where its events
+        wait for an instance, and from now on of every hosted agent registered or started."""
+        self._holds = events_wait_here()
+        if not self._holds:
+            return
+        for agent in selectors.agent_list().filter(enabled=True, hosted_outside=True):
+            self._hold(agent)
+
+    def _hold(self, agent: Agent) -> AttachedAgent:
+        with self._lock:
+            attached = self._agents.get(agent.entity_id)
+            if attached is None:
+                attached = self._agents[agent.entity_id] = AttachedAgent(_profile(agent))
+            if agent.enabled and not attached.running:
+                attached.start()
+            return attached
+
     def attach(self, agent_id: uuid.UUID, instance: Instance) -> Agent:
         """Attaches an instance for an agent hosted outside, starting its bus side here when it
-        is the first and the agent is enabled."""
+        is the first and the agent is enabled; the instance's first frame is ``welcome``."""
         agent = selectors.agent_get(agent_id)
         if agent is None:
             raise AgentNotFound()
@@ -304,12 +348,19 @@ class Attachments:
             release = self._releases.pop(agent_id, None)
             if release is not None:
                 release.cancel()
-            attached = self._agents.get(agent_id)
-            if attached is None:
-                attached = self._agents[agent_id] = AttachedAgent(_profile(agent))
+            attached = self._hold(agent)
+            # Before it is an instance: a delivery waiting for one must come after the welcome.
+            instance.send(
+                {
+                    "type": "welcome",
+                    "agentId": str(agent.entity_id),
+                    "instanceId": instance.instance_id,
+                    "enabled": agent.enabled,
+                    "leaseSeconds": app_settings.AGENT_DELIVERY_LEASE_SECONDS,
+                    "hopLimit": app_settings.AGENT_HOP_LIMIT,
+                }
+            )
             attached.add_instance(instance)
-            if agent.enabled and not attached.running:
-                attached.start()
         return agent
 
     def detach(self, agent_id: uuid.UUID, instance: Instance) -> None:
@@ -317,7 +368,7 @@ class Attachments:
         period for another instance (a restart) before it leaves the group to other processes."""
         with self._lock:
             attached = self._agents.get(agent_id)
-            if attached is None or attached.remove_instance(instance):
+            if attached is None or attached.remove_instance(instance) or self._holds:
                 return
             release = threading.Timer(
                 app_settings.AGENT_ATTACH_GRACE_SECONDS, self._release, args=(agent_id,)
@@ -341,6 +392,7 @@ class Attachments:
             for release in self._releases.values():
                 release.cancel()
             self._releases.clear()
+            self._holds = False
             agents, self._agents = list(self._agents.values()), {}
         for attached in agents:
             for instance in attached.instances():
@@ -354,14 +406,20 @@ class Attachments:
         with self._lock:
             attached = self._agents.get(agent_id)
             if attached is None:
+                if self._holds and event.type != "deleted":
+                    agent = selectors.agent_get(agent_id)
+                    if agent is not None and agent.enabled and agent.hosted_outside:
+                        self._hold(agent)  # registered or started: its events wait here
                 return
             agent = selectors.agent_get(agent_id)
             enabled = agent is not None and agent.enabled and agent.hosted_outside
-            if attached.running and (not enabled or event.type == "updated"):
+            if attached.running and not enabled:
                 attached.stop()
-            if enabled and not attached.running:
+            if enabled:
+                # Renamed or re-prompted in place: a restart would give up the waiting delivery.
                 attached.profile = _profile(agent)
-                attached.start()
+                if not attached.running:
+                    attached.start()
             frame = {"type": "agent_update", "change": event.type, "enabled": enabled}
             attached.broadcast(frame)
             if agent is None or not agent.hosted_outside:

@@ -22,7 +22,6 @@ from django.conf import settings
 
 from elizabus.bus.events import MessageStreamChunk
 from elizabus.bus.publish import publish_ephemeral
-from elizabus.conf import app_settings
 from elizabus.exceptions import AgentNotFound, NotHostedOutside
 from elizabus.ids import is_uuid
 
@@ -89,16 +88,6 @@ class AgentWireConsumer(AsyncWebsocketConsumer):
             return
         self.agent_id = agent.entity_id
         self._sender = asyncio.create_task(self._send_loop())
-        self.send_frame(
-            {
-                "type": "welcome",
-                "agentId": str(agent.entity_id),
-                "instanceId": self.link.instance_id,
-                "enabled": agent.enabled,
-                "leaseSeconds": app_settings.AGENT_DELIVERY_LEASE_SECONDS,
-                "hopLimit": app_settings.AGENT_HOP_LIMIT,
-            }
-        )
         logger.info("agent %s: instance %s attached", agent.name, self.link.instance_id)
 
     async def disconnect(self, code: int) -> None:

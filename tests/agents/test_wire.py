@@ -24,12 +24,13 @@ from tests.live import LiveServer
 CENTRAL = str(CENTRAL_CHANNEL_ID)
 SERVER = str(DEFAULT_SERVER_ID)
 KEY = "wire-test-key"
+SHORT_GRACE = 1.0
 
 
 class Bus:
     """A server on its own SQLite file, its API key set, and helpers to speak to it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, **env: str) -> None:
         self.server = LiveServer(
             root,
             {
@@ -37,6 +38,7 @@ class Bus:
                 "ELIZABUS_VAR_DIR": str(root),
                 "ELIZA_SERVER_AUTH_TOKEN": KEY,
                 "ELIZABUS_AGENT_DELIVERY_LEASE_SECONDS": "2",
+                **env,
             },
         )
 
@@ -141,15 +143,23 @@ class Instance:
         self.socket.close()
 
 
-@pytest.fixture
-def bus(tmp_path: Path) -> Iterator[Bus]:
-    deployed = Bus(tmp_path)
+def _serve(deployed: Bus) -> Iterator[Bus]:
     assert deployed.server.processes.manage("migrate", "--noinput", "-v", "0").returncode == 0
     deployed.server.start()
     try:
         yield deployed
     finally:
         deployed.server.stop()
+
+
+@pytest.fixture
+def bus(tmp_path: Path) -> Iterator[Bus]:
+    yield from _serve(Bus(tmp_path))
+
+
+@pytest.fixture
+def short_grace_bus(tmp_path: Path) -> Iterator[Bus]:
+    yield from _serve(Bus(tmp_path, ELIZABUS_AGENT_ATTACH_GRACE_SECONDS=str(SHORT_GRACE)))
 
 
 def _wait(condition: Any, what: str, timeout: float = 15) -> Any:
@@ -292,6 +302,41 @@ def test_an_instance_that_comes_back_within_the_grace_gets_the_delivery(bus: Bus
     delivery = again.delivery()
     assert delivery["data"]["id"] == said
     again.ack(delivery)
+    again.close()
+
+
+def test_what_is_said_while_no_instance_is_attached_waits_for_one(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    first = bus.post("Said before any instance")
+    time.sleep(1.0)
+    instance = bus.attach(agent_id)
+    instance.expect("welcome")
+    delivery = instance.delivery()
+    assert delivery["data"]["id"] == first
+    instance.ack(delivery)
+    instance.close()
+
+
+def test_an_instance_gone_past_the_grace_still_gets_what_was_said(
+    short_grace_bus: Bus,
+) -> None:
+    # On the embedded transport no other server could take the agent's events over: they wait
+    # here for an instance, however long it is away.
+    bus = short_grace_bus
+    agent_id = bus.hosted_agent()
+    instance = bus.attach(agent_id)
+    instance.expect("welcome")
+    interrupted = bus.post("Interrupted")
+    assert instance.delivery()["data"]["id"] == interrupted
+    instance.close()
+    later = bus.post("Said while it was away")
+    time.sleep(SHORT_GRACE * 3)
+    again = bus.attach(agent_id)
+    again.expect("welcome")
+    redelivered = again.delivery()
+    assert (redelivered["data"]["id"], redelivered["attempt"]) == (interrupted, 2)
+    again.ack(redelivered)
+    assert again.delivery()["data"]["id"] == later
     again.close()
 
 
