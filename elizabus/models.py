@@ -94,6 +94,9 @@ class Channel(TimestampedModel):
     source_id = models.CharField(max_length=255, blank=True, default="")
     topic = models.TextField(blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
+    # The seq of the channel's newest message, deleted or not: the next message takes the one
+    # after it (docs/realtime.md, "Offsets"). Never goes back, not even when the channel is cleared.
+    last_seq = models.BigIntegerField(default=0, db_default=0)
     participants = models.ManyToManyField(
         Entity, through="Participant", related_name="channels", blank=True
     )
@@ -139,9 +142,15 @@ class Message(TimestampedModel):
     # Set by message_create, a millisecond after the channel's previous message at the least:
     # clients page with an epoch-ms ``before``, so two messages of a channel never share one.
     created_at = models.DateTimeField(default=timezone.now)
+    # The message's place in its channel, 1, 2, 3… in commit order (``Channel.last_seq``).
+    seq = models.BigIntegerField()
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # Also the index of a resume: the messages of a channel after a seq.
+            models.UniqueConstraint(fields=["channel", "seq"], name="message_channel_seq"),
+        ]
         indexes = [
             # Newest-first listing per channel, and the resume query for a reconnecting client.
             models.Index(fields=["channel", "-created_at", "-id"], name="message_channel_newest"),

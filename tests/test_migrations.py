@@ -7,8 +7,9 @@ the migration itself does. ``tests/test_entrypoint.py`` migrates a fresh databas
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 from django.apps.registry import Apps
@@ -21,8 +22,10 @@ from elizabus.models import (
     DEFAULT_SERVER_ID,
     Channel,
     ChannelType,
+    Message,
     MessageServer,
 )
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +87,35 @@ def test_it_is_idempotent_and_reversible(migration: ModuleType, historical_apps:
 def test_the_models_need_no_new_migration() -> None:
     # --check exits with status 1 when a model change has no migration yet.
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+# --- 0009: the messages already stored get their seqs ---------------------------------------------
+
+
+def test_the_stored_messages_are_numbered_per_channel_in_listing_order() -> None:
+    migration = importlib.import_module("elizabus.migrations.0009_message_seq")
+    apps = MigrationExecutor(connection).loader.project_state(("elizabus", "0009_message_seq")).apps
+    author = factories.make_user()
+    first, second, empty = (factories.make_channel() for _ in range(3))
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    # Stored before there were seqs: numbered by nothing, their times out of insertion order,
+    # two of them in one millisecond (the id decides, as in a listing).
+    at = {first.id: [5, 1, 3, 3], second.id: [2, 0]}
+    for channel_id, times in at.items():
+        for n, offset in enumerate(times):
+            message = factories.make_message(channel_id=channel_id, author_id=author.id)
+            Message.objects.filter(id=message.id).update(
+                created_at=base + dt.timedelta(milliseconds=offset), seq=-1000 - n
+            )
+    Channel.objects.update(last_seq=0)
+
+    migration.number_messages(apps, SimpleNamespace(connection=connection))
+
+    for channel in (first, second):
+        listed = Message.objects.filter(channel_id=channel.id).order_by("created_at", "id")
+        assert [m.seq for m in listed] == list(range(1, len(at[channel.id]) + 1))
+    assert {c.id: c.last_seq for c in Channel.objects.filter(id__in=at.keys() | {empty.id})} == {
+        first.id: 4,
+        second.id: 2,
+        empty.id: 0,
+    }

@@ -44,6 +44,8 @@ class NewMessage(BusEvent):
     socket sends and agent replies alike (the reference leaves agent replies off the bus; elizabus
     puts them on it). Not emitted when the transaction that stored it rolls back.
     Consumers: the real-time layer (``messageBroadcast``) and every running bus agent.
+    ``seq`` is the message's place in its channel (an elizabus field; 0 in an event written
+    before messages had one).
     """
 
     name: ClassVar[str] = "new_message"
@@ -61,6 +63,7 @@ class NewMessage(BusEvent):
     source_type: str = ""
     in_reply_to_message_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import uuid
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Model
 from django.utils import timezone
 
@@ -73,26 +73,48 @@ def channel_server(channel_id: uuid.UUID, *, lock: bool = False) -> uuid.UUID | 
 
 
 @cache
-def _newest_created_at_sql(vendor: str) -> str:
+def _take_seq_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
+    channel = quote(Channel._meta.db_table)
+    last_seq = quote(Channel._meta.get_field("last_seq").column)
     created_at = quote(Message._meta.get_field("created_at").column)
-    return (
+    newest = (
         f"SELECT {created_at} FROM {quote(Message._meta.db_table)} "
         f"WHERE {quote(Message._meta.get_field('channel').column)} = %s "
         f"ORDER BY {created_at} DESC LIMIT 1"
     )
+    return (
+        f"UPDATE {channel} SET {last_seq} = {last_seq} + 1 "
+        f"WHERE {quote(Channel._meta.pk.column)} = %s "
+        f"RETURNING {quote(Channel._meta.get_field('server').column)}, {last_seq}, ({newest})"
+    )
 
 
-def newest_created_at(channel_id: uuid.UUID) -> dt.datetime | None:
-    """When the newest message of the channel was stored (None for an empty channel)."""
-    sql = _newest_created_at_sql(connection.vendor)
-    params = [Message._meta.get_field("channel").get_db_prep_value(channel_id, connection)]
+def channel_take_seq(channel_id: uuid.UUID) -> tuple[uuid.UUID, int, dt.datetime | None] | None:
+    """Takes the channel's next seq for a message stored in this transaction: returns the
+    channel's server, the seq, and when its newest message was stored (None for an empty
+    channel); None if there is no such channel.
+
+    One statement. Its UPDATE locks the channel's row until the transaction ends (SQLite's
+    write transaction holds the whole database), so concurrent posts to one channel take turns
+    and their seqs follow their commits; a transaction that rolls back gives its seq back."""
+    value = Channel._meta.pk.get_db_prep_value(channel_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_take_seq_sql(connection.vendor), [value, value])
         row = cursor.fetchone()
     if row is None:
         return None
-    value = row[0]
+    server_id = Channel._meta.get_field("server").to_python(row[0])
+    return server_id, row[1], None if row[2] is None else _aware(row[2])
+
+
+def channel_give_back_seq(channel_id: uuid.UUID) -> None:
+    """Undoes :func:`channel_take_seq` in the same transaction (its lock still held), for a
+    post that turned out to store nothing."""
+    Channel.objects.filter(id=channel_id).update(last_seq=models.F("last_seq") - 1)
+
+
+def _aware(value: Any) -> dt.datetime:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return timezone.make_aware(value, dt.UTC) if timezone.is_naive(value) else value
@@ -136,6 +158,7 @@ MESSAGE_COLUMNS = (
     "source_id",
     "created_at",
     "updated_at",
+    "seq",
 )
 
 

@@ -6,7 +6,8 @@ packet already encoded, so a broadcast is serialised once however many sockets r
 
 ``{"type": "socket.emit", "channel": <channel id>, "frame": <EVENT packet>,
 "message_id": <message id, for messageBroadcast>, "origin": <Socket.IO sid of the sender>,
-"event_id": <the bus event's outbox id, 0 for none>}``
+"event_id": <the bus event's outbox id, 0 for none>, "seq": <the new message's seq, 0 for
+none>}``
 
 A bus event is delivered at least once, so the rooms drop a group message whose ``event_id``
 they have handed out before (rooms.py).
@@ -109,6 +110,8 @@ def message_broadcast(event: NewMessage) -> dict[str, Any]:
         "sourceId": event.source_id,
         "inReplyToMessageId": event.in_reply_to_message_id,
         "attachments": metadata.get("attachments") or raw.get("attachments") or [],
+        # Not the reference's: the message's place in its channel (docs/realtime.md, "Offsets").
+        "seq": event.seq,
     }
     for key in ("thought", "actions"):
         if key in raw:
@@ -124,6 +127,7 @@ def group_message(
     message_id: str = "",
     origin: str = "",
     event_id: int = 0,
+    seq: int = 0,
 ) -> dict[str, Any]:
     """A ``socket.emit`` group message (the shape is in this module's docstring)."""
     return {
@@ -133,6 +137,7 @@ def group_message(
         "message_id": message_id,
         "origin": origin,
         "event_id": event_id,
+        "seq": seq,
     }
 
 
@@ -302,6 +307,7 @@ def new_message_group_message(event: NewMessage, event_id: int = 0) -> dict[str,
         message_id=event.id,
         origin=origin if isinstance(origin, str) else "",
         event_id=event_id,
+        seq=event.seq,
     )
 
 

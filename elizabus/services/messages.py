@@ -46,6 +46,7 @@ def message_event(
         in_reply_to_message_id=str(message.in_reply_to_id) if message.in_reply_to_id else None,
         created_at=int(message.created_at.timestamp() * 1000),
         metadata=message.metadata,
+        seq=message.seq,
     )
 
 
@@ -80,22 +81,25 @@ def message_create(
     message (same channel, author and content: a client retrying) and nothing is published again;
     a different message under that id is a Conflict.
     """
-    # Locked until commit: concurrent posts to one channel then take turns (SQLite's write lock
-    # does the same), so each gets its own millisecond.
-    channel_server_id = rows.channel_server(channel_id, lock=True)
-    if channel_server_id is None:
+    taken = rows.channel_take_seq(channel_id)
+    if taken is None:
         raise ChannelNotFound(f"Channel {channel_id} not found")
+    channel_server_id, seq, newest = taken
     if server_id is not None:
         require_same_server(channel_id, channel_server_id, server_id)
     if message_id is not None:
+        # Looked up under the channel's lock: a retry racing its original finds it stored.
         existing = Message.objects.filter(id=message_id).first()
         if existing is not None:
             if _same_message(existing, channel_id, author_id, content):
+                rows.channel_give_back_seq(channel_id)
                 return existing
             raise DuplicateMessageId(f"Message {message_id} already exists")
     message, _ = _message_insert(
         channel_id=channel_id,
         server_id=channel_server_id,
+        seq=seq,
+        newest=newest,
         message_id=message_id or uuid.uuid4(),
         author_id=author_id,
         content=content,
@@ -113,6 +117,8 @@ def _message_insert(
     *,
     channel_id: uuid.UUID,
     server_id: uuid.UUID,
+    seq: int,
+    newest: dt.datetime | None,
     message_id: uuid.UUID,
     author_id: uuid.UUID,
     content: str,
@@ -123,8 +129,8 @@ def _message_insert(
     source_id: str,
     author_display_name: str,
 ) -> tuple[Message, NewMessage]:
-    """Stores a message in a channel already locked and checked, and publishes it; returns it
-    and its bus form."""
+    """Stores a message as the ``seq`` taken from its channel (whose newest message is from
+    ``newest``), and publishes it; returns it and its bus form."""
     entity_ensure(entity_id=author_id, name=author_display_name)
     message = Message(
         id=message_id,
@@ -136,7 +142,8 @@ def _message_insert(
         in_reply_to_id=in_reply_to_message_id,
         source_type=source_type,
         source_id=source_id,
-        created_at=_next_created_at(channel_id),
+        created_at=_next_created_at(newest),
+        seq=seq,
     )
     rows.insert(message)
     event = message_event(message, server_id=server_id, author_display_name=author_display_name)
@@ -144,11 +151,10 @@ def _message_insert(
     return message, event
 
 
-def _next_created_at(channel_id: uuid.UUID) -> dt.datetime:
-    """Now, or a millisecond after the channel's newest message if that is later: clients page
-    by epoch ms, so a millisecond shared by two messages would hide one of them."""
+def _next_created_at(newest: dt.datetime | None) -> dt.datetime:
+    """Now, or a millisecond after the channel's ``newest`` message if that is later: clients
+    page by epoch ms, so a millisecond shared by two messages would hide one of them."""
     now = timezone.now()
-    newest = rows.newest_created_at(channel_id)
     if newest is None:
         return now
     next_free = newest.replace(microsecond=newest.microsecond // 1000 * 1000) + dt.timedelta(
@@ -181,13 +187,21 @@ def channel_message_post(
     ``message_id``, when given, is new (the caller made it to wait for the answer), so it is not
     looked up.
     Returns the stored message's bus form and the answering agent."""
-    ensure_channel_for_post(
-        channel_id=channel_id,
-        server_id=server_id,
-        author_id=author_id,
-        metadata=metadata if channel_metadata is None else channel_metadata,
-        created_by=created_by,
-    )
+    taken = rows.channel_take_seq(channel_id)
+    if taken is None:
+        ensure_channel_for_post(
+            channel_id=channel_id,
+            server_id=server_id,
+            author_id=author_id,
+            metadata=metadata if channel_metadata is None else channel_metadata,
+            created_by=created_by,
+        )
+        taken = rows.channel_take_seq(channel_id)
+        if taken is None:
+            raise ChannelNotFound(f"Channel {channel_id} not found")
+    else:
+        require_same_server(channel_id, taken[0], server_id)
+    _, seq, newest = taken
     agent_id = None
     if needs_agent:
         agent_id = selectors.channel_answering_agent(
@@ -200,6 +214,8 @@ def channel_message_post(
     _, event = _message_insert(
         channel_id=channel_id,
         server_id=server_id,
+        seq=seq,
+        newest=newest,
         message_id=message_id or uuid.uuid4(),
         author_id=author_id,
         content=content,

@@ -31,6 +31,8 @@ USER_MESSAGE_KEYS = {
     "source_type",
     "in_reply_to_message_id",
     "metadata",
+    # Not the reference's: the message's place in its channel.
+    "seq",
 }
 LISTED_MESSAGE_KEYS = {
     "id",
@@ -44,6 +46,7 @@ LISTED_MESSAGE_KEYS = {
     "updatedAt",
     "created_at",
     "updated_at",
+    "seq",
 }
 CHANNEL_KEYS = {"id", "messageServerId", "name", "type", "metadata", "createdAt", "updatedAt"}
 
@@ -95,6 +98,7 @@ def test_post_message_answers_the_stored_message_as_user_message_and_data(api, r
     assert user_message["source_type"] == "eliza_gui"
     assert user_message["raw_message"] == {"thought": "t"}
     assert user_message["created_at"] == int(stored.created_at.timestamp() * 1000)
+    assert user_message["seq"] == stored.seq == 1
 
 
 def test_post_message_accepts_the_v1_server_id_field(api, room):
@@ -291,6 +295,7 @@ def test_messages_are_listed_newest_first(api, room, prefix):
     listed = assert_ok(api.get(f"{prefix}/{room.id}/messages"))["messages"]
 
     assert [message["content"] for message in listed] == ["three", "two", "one"]
+    assert [message["seq"] for message in listed] == [3, 2, 1]
     assert all(set(message) == LISTED_MESSAGE_KEYS for message in listed)
     assert [message["created_at"] for message in listed] == sorted(
         (message["created_at"] for message in listed), reverse=True

@@ -26,6 +26,7 @@ MESSAGE_KEYS = {
     "updatedAt",
     "created_at",
     "updated_at",
+    "seq",
 }
 SUBMIT_FAILURE = (
     "Missing required fields: channel_id, message_server_id, author_id, content, source_type, "

@@ -360,7 +360,8 @@ def test_listing_is_newest_first_with_the_references_items(
     assert [m["id"] for m in body["messages"]] == [m["id"] for m in reversed(sent)]
     assert body["hasMore"] is False
     first = body["messages"][0]
-    assert set(first) == {"id", "content", "authorId", "isAgent", "createdAt", "metadata"}
+    assert set(first) == {"id", "content", "authorId", "isAgent", "createdAt", "metadata", "seq"}
+    assert [m["seq"] for m in body["messages"]] == list(range(12, 0, -1))
     assert first["isAgent"] is False and first["metadata"]["sessionId"] == session
     assert body["cursors"] == {"before": sent[0]["created_at"], "after": sent[-1]["created_at"]}
 

@@ -44,6 +44,7 @@ MESSAGE_FIELDS: dict[str, Any] = {
     "source_type": "eliza_gui",
     "in_reply_to_message_id": "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
     "metadata": {"attachments": [], "nested": {"hops": 1}},
+    "seq": 42,
 }
 
 # One example of every event type, and its wire form.
@@ -175,6 +176,7 @@ def test_new_message_defaults_are_the_optional_fields_of_message_service_structu
         "source_type": "",
         "in_reply_to_message_id": None,
         "metadata": {},
+        "seq": 0,  # an event from before messages had a seq
     }
 
 

@@ -82,7 +82,7 @@ async def test_a_commit_that_fails_fails_the_writes_it_held_and_undoes_each() ->
     def orphan() -> str:
         # Foreign keys are checked at the commit: this one fails it.
         Message.objects.create(
-            channel_id=uuid.uuid4(), author_id=author.id, content="nowhere", metadata={}
+            channel_id=uuid.uuid4(), author_id=author.id, content="nowhere", metadata={}, seq=1
         )
         return "orphan"
 

@@ -4,6 +4,7 @@ the database the suite runs on (SQLite, or PostgreSQL under DATABASE_URL)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 
 import pytest
@@ -18,6 +19,8 @@ from tests.factories import make_channel, make_user
 pytestmark = pytest.mark.django_db
 
 REPLIED_TO = uuid.UUID("6254b671-ea8d-4387-84dd-9dc25dacbc0b")
+# Seqs no service takes in these tests' channels: the rows are inserted by hand.
+_seqs = itertools.count(1_000_000)
 
 
 def _message(author: Entity, channel_id: uuid.UUID = CENTRAL_CHANNEL_ID) -> Message:
@@ -32,6 +35,7 @@ def _message(author: Entity, channel_id: uuid.UUID = CENTRAL_CHANNEL_ID) -> Mess
         source_type="eliza_gui",
         source_id="client-1",
         created_at=dt.datetime(2026, 11, 26, 12, 0, 0, 123000, tzinfo=dt.UTC),
+        seq=next(_seqs),
     )
 
 
@@ -43,7 +47,7 @@ def test_an_inserted_message_reads_back_as_the_orm_stores_it() -> None:
 
     stored_by_hand = Message.objects.get(id=by_hand.id)
     stored_by_orm = Message.objects.get(id=by_orm.id)
-    ignore = {"id", "updated_at"}
+    ignore = {"id", "updated_at", "seq"}
     assert {k: v for k, v in model_to_dict(stored_by_hand).items() if k not in ignore} == {
         k: v for k, v in model_to_dict(stored_by_orm).items() if k not in ignore
     }
@@ -89,17 +93,32 @@ def test_channel_server_names_the_channels_server_or_none() -> None:
     assert rows.channel_server(uuid.uuid4()) is None
 
 
-def test_newest_created_at_is_the_channels_latest_message_time() -> None:
+def test_taking_a_seq_counts_up_and_names_the_server_and_newest_message() -> None:
     author = make_user()
     channel = make_channel()
-    assert rows.newest_created_at(channel.id) is None
+    with transaction.atomic():
+        assert rows.channel_take_seq(channel.id) == (channel.server_id, 1, None)
     times = [dt.datetime(2026, 1, 1, 0, 0, second, 5000, tzinfo=dt.UTC) for second in (3, 9, 5)]
     for created_at in times:
         message = _message(author, channel.id)
         message.created_at = created_at
         rows.insert(message)
-    newest = rows.newest_created_at(channel.id)
+    with transaction.atomic():
+        server_id, seq, newest = rows.channel_take_seq(channel.id)
+    assert (server_id, seq) == (channel.server_id, 2)
     assert newest == max(times) and newest.tzinfo is not None
+    assert rows.channel_take_seq(uuid.uuid4()) is None
+
+
+def test_a_seq_taken_in_a_transaction_that_rolls_back_is_taken_again() -> None:
+    channel = make_channel()
+    with pytest.raises(ValueError), transaction.atomic():
+        assert rows.channel_take_seq(channel.id)[1] == 1
+        raise ValueError("rolled back")
+    with transaction.atomic():
+        assert rows.channel_take_seq(channel.id)[1] == 1
+        rows.channel_give_back_seq(channel.id)
+        assert rows.channel_take_seq(channel.id)[1] == 1
 
 
 def _history(channel_id: uuid.UUID, author: Entity) -> dt.datetime:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
 
 import pytest
+from django.db import connection
 
 from elizabus import services
 from elizabus.bus.events import MessageComplete, MessageDeleted, MessageUpdated, NewMessage
 from elizabus.exceptions import Conflict, InvalidInput, NotFound
-from elizabus.models import DEFAULT_SERVER_ID, Entity, EntityKind, Message
+from elizabus.models import DEFAULT_SERVER_ID, Channel, Entity, EntityKind, Message
 from tests import factories
 from tests.conftest import Published, World
 
@@ -53,6 +56,7 @@ def test_message_create_publishes_new_message(
             source_type="eliza_gui",
             in_reply_to_message_id=str(reply_to),
             metadata={"attachments": []},
+            seq=2,  # the channel's second: the world's message is its first
         )
     ]
     assert message == stored
@@ -163,6 +167,7 @@ def test_message_update_publishes_message_updated(
             source_type="agent_action",
             in_reply_to_message_id=str(reply_to),
             metadata={"actionStatus": "done"},
+            seq=1,  # an edit keeps the message's place
         )
     ]
     assert stored.created_at == world.message.created_at
@@ -271,3 +276,112 @@ def test_channel_message_post_without_an_agent_stores_nothing(
     assert raised.value.code == "NO_AGENT"
     assert published.events == []
     assert not Message.objects.filter(content="anyone there?").exists()
+
+
+# --- seq: each message's place in its channel --------------------------------------------------
+
+
+def _seqs(channel_id: uuid.UUID) -> list[int]:
+    return list(
+        Message.objects.filter(channel_id=channel_id).order_by("seq").values_list("seq", flat=True)
+    )
+
+
+def test_each_message_takes_its_channels_next_seq_and_a_deletion_leaves_its_gap(
+    world: World,
+) -> None:
+    other = factories.make_channel(server_id=world.server.id)
+    made = [factories.make_message(channel_id=world.channel.id) for _ in range(3)]
+    assert [m.seq for m in made] == [2, 3, 4]
+    assert factories.make_message(channel_id=other.id).seq == 1  # per channel
+    services.message_delete(channel_id=world.channel.id, message_id=made[1].id)
+    assert factories.make_message(channel_id=world.channel.id).seq == 5
+    services.channel_clear(channel_id=world.channel.id)
+    # Never taken again, not even once the channel is empty.
+    assert factories.make_message(channel_id=world.channel.id).seq == 6
+    world.channel.refresh_from_db()
+    assert world.channel.last_seq == 6
+
+
+def test_a_retry_and_a_refused_post_take_no_seq(world: World) -> None:
+    message_id = uuid.uuid4()
+    first = factories.make_message(
+        channel_id=world.channel.id, author_id=world.alice, message_id=message_id
+    )
+    again = factories.make_message(
+        channel_id=world.channel.id, author_id=world.alice, message_id=message_id
+    )
+    assert again.seq == first.seq == 2
+    with pytest.raises(Conflict):
+        factories.make_message(channel_id=world.channel.id, message_id=message_id, content="other")
+    with pytest.raises(InvalidInput):  # another server's
+        factories.make_message(channel_id=world.channel.id, server_id=DEFAULT_SERVER_ID)
+    with pytest.raises(InvalidInput):  # no agent in the channel to answer
+        services.channel_message_post(
+            channel_id=world.channel.id,
+            server_id=world.server.id,
+            author_id=world.alice,
+            content="anyone?",
+            metadata={},
+            needs_agent=True,
+        )
+    assert factories.make_message(channel_id=world.channel.id).seq == 3
+    assert _seqs(world.channel.id) == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posts_take_gapless_seqs_in_commit_order() -> None:
+    """Writers on threads of their own (their own connections: PostgreSQL's row lock, or
+    SQLite's write queue), some of their posts refused after the seq was taken."""
+    server = factories.make_server()
+    channel = factories.make_channel(server_id=server.id)
+    writers, posts = 6, 15
+    failures: list[BaseException] = []
+    start = threading.Barrier(writers)
+
+    def write(writer: int) -> None:
+        author = uuid.uuid4()
+        try:
+            start.wait(timeout=10)
+            for n in range(posts):
+                if n % 5 == 4:  # refused once its seq is taken: rolled back with it
+                    with contextlib.suppress(InvalidInput):
+                        services.message_create(
+                            channel_id=channel.id,
+                            server_id=DEFAULT_SERVER_ID,
+                            author_id=author,
+                            content="wrong server",
+                        )
+                post = services.message_create if n % 2 else _socket_post
+                post(channel_id=channel.id, author_id=author, content=f"{writer}-{n}")
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(writer,)) for writer in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures and not any(thread.is_alive() for thread in threads)
+    stored = list(Message.objects.filter(channel_id=channel.id).order_by("seq"))
+    assert [m.seq for m in stored] == list(range(1, writers * posts + 1))
+    # In commit order: each took the channel's lock, and its time, after the one before.
+    assert [m.created_at for m in stored] == sorted(m.created_at for m in stored)
+    for writer in range(writers):
+        mine = [m.content for m in stored if m.content.startswith(f"{writer}-")]
+        assert mine == [f"{writer}-{n}" for n in range(posts)]
+    channel.refresh_from_db()
+    assert channel.last_seq == writers * posts
+
+
+def _socket_post(*, channel_id: uuid.UUID, author_id: uuid.UUID, content: str) -> None:
+    services.channel_message_post(
+        channel_id=channel_id,
+        server_id=Channel.objects.get(id=channel_id).server_id,
+        author_id=author_id,
+        content=content,
+        metadata={},
+        needs_agent=False,
+    )

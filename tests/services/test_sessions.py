@@ -159,6 +159,7 @@ def test_a_sent_message_is_the_references_and_goes_on_the_bus(
             source_type="user",
             created_at=int(message.created_at.timestamp() * 1000),
             metadata=expected_metadata,
+            seq=1,
         )
     ]
     assert expected_metadata["ethAddress"] == "0xabc"

@@ -31,7 +31,8 @@ def channel_data(channel: Channel) -> dict[str, Any]:
 
 def message_data(row: Mapping[str, Any], *, listing: bool = True) -> dict[str, Any]:
     """A message row (:data:`elizabus.db.rows.MESSAGE_COLUMNS`) as ``CentralRootMessage`` plus
-    ``created_at``/``updated_at`` in ms. In a ``listing``, ``metadata`` also gains the
+    ``created_at``/``updated_at`` in ms and ``seq``, its place in the channel (docs/realtime.md,
+    "Offsets"). In a ``listing``, ``metadata`` also gains the
     ``thought``, ``actions`` and ``attachments`` of ``rawMessage``, as in the reference's;
     elsewhere (``/submit``, ``/action``) it is the stored metadata."""
     raw_message = row["raw_message"]
@@ -55,5 +56,6 @@ def message_data(row: Mapping[str, Any], *, listing: bool = True) -> dict[str, A
         "updatedAt": iso(row["updated_at"]),
         "created_at": epoch_ms(row["created_at"]),
         "updated_at": epoch_ms(row["updated_at"]),
+        "seq": row["seq"],
     }
     return without_unset(data, "rawMessage", "sourceType", "sourceId")

@@ -78,4 +78,5 @@ def session_message_data(message: Message) -> dict[str, Any]:
         "isAgent": message.source_type == "agent_response",
         "createdAt": iso(message.created_at),
         "metadata": metadata,
+        "seq": message.seq,
     }
