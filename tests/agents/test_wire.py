@@ -340,6 +340,51 @@ def test_an_instance_gone_past_the_grace_still_gets_what_was_said(
     again.close()
 
 
+@pytest.mark.redis
+def test_on_redis_another_server_takes_over_what_a_gone_instance_held(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # Two servers on one database and one Redis stream; the instance that held the delivery
+    # dies on the first, a new one attaches to the second.
+    env = {
+        "REDIS_URL": redis_url,
+        "ELIZABUS_BUS_TRANSPORT": "elizabus.bus.transports.redis.RedisStreamTransport",
+        "ELIZABUS_BUS_STREAM": f"elizabus-test:{uuid.uuid4()}",
+        "ELIZABUS_BUS_LEASE_SECONDS": "1.5",
+        "ELIZABUS_AGENT_ATTACH_GRACE_SECONDS": str(SHORT_GRACE),
+    }
+    one, two = Bus(tmp_path, **env), Bus(tmp_path, **env)
+    assert one.server.processes.manage("migrate", "--noinput", "-v", "0").returncode == 0
+    try:
+        one.server.start()
+        two.server.start()
+        agent_id = one.hosted_agent()
+        first = one.attach(agent_id)
+        first.expect("welcome")
+        # The group opened at the registration: its subscription to the server comes first.
+        subscribed = first.delivery()
+        assert subscribed["event"] == "server_agent_update"
+        first.ack(subscribed)
+        said = one.post("Who takes this over?")
+        assert first.delivery()["data"]["id"] == said
+        first.close()  # gone without acknowledging it
+
+        second = two.attach(agent_id)
+        second.expect("welcome")
+        taken = second.delivery(timeout=30)
+        assert taken["data"]["id"] == said
+        status, _ = two.submit(agent_id, said, "Taken over", str(uuid.uuid4()))
+        assert status == 201
+        second.ack(taken)
+        later = one.post("And this?")
+        assert second.delivery()["data"]["id"] == later
+        assert [r["content"] for r in one.replies_to(said)] == ["Taken over"]
+        second.close()
+    finally:
+        two.server.stop()
+        one.server.stop()
+
+
 def test_the_hop_limit_holds_for_hosted_agents(bus: Bus) -> None:
     agent_id = bus.hosted_agent()
     instance = bus.attach(agent_id)
