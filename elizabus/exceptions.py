@@ -210,6 +210,37 @@ class Forbidden(DomainError):
     default_message = "Forbidden"
 
 
+class NotParticipant(Forbidden):
+    """With data isolation, an entity reads or writes a channel it does not participate in."""
+
+    code = "NOT_A_PARTICIPANT"
+    default_message = "You are not a participant of this channel"
+
+
+class NotYourself(Forbidden):
+    """With data isolation, a request names another entity than its token's as its author,
+    user or sender."""
+
+    code = "NOT_YOURSELF"
+    default_message = "You may act only as yourself"
+
+
+class NotChannelManager(Forbidden):
+    """With data isolation, a channel is changed, cleared or deleted (or a message of another
+    author deleted) by an entity that is neither its creator nor, for a DM, one of its two."""
+
+    code = "NOT_CHANNEL_MANAGER"
+    default_message = "Only the channel's creator, a DM's participants or the operator may do this"
+
+
+class OperatorOnly(Forbidden):
+    """With data isolation, a user's token asks for what only the API key may do (agents,
+    servers, logs, metrics, the environment)."""
+
+    code = "OPERATOR_ONLY"
+    default_message = "Only the operator (the API key) may do this"
+
+
 class CentralChannel(Forbidden):
     """The central channel is deleted: it always exists."""
 

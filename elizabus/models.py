@@ -100,6 +100,9 @@ class Channel(TimestampedModel):
     participants = models.ManyToManyField(
         Entity, through="Participant", related_name="channels", blank=True
     )
+    # The entity that created the channel through the API (a plain id, as an author may be
+    # seen later); with data isolation it may manage the channel (docs/security.md, "Access").
+    creator_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]

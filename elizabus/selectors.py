@@ -71,17 +71,23 @@ def channel_is_participant(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -> bo
     return Participant.objects.filter(channel_id=channel_id, entity_id=entity_id).exists()
 
 
-def channel_may_join(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
-    """A socket may join the central channel, and any channel its entity participates in."""
-    return channel_id == CENTRAL_CHANNEL_ID or channel_is_participant(
+def entity_channel_ids(*, entity_id: uuid.UUID | None) -> set[uuid.UUID]:
+    """The channels an entity participates in."""
+    return set(Participant.objects.filter(entity_id=entity_id).values_list("channel_id", flat=True))
+
+
+def channel_may_join(*, channel_id: uuid.UUID, entity_id: uuid.UUID, central: bool = True) -> bool:
+    """A socket may join the central channel (unless ``central`` is off: with data isolation
+    it is its participants', the agents), and any channel its entity participates in."""
+    return (central and channel_id == CENTRAL_CHANNEL_ID) or channel_is_participant(
         channel_id=channel_id, entity_id=entity_id
     )
 
 
-def channel_may_send(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
+def channel_may_send(*, channel_id: uuid.UUID, entity_id: uuid.UUID, central: bool = True) -> bool:
     """A socket may send where it may join, and to a channel that does not exist yet: the post
     creates it with the sender among its participants (docs/security.md, "Sockets")."""
-    return channel_may_join(channel_id=channel_id, entity_id=entity_id) or (
+    return channel_may_join(channel_id=channel_id, entity_id=entity_id, central=central) or (
         not Channel.objects.filter(id=channel_id).exists()
     )
 
@@ -236,9 +242,12 @@ def session_get(session_id: uuid.UUID) -> Session | None:
     return Session.objects.filter(id=session_id).first()
 
 
-def session_list_active(*, now: dt.datetime) -> QuerySet[Session]:
-    """The sessions not expired at ``now``, newest first."""
-    return Session.objects.filter(expires_at__gt=now).order_by("-created_at", "id")
+def session_list_active(*, now: dt.datetime, user_id: uuid.UUID | None = None) -> QuerySet[Session]:
+    """The sessions not expired at ``now``, newest first; of one user if ``user_id``."""
+    queryset = Session.objects.filter(expires_at__gt=now)
+    if user_id is not None:
+        queryset = queryset.filter(user_id=user_id)
+    return queryset.order_by("-created_at", "id")
 
 
 def session_counts(*, now: dt.datetime) -> dict[str, int]:
@@ -298,9 +307,11 @@ def job_get(job_id: uuid.UUID) -> Job | None:
     return Job.objects.filter(id=job_id).first()
 
 
-def job_list(*, limit: int, status: str | None = None) -> QuerySet[Job]:
-    """The newest ``limit`` jobs, of one status if given."""
-    queryset = Job.objects.all()
+def job_list(
+    *, limit: int, status: str | None = None, user_id: uuid.UUID | None = None
+) -> QuerySet[Job]:
+    """The newest ``limit`` jobs, of one status and of one user if given."""
+    queryset = Job.objects.all() if user_id is None else Job.objects.filter(user_id=user_id)
     if status is not None:
         queryset = queryset.filter(status=status)
     return queryset.order_by("-created_at", "id")[:limit]

@@ -1,5 +1,5 @@
-"""Guards in front of every ``/api`` request: the API key and the body size (docs/errors.md,
-"Limits")."""
+"""Guards in front of every ``/api`` request: the API key, with data isolation the bearer
+token (docs/security.md, "Access"), and the body size (docs/errors.md, "Limits")."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from elizabus.access import OPERATOR, Actor
+from elizabus.conf import app_settings
+from elizabus.exceptions import DomainError, MissingToken
+from elizabus.identity.tokens import token_verify
 
 from .errors import error_body
 
@@ -28,6 +33,46 @@ def body_limit(path: str) -> int:
 def api_key_matches(given: str | None, expected: str) -> bool:
     """Constant-time comparison, so the key cannot be guessed byte by byte from timings."""
     return hmac.compare_digest((given or "").encode(), expected.encode())
+
+
+# With data isolation these answer without a token, as in the reference: one logs in to get a
+# token, and a client asks the configuration before it has one.
+ISOLATION_EXEMPT = frozenset(
+    {
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/auth/refresh",
+        "/api/auth/logout",
+        "/api/system/version",
+        "/api/system/config",
+    }
+)
+
+
+def identify(request: HttpRequest, *, operator: bool) -> HttpResponse | None:
+    """With data isolation: who the request acts as (``request.actor``), the operator with the
+    API key, else the entity of its bearer token; 401 without either, except on the exempt
+    routes (docs/security.md, "Access")."""
+    if operator:
+        request.actor = OPERATOR
+        return None
+    header = request.headers.get("Authorization") or ""
+    scheme, _, bearer = header.partition(" ")
+    if scheme.lower() != "bearer" or not bearer.strip():
+        if request.path.rstrip("/") in ISOLATION_EXEMPT:
+            return None
+        error = MissingToken("JWT token required for data isolation")
+        return JsonResponse(error_body(error.code, error.message), status=error.status)
+    try:
+        identity = token_verify(bearer.strip())
+    except DomainError as error:
+        if request.path.rstrip("/") in ISOLATION_EXEMPT:
+            return None  # /refresh and /logout judge their own tokens
+        return JsonResponse(
+            error_body(error.code, "Invalid JWT token", error.details), status=error.status
+        )
+    request.actor = Actor(identity.entity_id)
+    return None
 
 
 class ApiGuardMiddleware:
@@ -70,7 +115,12 @@ class ApiGuardMiddleware:
         token = settings.ELIZA_SERVER_AUTH_TOKEN
         # Every method needs the key: a CORS preflight, which carries none, is answered before
         # this guard by CorsMiddleware (docs/security.md, "The API key").
-        if token and not api_key_matches(request.headers.get("X-API-KEY"), token):
+        key_given = bool(token) and api_key_matches(request.headers.get("X-API-KEY"), token)
+        if app_settings.DATA_ISOLATION and path != "/metrics":
+            refused = identify(request, operator=key_given)
+            if refused is not None:
+                return refused
+        elif token and not key_given:
             return JsonResponse(
                 error_body("UNAUTHORIZED", "Missing or invalid X-API-KEY header"), status=401
             )

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.crypto import constant_time_compare
@@ -28,6 +29,7 @@ from elizabus import selectors, services
 from elizabus.bus.events import NewMessage
 from elizabus.conf import app_settings
 from elizabus.exceptions import DomainError
+from elizabus.identity.tokens import token_verify
 from elizabus.json_values import json_value_check
 
 from . import history
@@ -52,6 +54,7 @@ SEND_REQUIRED = (
 SENDER_MISMATCH = "senderId must be the entityId this socket authenticated as."
 LOG_EVENTS = frozenset({"subscribe_logs", "unsubscribe_logs", "update_log_filters"})
 LOG_STREAM_OFF = "Log streaming is disabled on this server."
+LOG_STREAM_OPERATOR = "Only the operator (the API key) may stream logs."
 ACK_STATUS = "received_by_server_and_processing"
 
 # Sockets per entity in this process, when there is no Redis (presence.py); with REDIS_URL set
@@ -88,6 +91,7 @@ class SocketRouter:
     __slots__ = (
         "_api_key_header",
         "_channels",
+        "_limited",
         "_presence_id",
         "_resumes",
         "_stamp",
@@ -110,20 +114,30 @@ class SocketRouter:
         self._stamp = time.monotonic()
         self._throttled = False
         self._presence_id = ""
+        # With data isolation, a socket of a token's entity (not the operator's key).
+        self._limited = False
 
     # --- connection ---------------------------------------------------------------------------
 
     async def authenticate(self, auth: Any) -> None:
         auth = auth if isinstance(auth, dict) else {}
         token = settings.ELIZA_SERVER_AUTH_TOKEN
-        if token:
-            presented = auth.get("apiKey") or self._api_key_header
-            if not isinstance(presented, str) or not constant_time_compare(presented, token):
-                raise ConnectionRefused("Invalid or missing API Key")
+        presented = auth.get("apiKey") or self._api_key_header
+        key_given = bool(token) and (
+            isinstance(presented, str) and constant_time_compare(presented, token)
+        )
         self._api_key_header = ""
-        entity_id = _uuid(auth.get("entityId"))
-        if entity_id is None:
-            raise ConnectionRefused("Valid entityId required")
+        if app_settings.DATA_ISOLATION and not key_given:
+            # The entity is the token's, whatever entityId says (docs/security.md, "Access");
+            # the API key stays the operator's, who declares an entityId as before.
+            entity_id = await self._token_entity(auth.get("token"))
+            self._limited = True
+        else:
+            if token and not key_given:
+                raise ConnectionRefused("Invalid or missing API Key")
+            entity_id = _uuid(auth.get("entityId"))
+            if entity_id is None:
+                raise ConnectionRefused("Valid entityId required")
         presence_id = uuid.uuid4().hex
         try:
             held = await entity_presence().acquire(
@@ -141,6 +155,17 @@ class SocketRouter:
             await self._release_entity()
             logger.exception("socket connect: could not record entity %s", entity_id)
             raise ConnectionRefused("Server error") from None
+
+    @staticmethod
+    async def _token_entity(token: Any) -> uuid.UUID:
+        if not isinstance(token, str) or not token:
+            raise ConnectionRefused("JWT token required for data isolation")
+        try:
+            # A platform's key set may have to be fetched: off the event loop.
+            identity = await sync_to_async(token_verify, thread_sensitive=False)(token)
+        except DomainError:
+            raise ConnectionRefused("Invalid JWT token") from None
+        return identity.entity_id
 
     async def on_connect(self) -> None:
         await self._emit(
@@ -236,7 +261,7 @@ class SocketRouter:
             await self._error("channelId and lastMessageId must be UUIDs.")
             return
         allowed = await database_sync_to_async(selectors.channel_may_join)(
-            channel_id=channel_id, entity_id=self.entity_id
+            channel_id=channel_id, entity_id=self.entity_id, central=not self._limited
         )
         if not allowed:
             await self._error(JOIN_DENIED)
@@ -279,6 +304,8 @@ class SocketRouter:
         channel_id = _uuid(payload.get("channelId") or payload.get("roomId"))
         server_id = _uuid(payload.get("messageServerId") or payload.get("serverId"))
         sender_id = _uuid(payload.get("senderId"))
+        if self._limited and payload.get("senderId") is None:
+            sender_id = self.entity_id  # with data isolation the sender is the socket's
         text = payload.get("message")
         if None in (channel_id, server_id, sender_id) or not isinstance(text, str) or not text:
             await self._error(SEND_REQUIRED)
@@ -293,7 +320,7 @@ class SocketRouter:
         # channel, reach its members and wake its agents. A channel joined was allowed then.
         if str(channel_id) not in (self._channels or ()) and not await database_sync_to_async(
             selectors.channel_may_send
-        )(channel_id=channel_id, entity_id=sender_id):
+        )(channel_id=channel_id, entity_id=sender_id, central=not self._limited):
             await self._error(SEND_DENIED)
             return
         metadata = payload.get("metadata")
@@ -350,6 +377,9 @@ class SocketRouter:
     async def _log_event(self, event: str, payload: Any) -> None:
         if not app_settings.SOCKET_LOG_STREAM:
             await self._error(LOG_STREAM_OFF)
+        elif self._limited:
+            # Every process's log holds every channel's traffic: the operator's alone.
+            await self._error(LOG_STREAM_OPERATOR)
         elif event == "subscribe_logs":
             log_stream.subscribe(self.socket)
             await self._emit(

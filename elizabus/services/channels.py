@@ -90,8 +90,10 @@ def channel_create(
     source_type: str = "",
     source_id: str = "",
     topic: str = "",
+    creator_id: uuid.UUID | None = None,
 ) -> Channel:
-    """Creates a channel on ``server_id`` with its first participants."""
+    """Creates a channel on ``server_id`` with its first participants; ``creator_id`` is the
+    entity that asked for it, if one did."""
     server = _server(server_id)
     if channel_id is not None and Channel.objects.filter(id=channel_id).exists():
         raise ChannelExists(f"Channel {channel_id} already exists")
@@ -104,6 +106,7 @@ def channel_create(
         source_type=source_type,
         source_id=source_id,
         topic=topic,
+        creator_id=creator_id,
     )
     _add_participants(channel, participant_ids)
     return channel
@@ -158,6 +161,7 @@ def ensure_channel_for_post(
         type=ChannelType.DM if is_dm else ChannelType.GROUP,
         participant_ids=participants,
         source_type="auto_created",
+        creator_id=author_id,
         metadata={
             "created_by": created_by,
             "created_for_user": str(author_id),
@@ -198,6 +202,7 @@ def dm_channel_get_or_create(
         type=ChannelType.DM,
         participant_ids=[user_id, target_id],
         metadata={"user1": low, "user2": high},
+        creator_id=user_id,
     )
     return channel, True
 

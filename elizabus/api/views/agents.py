@@ -19,7 +19,7 @@ from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.agents import agent_data
 from elizabus.api.representations.memory import world_data
 from elizabus.api.serializers.agents import AgentCreateIn, AgentUpdateIn, CharacterIn
-from elizabus.api.views.base import ENVELOPE, ApiView, agent_or_404
+from elizabus.api.views.base import ENVELOPE, PUBLIC, ApiView, agent_or_404
 
 
 def _character_fields(character: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +58,8 @@ def _character_at_top(body: Any) -> Any:
 class AgentsApi(ApiView):
     """``GET /api/agents`` lists agents; ``POST /api/agents`` registers one."""
 
+    access = {"GET": PUBLIC}
+
     @extend_schema(operation_id="agents_list", responses={200: ENVELOPE})
     def get(self, request: Request) -> Response:
         return ok({"agents": [agent_data(agent) for agent in selectors.agent_list()]})
@@ -81,6 +83,8 @@ class AgentsApi(ApiView):
 
 class AgentApi(ApiView):
     """``GET|PATCH|DELETE /api/agents/:agentId``."""
+
+    access = {"GET": PUBLIC}
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, agent_id: str) -> Response:
@@ -134,6 +138,8 @@ class AgentPanelsApi(ApiView):
     """``GET /api/agents/:agentId/panels``: the agent's plugin pages (a bare list, as the
     reference's); elizabus agents have no plugins, so none."""
 
+    access = {"GET": PUBLIC}
+
     @extend_schema(responses={200: OpenApiResponse(description="`{success, data: []}`")})
     def get(self, request: Request, agent_id: str) -> Response:
         agent_or_404(agent_id)
@@ -144,6 +150,8 @@ class AgentWorldsApi(ApiView):
     """``GET /api/agents/worlds``: the worlds of the first running agent, as the reference
     answers; an elizabus agent's worlds are the message servers it is subscribed to. Without a
     running agent the list is empty."""
+
+    access = {"GET": PUBLIC}
 
     @extend_schema(responses={200: OpenApiResponse(description="`{success, data: {worlds}}`")})
     def get(self, request: Request) -> Response:

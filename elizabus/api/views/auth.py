@@ -25,7 +25,7 @@ from elizabus.api.serializers.auth import (
     register_input,
 )
 from elizabus.api.throttling import AuthRateThrottle, ClientRateThrottle
-from elizabus.api.views.base import ApiView
+from elizabus.api.views.base import PUBLIC, ApiView
 from elizabus.conf import app_settings
 from elizabus.exceptions import MissingToken, NotFound
 from elizabus.identity.tokens import TokenIdentity, token_verify
@@ -76,6 +76,8 @@ def tokens_data(issued: services.IssuedTokens) -> dict[str, Any]:
 
 class AuthApi(ApiView):
     """The routes' base: absent without data isolation, throttled as log-ins."""
+
+    access = {"GET": PUBLIC, "POST": PUBLIC}
 
     throttle_classes = [ClientRateThrottle, AuthRateThrottle]
 

@@ -17,9 +17,10 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from elizabus import selectors
+from elizabus import access, selectors
+from elizabus.access import OPERATOR, Actor
 from elizabus.api.fields import parse_uuid
-from elizabus.exceptions import AgentNotFound, ChannelNotFound, ServerNotFound
+from elizabus.exceptions import AgentNotFound, ChannelNotFound, MissingToken, ServerNotFound
 from elizabus.models import Agent, Channel, MessageServer
 
 ENVELOPE = OpenApiResponse(description="`{success: true, data}`")
@@ -50,6 +51,69 @@ def server_or_404(server_id: str) -> MessageServer:
     return server
 
 
+# --- Access: what a request's entity may do with data isolation (docs/security.md, "Access") ---
+# A view's ``access`` maps each method to one of these; a method it does not name is the
+# operator's alone, so a route added without a rule is closed, not open.
+PUBLIC = "public"  # any caller with a valid token
+OWN = "own"  # the view itself checks the entity (an author, a user, a list filtered)
+CHANNEL = "channel"  # a participant of the path's channel
+MANAGE = "manage"  # who may manage the path's channel (access.may_manage)
+MESSAGE = "message"  # the path's message's author, or who may manage its channel
+AGENT = "agent"  # the path's agent itself
+OPERATOR_ONLY = "operator"
+
+
+def actor_of(request: Any) -> Actor:
+    """The actor a request acts as: the operator without isolation; with it, what the guard
+    middleware found (the operator's key or a token's entity)."""
+    if not access.isolation_enabled():
+        return OPERATOR
+    actor = getattr(request, "actor", None)
+    if actor is None:
+        raise MissingToken("JWT token required for data isolation")
+    return actor
+
+
+def with_actor_default(request: Any, data: Any, field: str) -> Any:
+    """A body whose ``field`` (an author, a user) defaults to the token's entity with data
+    isolation, so that a client may leave it out."""
+    if not access.isolation_enabled() or not isinstance(data, dict) or field in data:
+        return data
+    actor = actor_of(request)
+    return data if actor.operator else {**data, field: str(actor.entity_id)}
+
+
+def enforce_access(view: Any, request: Any, kwargs: dict[str, Any]) -> None:
+    """Applies the view's rule for the request's method (see the constants above)."""
+    if not access.isolation_enabled() or request.method == "OPTIONS":
+        return
+    method = "GET" if request.method == "HEAD" else request.method
+    rule = getattr(view, "access", {}).get(method, OPERATOR_ONLY)
+    if rule in (PUBLIC, OWN):
+        # The guard middleware asked for a token already (but on the auth routes, which judge
+        # their own); an OWN view asks for the actor itself.
+        return
+    actor = actor_of(request)
+    if actor.operator:
+        return
+    if rule == CHANNEL:
+        access.require_participant(actor, parse_uuid(kwargs["channel_id"], "channelId"))
+    elif rule == MANAGE:
+        channel_id = parse_uuid(kwargs["channel_id"], "channelId")
+        access.require_participant(actor, channel_id)
+        access.require_manager(actor, channel_id)
+    elif rule == MESSAGE:
+        access.require_message_deleter(
+            actor,
+            parse_uuid(kwargs["channel_id"], "channelId"),
+            parse_uuid(kwargs["message_id"], "messageId"),
+        )
+    elif rule == AGENT:
+        access.require_self_or_operator(actor, parse_uuid(kwargs["agent_id"], "agentId"))
+    else:
+        access.require_operator(actor)
+
+
 class UuidPathAutoSchema(AutoSchema):
     """Documents every ``<name>_id`` path parameter as ``{type: string, format: uuid}``, and
     names operations so that a collection and its items never share an operation id."""
@@ -74,6 +138,11 @@ class UuidPathAutoSchema(AutoSchema):
 
 class ApiView(APIView):
     schema = UuidPathAutoSchema()
+    access: dict[str, str] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        enforce_access(self, request, kwargs)
 
     def finalize_response(
         self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any

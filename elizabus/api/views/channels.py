@@ -13,7 +13,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from elizabus import selectors, services
+from elizabus import access, selectors, services
 from elizabus.api.envelope import no_content, ok, validated, with_server_alias
 from elizabus.api.errors import error_response
 from elizabus.api.exchange import AgentExchange, agent_answer_waiter, parse_transport
@@ -31,17 +31,27 @@ from elizabus.api.serializers.channels import (
     MessageListQuery,
 )
 from elizabus.api.views.base import (
+    CHANNEL,
     ENVELOPE,
+    MANAGE,
+    MESSAGE,
     NO_CONTENT,
+    OWN,
     ApiView,
+    actor_of,
     channel_or_404,
+    enforce_access,
     server_or_404,
+    with_actor_default,
 )
+from elizabus.exceptions import NotYourself
 from elizabus.models import DEFAULT_SERVER_ID
 
 
 class ChannelMessagesApi(ApiView):
     """``/channels/:id/messages``: post (GET lists newest first, DELETE clears the channel)."""
+
+    access = {"GET": CHANNEL, "POST": OWN, "DELETE": MANAGE}
 
     @extend_schema(
         parameters=[
@@ -70,6 +80,7 @@ class ChannelMessagesApi(ApiView):
             return super().dispatch(request, *args, **kwargs)
         try:
             self.check_throttles(request)
+            enforce_access(self, request, kwargs)
             return self.post(request, *args, **kwargs)
         except Exception as exc:
             return error_response(exc)
@@ -79,8 +90,11 @@ class ChannelMessagesApi(ApiView):
     )
     def post(self, request: HttpRequest, channel_id: str) -> HttpResponse:
         channel_uuid = parse_uuid(channel_id, "channelId")
-        body = with_server_alias(json_object(request))
+        body = with_actor_default(request, with_server_alias(json_object(request)), "author_id")
         data = ChannelMessageIn.from_body(body)
+        actor = actor_of(request)
+        access.act_as(actor, uuid.UUID(data.author_id))
+        access.require_participant(actor, channel_uuid)
         transport = parse_transport(body)
         metadata = data.metadata or {}
         message_id = uuid.uuid4()
@@ -128,6 +142,8 @@ class ChannelMessagesApi(ApiView):
 class ChannelMessageApi(ApiView):
     """``DELETE /channels/:id/messages/:messageId``."""
 
+    access = {"DELETE": MESSAGE}
+
     @extend_schema(responses={204: NO_CONTENT})
     def delete(self, request: Request, channel_id: str, message_id: str) -> Response:
         services.message_delete(
@@ -140,14 +156,21 @@ class ChannelMessageApi(ApiView):
 class ServerChannelsApi(ApiView):
     """``GET /message-servers/:id/channels`` (alias ``/central-servers/:id/channels``)."""
 
+    access = {"GET": OWN}
+
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, server_id: str) -> Response:
         channels = selectors.channel_list(server_or_404(server_id).id)
+        visible = access.visible_channel_ids(actor_of(request))
+        if visible is not None:
+            channels = channels.filter(id__in=visible)
         return ok({"channels": [channel_data(channel) for channel in channels]})
 
 
 class DmChannelApi(ApiView):
     """``GET /dm-channel?currentUserId&targetUserId[&dmServerId]``: find or create, symmetric."""
+
+    access = {"GET": OWN}
 
     @extend_schema(
         parameters=[
@@ -158,7 +181,11 @@ class DmChannelApi(ApiView):
         responses={200: ENVELOPE},
     )
     def get(self, request: Request) -> Response:
-        query = validated(DmChannelQuery, request.query_params.dict())
+        query = validated(
+            DmChannelQuery,
+            with_actor_default(request, request.query_params.dict(), "currentUserId"),
+        )
+        access.act_as(actor_of(request), query["currentUserId"])
         server_id = query.get("dmServerId")
         if server_id is None or selectors.server_get(server_id) is None:
             # The reference falls back to the current server, silently, for an unknown id.
@@ -172,10 +199,16 @@ class DmChannelApi(ApiView):
 class ChannelCreateApi(ApiView):
     """``POST /channels`` (alias ``POST /central-channels``): a group channel."""
 
+    access = {"POST": OWN}
+
     @extend_schema(request=ChannelCreateIn, responses={201: ENVELOPE})
     def post(self, request: Request) -> Response:
         data = validated(ChannelCreateIn, with_server_alias(request.data))
+        actor = actor_of(request)
+        if not actor.operator and actor.entity_id not in data["participantCentralUserIds"]:
+            raise NotYourself("A channel's creator must be among its participants")
         channel = services.channel_create(
+            creator_id=actor.entity_id,
             server_id=data["message_server_id"],
             name=data["name"],
             type=data.get("type") or "GROUP",
@@ -188,6 +221,8 @@ class ChannelCreateApi(ApiView):
 
 class ChannelApi(ApiView):
     """``PATCH /channels/:id`` and ``DELETE /channels/:id``."""
+
+    access = {"PATCH": MANAGE, "DELETE": MANAGE}
 
     @extend_schema(request=ChannelUpdateIn, responses={200: ENVELOPE})
     def patch(self, request: Request, channel_id: str) -> Response:
@@ -211,6 +246,8 @@ class ChannelApi(ApiView):
 class ChannelDetailsApi(ApiView):
     """``GET /channels/:id/details``."""
 
+    access = {"GET": CHANNEL}
+
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, channel_id: str) -> Response:
         return ok(channel_data(channel_or_404(channel_id)))
@@ -218,6 +255,8 @@ class ChannelDetailsApi(ApiView):
 
 class ChannelParticipantsApi(ApiView):
     """``GET /channels/:id/participants``: a bare array of entity ids (agents read this)."""
+
+    access = {"GET": CHANNEL}
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, channel_id: str) -> Response:
@@ -227,6 +266,8 @@ class ChannelParticipantsApi(ApiView):
 
 class ChannelAgentsApi(ApiView):
     """``GET /channels/:id/agents`` lists participants; ``POST`` adds one (idempotent)."""
+
+    access = {"GET": CHANNEL, "POST": MANAGE}
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, channel_id: str) -> Response:
@@ -252,6 +293,8 @@ class ChannelAgentsApi(ApiView):
 class ChannelAgentApi(ApiView):
     """``DELETE /channels/:id/agents/:agentId``."""
 
+    access = {"DELETE": MANAGE}
+
     @extend_schema(responses={200: ENVELOPE})
     def delete(self, request: Request, channel_id: str, agent_id: str) -> Response:
         channel_uuid = parse_uuid(channel_id, "channelId")
@@ -268,6 +311,8 @@ class ChannelAgentApi(ApiView):
 
 class ChannelGenerateTitleApi(ApiView):
     """``POST /channels/:id/generate-title {agentId}``: a title in the agent's words."""
+
+    access = {"POST": CHANNEL}
 
     @extend_schema(request=AgentIdIn, responses={200: ENVELOPE})
     def post(self, request: Request, channel_id: str) -> Response:

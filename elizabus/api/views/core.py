@@ -10,17 +10,27 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from elizabus import selectors, services
+from elizabus import access, selectors, services
 from elizabus.api.envelope import ok, validated, with_server_alias
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.channels import message_data
 from elizabus.api.serializers.core import ActionUpdateIn, CompleteIn, IngestExternalIn, SubmitIn
-from elizabus.api.views.base import ENVELOPE, ApiView
+from elizabus.api.views.base import ENVELOPE, OWN, ApiView, actor_of, with_actor_default
 from elizabus.models import Message
 
 
+def _as_author(request: Request, data: dict[str, Any]) -> None:
+    """With data isolation: the author is the token's entity, posting where it participates."""
+    actor = actor_of(request)
+    data["author_id"] = access.act_as(actor, data["author_id"])
+    access.require_participant(actor, data["channel_id"])
+
+
 def _store_submitted(request: Request) -> Response:
-    data = validated(SubmitIn, with_server_alias(request.data))
+    data = validated(
+        SubmitIn, with_actor_default(request, with_server_alias(request.data), "author_id")
+    )
+    _as_author(request, data)
     metadata = data.get("metadata") or {}
     message = _hosted_reply(data, metadata) or services.message_create(
         channel_id=data["channel_id"],
@@ -63,6 +73,8 @@ def _hosted_reply(data: dict[str, Any], metadata: dict[str, Any]) -> Message | N
 class SubmitApi(ApiView):
     """``POST /submit``: an agent's reply. Unlike the reference it also goes on the bus."""
 
+    access = {"POST": OWN}
+
     @extend_schema(request=SubmitIn, responses={201: ENVELOPE})
     def post(self, request: Request) -> Response:
         return _store_submitted(request)
@@ -70,6 +82,8 @@ class SubmitApi(ApiView):
 
 class ActionCreateApi(ApiView):
     """``POST /action``: an action badge, stored and broadcast like a message."""
+
+    access = {"POST": OWN}
 
     @extend_schema(request=SubmitIn, responses={201: ENVELOPE})
     def post(self, request: Request) -> Response:
@@ -79,10 +93,15 @@ class ActionCreateApi(ApiView):
 class ActionUpdateApi(ApiView):
     """``PATCH /action/:id``: merge the given fields into an action badge and re-broadcast it."""
 
+    access = {"PATCH": OWN}
+
     @extend_schema(request=ActionUpdateIn, responses={200: ENVELOPE})
     def patch(self, request: Request, message_id: str) -> Response:
         message_uuid = parse_uuid(message_id, "message id")
         data = validated(ActionUpdateIn, request.data)
+        actor = actor_of(request)
+        access.act_as(actor, data.get("author_id"))
+        access.require_author(actor, message_uuid)
         message = services.message_update(
             message_id=message_uuid,
             content=data.get("content"),
@@ -98,9 +117,13 @@ class ActionUpdateApi(ApiView):
 class IngestExternalApi(ApiView):
     """``POST /ingest-external``: a connector's message (Discord, Telegram, ...)."""
 
+    access = {"POST": OWN}
+
     @extend_schema(request=IngestExternalIn, responses={202: ENVELOPE})
     def post(self, request: Request) -> Response:
-        data = validated(IngestExternalIn, with_server_alias(request.data))
+        body = with_actor_default(request, with_server_alias(request.data), "author_id")
+        data = validated(IngestExternalIn, body)
+        _as_author(request, data)
         message = services.message_create(
             channel_id=data["channel_id"],
             server_id=data["message_server_id"],
@@ -123,9 +146,12 @@ class IngestExternalApi(ApiView):
 class CompleteApi(ApiView):
     """``POST /complete``: an agent is done with a message; ends the client's "thinking" state."""
 
+    access = {"POST": OWN}
+
     @extend_schema(request=CompleteIn, responses={200: ENVELOPE})
     def post(self, request: Request) -> Response:
         data = validated(CompleteIn, with_server_alias(request.data))
+        access.require_participant(actor_of(request), data["channel_id"])
         services.message_complete_announce(
             channel_id=data["channel_id"], server_id=data["message_server_id"]
         )

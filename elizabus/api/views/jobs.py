@@ -14,12 +14,12 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from elizabus import selectors, services
+from elizabus import access, selectors, services
 from elizabus.api.envelope import validated
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.jobs import job_created_data, job_data
 from elizabus.api.serializers.jobs import JobCreateIn, job_list_query
-from elizabus.api.views.base import ApiView
+from elizabus.api.views.base import OWN, PUBLIC, ApiView, actor_of, with_actor_default
 from elizabus.conf import app_settings
 from elizabus.exceptions import JobNotFound
 from elizabus.js import epoch_ms
@@ -36,11 +36,14 @@ def _rate(part: int, whole: int) -> float:
 class JobsApi(ApiView):
     """``POST /jobs`` asks; ``GET /jobs?limit&status`` lists the newest."""
 
+    access = {"POST": OWN, "GET": OWN}
+
     @extend_schema(
         request=JobCreateIn, responses={201: OpenApiResponse(description="`CreateJobResponse`")}
     )
     def post(self, request: Request) -> Response:
-        data = validated(JobCreateIn, request.data)
+        data = validated(JobCreateIn, with_actor_default(request, request.data, "userId"))
+        access.act_as(actor_of(request), data["userId"])
         job = services.job_create(
             user_id=data["userId"],
             content=data["content"],
@@ -60,13 +63,19 @@ class JobsApi(ApiView):
     def get(self, request: Request) -> Response:
         query = job_list_query(request.query_params.dict())
         services.jobs_time_out_overdue()
-        jobs = [job_data(job) for job in selectors.job_list(**query)]
-        total = sum(selectors.job_status_counts().values())
+        user_id = actor_of(request).entity_id
+        jobs = [job_data(job) for job in selectors.job_list(**query, user_id=user_id)]
+        if user_id is None:
+            total = sum(selectors.job_status_counts().values())
+        else:
+            total = selectors.job_list(limit=2**31, user_id=user_id).count()
         return Response({"jobs": jobs, "total": total, "filtered": len(jobs)})
 
 
 class JobsHealthApi(ApiView):
     """``GET /jobs/health``: counts by status and rates, over the jobs kept."""
+
+    access = {"GET": PUBLIC}
 
     @extend_schema(responses={200: OpenApiResponse(description="`JobHealthResponse`")})
     def get(self, request: Request) -> Response:
@@ -95,9 +104,12 @@ class JobsHealthApi(ApiView):
 class JobApi(ApiView):
     """``GET /jobs/:id``."""
 
+    access = {"GET": OWN}
+
     @extend_schema(responses={200: JOB})
     def get(self, request: Request, job_id: str) -> Response:
         job_uuid = parse_uuid(job_id, "jobId")
+        access.require_job_owner(actor_of(request), job_uuid)
         services.jobs_time_out_overdue()
         job = selectors.job_get(job_uuid)
         if job is None:

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from elizabus.api.envelope import ok, validated
 from elizabus.api.serializers.logs import LogListQuery
-from elizabus.api.views.base import ApiView, agent_or_404
+from elizabus.api.views.base import AGENT, ApiView, agent_or_404
 from elizabus.logs import LEVELS, LogQuery, log_ring
 
 DEFAULT_WINDOW_MS = 3_600_000  # the reference's default ``since``: the last hour
@@ -84,6 +84,8 @@ class ServerLogsApi(ApiView):
 class AgentLogsApi(ApiView):
     """``GET /api/agents/:agentId/logs``: this process's recent entries that name the agent
     (``count`` or ``limit``, ``level``, ``since``), oldest first."""
+
+    access = {"GET": AGENT}
 
     @extend_schema(
         parameters=[*LOG_QUERY, OpenApiParameter("count", int, description="as limit")],

@@ -22,7 +22,7 @@ from elizabus.exceptions import NoFile
 from elizabus.ids import is_uuid
 from elizabus.services.media import StoredMedia
 
-from .base import ApiView
+from .base import AGENT, CHANNEL, ApiView
 
 INLINE_TYPES = ("image/", "audio/", "video/")
 
@@ -66,6 +66,8 @@ def _uploaded(stored: StoredMedia, media_type: str) -> Response:
 class ChannelUploadMediaApi(UploadMediaApi):
     """``POST /channels/:id/upload-media``: one file in the multipart field ``file``."""
 
+    access = {"POST": CHANNEL}
+
     @UPLOAD_SCHEMA
     def post(self, request: Request, channel_id: str) -> Response:
         channel_uuid = parse_uuid(channel_id, "channelId")
@@ -77,6 +79,8 @@ class AgentUploadMediaApi(UploadMediaApi):
     """``POST /api/media/agents/:agentId/upload-media``: one file in the multipart field
     ``file``; ``type`` is the file's elizaOS content type (``image``, ``video``, ``audio``,
     ``document``), as the reference answers here."""
+
+    access = {"POST": AGENT}
 
     @UPLOAD_SCHEMA
     def post(self, request: Request, agent_id: str) -> Response:

@@ -27,7 +27,7 @@ from elizabus.api.serializers.memory import (
     MemoryUpdateIn,
     RoomCreateIn,
 )
-from elizabus.api.views.base import ENVELOPE, NO_CONTENT, ApiView, agent_or_404
+from elizabus.api.views.base import AGENT, ENVELOPE, NO_CONTENT, ApiView, agent_or_404
 from elizabus.exceptions import RoomNotFound
 from elizabus.js import epoch_ms
 from elizabus.models import DEFAULT_SERVER_ID, ChannelType
@@ -45,6 +45,8 @@ MESSAGE_TABLE = "messages"
 class AgentMemoriesApi(ApiView):
     """``GET /:agentId/memories`` and ``…/rooms/:roomId/memories``, newest first;
     ``DELETE /:agentId/memories`` forgets them all."""
+
+    access = {"GET": AGENT, "DELETE": AGENT}
 
     @extend_schema(parameters=MEMORY_QUERY, responses={200: ENVELOPE})
     def get(self, request: Request, agent_id: str, room_id: str | None = None) -> Response:
@@ -76,6 +78,8 @@ class AgentMemoriesApi(ApiView):
 class AgentMemoryApi(ApiView):
     """``PATCH|DELETE /:agentId/memories/:memoryId``."""
 
+    access = {"PATCH": AGENT, "DELETE": AGENT}
+
     @extend_schema(request=MemoryUpdateIn, responses={200: ENVELOPE})
     def patch(self, request: Request, agent_id: str, memory_id: str) -> Response:
         memory_uuid = parse_uuid(memory_id, "memoryId")
@@ -101,6 +105,8 @@ class AgentMemoryApi(ApiView):
 class RoomMemoriesClearApi(ApiView):
     """``DELETE /:agentId/memories/all/:roomId``: the agent forgets one channel."""
 
+    access = {"DELETE": AGENT}
+
     @extend_schema(responses={204: NO_CONTENT})
     def delete(self, request: Request, agent_id: str, room_id: str) -> Response:
         channel_id = parse_uuid(room_id, "roomId")
@@ -112,6 +118,8 @@ class RoomMemoriesClearApi(ApiView):
 class AgentRoomsApi(ApiView):
     """``GET /:agentId/rooms``: the channels the agent sits in; ``POST`` creates one with the
     agent in it."""
+
+    access = {"GET": AGENT, "POST": AGENT}
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, agent_id: str) -> Response:
@@ -142,6 +150,8 @@ class AgentRoomsApi(ApiView):
 
 class AgentRoomApi(ApiView):
     """``GET /:agentId/rooms/:roomId``: one of the agent's rooms, with its world's name."""
+
+    access = {"GET": AGENT}
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, agent_id: str, room_id: str) -> Response:

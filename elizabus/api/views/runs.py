@@ -16,7 +16,7 @@ from elizabus.api.envelope import ok, validated
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.runs import RUN_STATUS, run_detail, run_summary
 from elizabus.api.serializers.runs import RunGetQuery, RunListQuery
-from elizabus.api.views.base import ApiView, agent_or_404
+from elizabus.api.views.base import AGENT, ApiView, agent_or_404
 from elizabus.exceptions import RunNotFound
 
 RUN_QUERY = [
@@ -35,6 +35,8 @@ def _moment(epoch_ms: int | None) -> dt.datetime | None:
 
 class AgentRunsApi(ApiView):
     """``GET /api/agents/:agentId/runs``: newest first, ``{runs, total, hasMore}``."""
+
+    access = {"GET": AGENT}
 
     @extend_schema(
         parameters=RUN_QUERY,
@@ -70,6 +72,8 @@ class AgentRunsApi(ApiView):
 
 class AgentRunApi(ApiView):
     """``GET /api/agents/:agentId/runs/:runId[?roomId]``: ``{summary, events}``."""
+
+    access = {"GET": AGENT}
 
     @extend_schema(
         parameters=[OpenApiParameter("roomId", str, description="the run's channel")],

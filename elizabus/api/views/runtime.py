@@ -13,13 +13,15 @@ from rest_framework.response import Response
 
 from elizabus import selectors
 from elizabus.api.representations.servers import server_data
-from elizabus.api.views.base import ApiView
+from elizabus.api.views.base import PUBLIC, ApiView
 from elizabus.api.views.system import health_body
 from elizabus.js import iso
 
 
 class PingApi(ApiView):
     """``GET /api/server/ping``."""
+
+    access = {"GET": PUBLIC}
 
     @extend_schema(responses={200: OpenApiResponse(description="`{pong: true, timestamp}`")})
     def get(self, request: Request) -> Response:
@@ -29,6 +31,8 @@ class PingApi(ApiView):
 class HelloApi(ApiView):
     """``GET /api/server/hello``."""
 
+    access = {"GET": PUBLIC}
+
     @extend_schema(responses={200: OpenApiResponse(description='`{message: "Hello World!"}`')})
     def get(self, request: Request) -> Response:
         return Response({"message": "Hello World!"})
@@ -36,6 +40,8 @@ class HelloApi(ApiView):
 
 class StatusApi(ApiView):
     """``GET /api/server/status``: how many agents run (are enabled)."""
+
+    access = {"GET": PUBLIC}
 
     @extend_schema(
         responses={200: OpenApiResponse(description='`{status: "ok", agentCount, timestamp}`')}
@@ -52,6 +58,8 @@ class StatusApi(ApiView):
 
 class ServerHealthApi(ApiView):
     """``GET /api/server/health``: as ``/health``, 503 without an enabled agent."""
+
+    access = {"GET": PUBLIC}
 
     @extend_schema(
         responses={

@@ -12,13 +12,15 @@ from elizabus.api.envelope import ok, validated
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.servers import server_data
 from elizabus.api.serializers.servers import ServerAgentIdIn, ServerCreateIn
-from elizabus.api.views.base import ENVELOPE, ApiView, server_or_404
+from elizabus.api.views.base import ENVELOPE, PUBLIC, ApiView, server_or_404
 from elizabus.exceptions import NotSubscribed
 from elizabus.models import DEFAULT_SERVER_ID
 
 
 class CurrentServerApi(ApiView):
     """``GET /message-server/current``."""
+
+    access = {"GET": PUBLIC}
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request) -> Response:
@@ -30,6 +32,8 @@ class ServersApi(ApiView):
 
     ``data_key`` is ``servers`` on the deprecated ``GET /central-servers``.
     """
+
+    access = {"GET": PUBLIC}
 
     data_key = "messageServers"
 
@@ -52,6 +56,8 @@ class ServersApi(ApiView):
 
 class ServerAgentsApi(ApiView):
     """``GET|POST /message-servers/:id/agents`` (alias ``/servers/:id/agents``)."""
+
+    access = {"GET": PUBLIC}
 
     @extend_schema(responses={200: ENVELOPE})
     def get(self, request: Request, server_id: str) -> Response:
@@ -94,6 +100,8 @@ class ServerAgentApi(ApiView):
 
 class AgentServersApi(ApiView):
     """``GET /agents/:agentId/message-servers`` (v1.0: ``/agents/:agentId/servers``)."""
+
+    access = {"GET": PUBLIC}
 
     data_key = "messageServers"
 

@@ -19,7 +19,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from elizabus import selectors, services
+from elizabus import access, selectors, services
 from elizabus.api.envelope import validated
 from elizabus.api.exchange import AgentExchange, agent_answer_waiter, parse_transport
 from elizabus.api.fields import parse_uuid
@@ -36,7 +36,7 @@ from elizabus.api.serializers.sessions import (
     SessionTimeoutIn,
     session_messages_query,
 )
-from elizabus.api.views.base import ApiView
+from elizabus.api.views.base import OWN, PUBLIC, ApiView, actor_of, with_actor_default
 from elizabus.exceptions import InvalidInput
 from elizabus.js import iso
 from elizabus.models import DEFAULT_SERVER_ID, Session
@@ -47,14 +47,24 @@ LOADED_AT = time.monotonic()
 SESSION = OpenApiResponse(description="`SessionInfoResponse`")
 
 
-def _active_session(session_id: str) -> Session:
-    """The session named in the path; 400 for a malformed id, 404 unknown, 410 expired (and
-    then deleted)."""
-    return services.session_require_active(session_id=parse_uuid(session_id, "sessionId"))
+def _own_session_id(request: Request, session_id: str) -> uuid.UUID:
+    """The session id of the path: 400 malformed; with data isolation, 404 unless the
+    session is the token's entity's."""
+    session_uuid = parse_uuid(session_id, "sessionId")
+    access.require_session_owner(actor_of(request), session_uuid)
+    return session_uuid
+
+
+def _active_session(request: Request, session_id: str) -> Session:
+    """The session named in the path; 400 for a malformed id, 404 unknown (or another
+    user's), 410 expired (and then deleted)."""
+    return services.session_require_active(session_id=_own_session_id(request, session_id))
 
 
 class SessionsHealthApi(ApiView):
     """``GET /sessions/health``."""
+
+    access = {"GET": PUBLIC}
 
     @extend_schema(responses={200: OpenApiResponse(description="`SessionsHealthResponse`")})
     def get(self, request: Request) -> Response:
@@ -74,12 +84,15 @@ class SessionsHealthApi(ApiView):
 class SessionsApi(ApiView):
     """``POST /sessions`` creates one; ``GET /sessions`` lists the active ones."""
 
+    access = {"POST": OWN, "GET": OWN}
+
     @extend_schema(
         request=SessionCreateIn,
         responses={201: OpenApiResponse(description="`CreateSessionResponse`")},
     )
     def post(self, request: Request) -> Response:
-        data = validated(SessionCreateIn, request.data)
+        data = validated(SessionCreateIn, with_actor_default(request, request.data, "userId"))
+        access.act_as(actor_of(request), data["userId"])
         session = services.session_create(
             agent_id=data["agentId"],
             user_id=data["userId"],
@@ -91,7 +104,9 @@ class SessionsApi(ApiView):
     @extend_schema(responses={200: OpenApiResponse(description="`ListSessionsResponse`")})
     def get(self, request: Request) -> Response:
         now = timezone.now()
-        sessions = [session_data(s, now) for s in selectors.session_list_active(now=now)]
+        actor = actor_of(request)
+        active = selectors.session_list_active(now=now, user_id=actor.entity_id)
+        sessions = [session_data(s, now) for s in active]
         counts = selectors.session_counts(now=now)
         return Response(
             {
@@ -109,13 +124,15 @@ class SessionsApi(ApiView):
 class SessionApi(ApiView):
     """``GET /sessions/:id`` and ``DELETE /sessions/:id`` (the channel stays)."""
 
+    access = {"GET": OWN, "DELETE": OWN}
+
     @extend_schema(responses={200: SESSION})
     def get(self, request: Request, session_id: str) -> Response:
-        return Response(session_data(_active_session(session_id), timezone.now()))
+        return Response(session_data(_active_session(request, session_id), timezone.now()))
 
     @extend_schema(responses={200: OpenApiResponse(description="`{success, message, data}`")})
     def delete(self, request: Request, session_id: str) -> Response:
-        session_uuid = parse_uuid(session_id, "sessionId")
+        session_uuid = _own_session_id(request, session_id)
         services.session_delete(session_id=session_uuid)
         body = {"success": True, "message": f"Session {session_uuid} deleted successfully"}
         return Response({**body, "data": dict(body)})
@@ -124,6 +141,8 @@ class SessionApi(ApiView):
 class SessionMessagesApi(ApiView):
     """``POST /sessions/:id/messages`` sends (``transport`` ``websocket``, ``http`` or ``sse``);
     ``GET`` lists, newest first, with ``limit``, ``before`` and ``after`` (epoch ms)."""
+
+    access = {"POST": OWN, "GET": OWN}
 
     @extend_schema(
         request=SessionMessageIn,
@@ -135,7 +154,7 @@ class SessionMessagesApi(ApiView):
         # is refused by the validation next).
         transport = parse_transport(body, error=InvalidInput) if isinstance(body, dict) else ""
         data = validated(SessionMessageIn, body)
-        session = _active_session(session_id)
+        session = _active_session(request, session_id)
         message_id = uuid.uuid4()
         # Opened before the message is stored, so the agent's answer cannot slip past.
         waiter = agent_answer_waiter(message_id=message_id) if transport != "websocket" else None
@@ -177,7 +196,7 @@ class SessionMessagesApi(ApiView):
         responses={200: OpenApiResponse(description="`GetMessagesResponse`")},
     )
     def get(self, request: Request, session_id: str) -> Response:
-        session = _active_session(session_id)
+        session = _active_session(request, session_id)
         query = session_messages_query(request.query_params.dict())
         messages, has_more = selectors.session_messages(channel_id=session.channel_id, **query)
         listed = [session_message_data(message) for message in messages]
@@ -193,9 +212,11 @@ class SessionMessagesApi(ApiView):
 class SessionRenewApi(ApiView):
     """``POST /sessions/:id/renew``: renews now, up to the maximum duration."""
 
+    access = {"POST": OWN}
+
     @extend_schema(request=None, responses={200: SESSION})
     def post(self, request: Request, session_id: str) -> Response:
-        session = services.session_renew(session_id=_active_session(session_id).id)
+        session = services.session_renew(session_id=_active_session(request, session_id).id)
         return Response(session_data(session, timezone.now()))
 
 
@@ -203,9 +224,11 @@ class SessionTimeoutApi(ApiView):
     """``PATCH /sessions/:id/timeout``: ``timeoutMinutes`` within the bounds, ``autoRenew``,
     ``maxDurationMinutes``, ``warningThresholdMinutes``."""
 
+    access = {"PATCH": OWN}
+
     @extend_schema(request=SessionTimeoutIn, responses={200: SESSION})
     def patch(self, request: Request, session_id: str) -> Response:
-        session = _active_session(session_id)
+        session = _active_session(request, session_id)
         timeout = validated(SessionTimeoutIn, request.data)["timeout"]
         session = services.session_timeout_update(session_id=session.id, timeout=timeout)
         return Response(session_data(session, timezone.now()))
@@ -214,7 +237,9 @@ class SessionTimeoutApi(ApiView):
 class SessionHeartbeatApi(ApiView):
     """``POST /sessions/:id/heartbeat``: the client is still there."""
 
+    access = {"POST": OWN}
+
     @extend_schema(request=None, responses={200: SESSION})
     def post(self, request: Request, session_id: str) -> Response:
-        session = services.session_heartbeat(session_id=_active_session(session_id).id)
+        session = services.session_heartbeat(session_id=_active_session(request, session_id).id)
         return Response(session_data(session, timezone.now()))

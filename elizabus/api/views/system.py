@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from elizabus import selectors
 from elizabus.api.envelope import ok
 from elizabus.api.errors import error_response
-from elizabus.api.views.base import ApiView
+from elizabus.api.views.base import PUBLIC, ApiView
 from elizabus.apps import uptime_seconds
 from elizabus.bus.metrics import bus_metrics
 from elizabus.conf import app_settings
@@ -76,6 +76,8 @@ class BusMetricsApi(ApiView):
 class VersionApi(ApiView):
     """``GET /api/system/version``: the reference's body (no envelope)."""
 
+    access = {"GET": PUBLIC}
+
     @extend_schema(
         responses={200: OpenApiResponse(description="`{version, source, timestamp, …}`")}
     )
@@ -95,9 +97,13 @@ class ConfigApi(ApiView):
     """``GET /api/system/config``: whether clients must authenticate users (elizaOS data
     isolation, which elizabus does not have)."""
 
+    access = {"GET": PUBLIC}
+
     @extend_schema(responses={200: OpenApiResponse(description="`{success, data: {…}}`")})
     def get(self, request: Request) -> Response:
-        return ok({"requiresAuth": False})
+        # As the reference's: whether a client must log in (/api/auth/) for a token. The API
+        # key is not a log-in: the elizaOS UI asks for it on its first 401.
+        return ok({"requiresAuth": bool(app_settings.DATA_ISOLATION)})
 
 
 def _flag(value: object) -> str:
