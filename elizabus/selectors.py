@@ -111,19 +111,36 @@ def message_row(message: Message) -> dict[str, Any]:
     return {column: getattr(message, column) for column in MESSAGE_COLUMNS}
 
 
-def message_time(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> dt.datetime | None:
-    """When a message of the channel was stored; None for one it does not hold."""
+def channel_last_seq(channel_id: uuid.UUID) -> int | None:
+    """The seq of the channel's newest message, deleted or not (0 before its first); None
+    for no such channel."""
+    return Channel.objects.filter(id=channel_id).values_list("last_seq", flat=True).first()
+
+
+def message_seq(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> int | None:
+    """A message's seq in the channel; None for one the channel does not hold."""
     return (
         Message.objects.filter(id=message_id, channel_id=channel_id)
-        .values_list("created_at", flat=True)
+        .values_list("seq", flat=True)
         .first()
     )
 
 
-def messages_since(*, channel_id: uuid.UUID, since: dt.datetime, limit: int) -> list[Message]:
-    """The channel's messages stored from ``since`` on, oldest first (at most ``limit``)."""
-    newer = Message.objects.filter(channel_id=channel_id, created_at__gte=since)
-    return list(newer.order_by("created_at", "id")[:limit])
+def messages_after(
+    *,
+    channel_id: uuid.UUID,
+    after_seq: int,
+    upto_seq: int | None = None,
+    limit: int,
+    newest: bool = False,
+) -> list[Message]:
+    """The channel's messages with a seq after ``after_seq`` (up to ``upto_seq`` inclusive),
+    at most ``limit``: the oldest of them, in seq order, or with ``newest`` the newest, newest
+    first."""
+    queryset = Message.objects.filter(channel_id=channel_id, seq__gt=after_seq)
+    if upto_seq is not None:
+        queryset = queryset.filter(seq__lte=upto_seq)
+    return list(queryset.order_by("-seq" if newest else "seq")[:limit])
 
 
 def entity_names(entity_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:

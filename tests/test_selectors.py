@@ -86,33 +86,41 @@ def test_message_list_breaks_timestamp_ties_by_id(quiet: World) -> None:
     assert ids(page) == sorted(ids(twins), reverse=True)
 
 
-# --- message_time, messages_since -----------------------------------------------------------------
+# --- channel_last_seq, message_seq, messages_after ----------------------------------------------
 
 
-def test_messages_since_is_from_that_time_on_oldest_first(
+def test_messages_after_a_seq_are_oldest_first_within_the_limit(
     world: World, history: list[Message]
 ) -> None:
-    since = selectors.messages_since(channel_id=world.channel.id, since=at(2), limit=10)
-    assert ids(since) == ids(history[2:])
+    # The world's own message was the channel's first (moved away since): the history is 2…6.
+    after = selectors.messages_after(channel_id=world.channel.id, after_seq=3, limit=10)
+    assert ids(after) == ids(history[2:])
+    after = selectors.messages_after(channel_id=world.channel.id, after_seq=0, limit=2)
+    assert ids(after) == ids(history[:2])
 
 
-def test_messages_since_keeps_the_oldest_within_the_limit(
+def test_messages_after_a_seq_up_to_another_newest_first(
     world: World, history: list[Message]
 ) -> None:
-    since = selectors.messages_since(channel_id=world.channel.id, since=at(0), limit=2)
-    assert ids(since) == ids(history[:2])
+    found = selectors.messages_after(
+        channel_id=world.channel.id, after_seq=2, upto_seq=5, limit=2, newest=True
+    )
+    assert ids(found) == [history[3].id, history[2].id]
 
 
-def test_message_time_is_when_the_channel_stored_it(world: World, history: list[Message]) -> None:
-    assert selectors.message_time(channel_id=world.channel.id, message_id=history[3].id) == at(3)
+def test_a_messages_seq_and_the_channels_last(world: World, history: list[Message]) -> None:
+    assert selectors.message_seq(channel_id=world.channel.id, message_id=history[3].id) == 5
+    assert selectors.channel_last_seq(world.channel.id) == 6
+    assert selectors.channel_last_seq(uuid.uuid4()) is None
 
 
 @pytest.mark.parametrize("which", ["unknown", "of another channel"])
-def test_an_id_the_channel_does_not_hold_has_no_time(
+def test_an_id_the_channel_does_not_hold_has_no_seq(
     which: str, world: World, history: list[Message]
 ) -> None:
-    message_id = uuid.uuid4() if which == "unknown" else world.message.id
-    assert selectors.message_time(channel_id=world.channel.id, message_id=message_id) is None
+    other = factories.make_channel(server_id=world.server.id)
+    message_id = uuid.uuid4() if which == "unknown" else history[0].id
+    assert selectors.message_seq(channel_id=other.id, message_id=message_id) is None
 
 
 # --- who may join --------------------------------------------------------------------------------

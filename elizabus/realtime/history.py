@@ -1,53 +1,85 @@
-"""Stored messages as the bus events the sockets would have got: what a socket resuming with
-``lastMessageId`` missed (router.py), and what this process's rooms may have missed while the
-channel layer was unreachable (rooms.py).
+"""Stored messages as the bus events the sockets would have got, by their seqs (docs/realtime.md,
+"Offsets"): what a socket resuming from an offset missed (router.py), and what this process's
+rooms may have missed while the channel layer was unreachable (rooms.py).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from elizabus import selectors, services
 from elizabus.bus.events import NewMessage
 from elizabus.conf import app_settings
 from elizabus.models import Message
 
-# How far before the last message a resuming socket saw the resend starts. The last one a
-# client saw can be newer than one still on its way to it when it lost its server: its own
-# message's copy comes straight back to the sender, ahead of the broadcasts queued for its room.
-RESUME_OVERLAP = dt.timedelta(seconds=10)
+
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """What a channel stored after an offset: the ``events``, oldest first, up to ``last_seq``
+    (the channel's newest seq when they were read: later ones come live). ``complete`` is False
+    when they are not all there is: the offset was unknown, or more were stored than a resend
+    holds (then ``events`` are the newest of them). ``covered`` is the range of seqs the events
+    account for: each seq in it is one of them, or was deleted."""
+
+    events: list[NewMessage]
+    last_seq: int
+    complete: bool
+    covered: range = range(0)
 
 
-def missed_after(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> list[NewMessage]:
-    """What a socket that last saw ``message_id`` may have missed, oldest first (at most
-    ``SOCKET_RESUME_LIMIT``): what came after it, and what came in the
-    :data:`RESUME_OVERLAP` before it, which the client may already hold (it drops an id it
-    has). An unknown ``message_id`` yields nothing."""
-    seen_at = selectors.message_time(channel_id=channel_id, message_id=message_id)
-    if seen_at is None:
-        return []
-    messages = selectors.messages_since(
-        channel_id=channel_id,
-        since=seen_at - RESUME_OVERLAP,
-        limit=app_settings.SOCKET_RESUME_LIMIT + 1,
+def missed(
+    *,
+    channel_id: uuid.UUID,
+    after_seq: int | None = None,
+    after_message_id: uuid.UUID | None = None,
+) -> Missed:
+    """The channel's messages after ``after_seq``, or after the message ``after_message_id``
+    (``after_seq`` wins when both are given); at most ``SOCKET_RESUME_LIMIT``. A message id the
+    channel does not hold (deleted, or another channel's) resends nothing, incomplete."""
+    last_seq = selectors.channel_last_seq(channel_id) or 0
+    if after_seq is None and after_message_id is not None:
+        after_seq = selectors.message_seq(channel_id=channel_id, message_id=after_message_id)
+    if after_seq is None:
+        return Missed(events=[], last_seq=last_seq, complete=False)
+    limit = app_settings.SOCKET_RESUME_LIMIT
+    messages = selectors.messages_after(
+        channel_id=channel_id, after_seq=after_seq, upto_seq=last_seq, limit=limit + 1, newest=True
     )
-    return _events(channel_id, [m for m in messages if m.id != message_id])
-
-
-def said_since(*, channel_id: uuid.UUID, since: dt.datetime) -> list[NewMessage]:
-    """What was stored in the channel from ``since`` on, oldest first (at most
-    ``SOCKET_RESUME_LIMIT``)."""
-    messages = selectors.messages_since(
-        channel_id=channel_id, since=since, limit=app_settings.SOCKET_RESUME_LIMIT
+    complete = len(messages) <= limit
+    events = _events(channel_id, messages[:limit][::-1])
+    start = after_seq + 1 if complete or not events else events[0].seq
+    return Missed(
+        events=events,
+        last_seq=last_seq,
+        complete=complete,
+        covered=range(start, last_seq + 1),
     )
-    return _events(channel_id, messages)
+
+
+def stored_after(*, channel_id: uuid.UUID, after_seq: int) -> Missed:
+    """The channel's messages after ``after_seq``, oldest first, at most
+    ``SOCKET_RESUME_LIMIT`` (``complete`` False when there are more: read again from the last
+    one's seq)."""
+    last_seq = selectors.channel_last_seq(channel_id) or 0
+    limit = app_settings.SOCKET_RESUME_LIMIT
+    messages = selectors.messages_after(
+        channel_id=channel_id, after_seq=after_seq, upto_seq=last_seq, limit=limit + 1
+    )
+    complete = len(messages) <= limit
+    messages = messages[:limit]
+    return Missed(
+        events=_events(channel_id, messages),
+        last_seq=last_seq if complete else messages[-1].seq,
+        complete=complete,
+    )
 
 
 def _events(channel_id: uuid.UUID, messages: list[Message]) -> list[NewMessage]:
-    if not messages:
+    channel = selectors.channel_get(channel_id) if messages else None
+    if channel is None:  # deleted meanwhile: its sockets get channelDeleted
         return []
-    server_id = selectors.channel_get(channel_id).server_id
+    server_id = channel.server_id
     names = selectors.entity_names([message.author_id for message in messages])
     return [
         services.message_event(

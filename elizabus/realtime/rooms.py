@@ -16,16 +16,17 @@ renews its own well before that, and again after the layer failed and came back.
 A bus event may be broadcast twice (delivery is at least once); the pump hands each event id,
 and each new message, out once.
 
-While the layer is unreachable (a Redis restart or outage), broadcasts may be lost on the way:
-once it answers again, the process reads from the database what was stored in its rooms'
-channels from a little before the outage began, and hands out what its sockets did not get.
+Each room keeps its channel's offset (docs/realtime.md, "Offsets"): the seq up to which every
+message was handed out (or was stored before the room was made), and the seqs handed out
+beyond it. While the layer is unreachable (a Redis restart or outage), broadcasts may be lost on
+the way: once it answers again, the process reads from the database the messages after each
+room's offset, and hands out those its sockets did not get.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import uuid
 import weakref
@@ -33,8 +34,8 @@ from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
-from django.utils import timezone
 
+from elizabus import selectors
 from elizabus.bus.recent import RecentIds
 
 from . import history
@@ -44,10 +45,13 @@ logger = logging.getLogger(__name__)
 
 # How long the pump waits after the layer failed before it receives again.
 RETRY_DELAY = 1.0
-# How far before an outage of the layer the catch-up reads: broadcasts that were on their way.
-CATCH_UP_MARGIN = dt.timedelta(seconds=10)
 # When it reads again after the layer came back, each after the one before.
 CATCH_UP_AGAIN_SECONDS = (5.0, 10.0)
+# Pages of SOCKET_RESUME_LIMIT messages one catch-up reads per channel, at most.
+CATCH_UP_PAGES = 20
+# Seqs handed out beyond a room's offset before it stops waiting for the one missing: a
+# broadcast given up without the layer failing (nothing would catch it up).
+MAX_AHEAD = 1000
 
 
 class Member(Protocol):
@@ -68,6 +72,9 @@ class LocalRooms:
         self._lock = asyncio.Lock()
         self._delivered = RecentIds()
         self._delivered_messages = RecentIds()
+        # Channel id → its offset, and the seqs handed out beyond it (module docstring).
+        self._offsets: dict[str, int] = {}
+        self._ahead: dict[str, set[int]] = {}
 
     async def join(self, channel_id: str, member: Member) -> None:
         """Seats ``member`` in the room; returns once group messages for it reach this process."""
@@ -80,6 +87,8 @@ class LocalRooms:
             if room is None:
                 if self.layer is not None:
                     await self._add_group(channel_id, await self._listen())
+                    # Read once in the group: every later message comes through the layer.
+                    await self._read_offset(channel_id)
                 room = self._members[channel_id] = set()
             room.add(member)
 
@@ -93,11 +102,24 @@ class LocalRooms:
             # The layer is away (a Redis restart): seat the member all the same, and keep
             # trying; what the channel said meanwhile then comes from the database.
             logger.warning("socket rooms: joining %s waits for the channel layer", channel_id)
-            since = timezone.now() - CATCH_UP_MARGIN
-            retry = asyncio.get_running_loop().create_task(self._join_later(channel_id, since))
+            retry = asyncio.get_running_loop().create_task(self._join_later(channel_id))
             self._tasks.append(retry)
 
-    async def _join_later(self, channel_id: str, since: dt.datetime) -> None:
+    async def _read_offset(self, channel_id: str) -> None:
+        try:
+            key = uuid.UUID(channel_id)
+        except ValueError:
+            return  # no channel's (the group messages of tests)
+        try:
+            last_seq = await database_sync_to_async(selectors.channel_last_seq)(key)
+        except Exception:
+            # Then the first message handed out sets it.
+            logger.warning("socket rooms: could not read the offset of %s", channel_id)
+            return
+        if last_seq is not None:
+            self._offsets[channel_id] = last_seq
+
+    async def _join_later(self, channel_id: str) -> None:
         while True:
             await asyncio.sleep(RETRY_DELAY)
             if channel_id not in self._members:
@@ -106,7 +128,7 @@ class LocalRooms:
                 await self.layer.group_add(channel_group(channel_id), self._channel)
             except Exception:
                 continue
-            await self._catch_up(since, channels=[channel_id])
+            await self._catch_up(channels=[channel_id])
             return
 
     async def leave(self, channel_id: str, member: Member) -> None:
@@ -119,6 +141,8 @@ class LocalRooms:
         async with self._lock:
             if self._members.get(channel_id) is room and not room:
                 del self._members[channel_id]
+                self._offsets.pop(channel_id, None)
+                self._ahead.pop(channel_id, None)
                 if self.layer is not None and self._channel is not None:
                     await self._discard_group(channel_id)
 
@@ -141,7 +165,6 @@ class LocalRooms:
         return self._channel
 
     async def _pump(self) -> None:
-        outage: dt.datetime | None = None
         while True:
             try:
                 message = await self.layer.receive(self._channel)
@@ -149,16 +172,13 @@ class LocalRooms:
                 raise
             except Exception:
                 logger.exception("socket rooms: receiving from the channel layer failed")
-                outage = outage or timezone.now()
                 await asyncio.sleep(RETRY_DELAY)
                 if await self._renew_groups():
-                    since = outage - CATCH_UP_MARGIN
-                    await self._catch_up(since=since)
+                    await self._catch_up()
                     # Again a little later: broadcasts sent in the moments the layer was coming
                     # back were seen lost too (the fault run's Redis restarts).
-                    later = asyncio.get_running_loop().create_task(self._catch_up_later(since))
+                    later = asyncio.get_running_loop().create_task(self._catch_up_later())
                     self._tasks.append(later)
-                    outage = None
                 continue
             if message.get("type") == SOCKET_EMIT:
                 await self._deliver(message)
@@ -175,7 +195,10 @@ class LocalRooms:
         if self._delivered.seen(event_id) or self._delivered_messages.seen(message_id):
             logger.debug("socket rooms: event %s (message %s) again, dropped", event_id, message_id)
             return
-        members = tuple(self._members.get(message.get("channel"), ()))
+        channel_id = message.get("channel")
+        if message.get("seq") and channel_id in self._members:
+            self._handed_out(channel_id, message["seq"])
+        members = tuple(self._members.get(channel_id, ()))
         logger.debug(
             "socket rooms: event %s (message %s) to %d sockets in %s",
             event_id,
@@ -206,24 +229,55 @@ class LocalRooms:
                     return False
         return True
 
-    async def _catch_up_later(self, since: dt.datetime) -> None:
+    def _handed_out(self, channel_id: str, seq: int) -> None:
+        offset = self._offsets.get(channel_id)
+        if offset is None:
+            self._offsets[channel_id] = seq
+        elif seq > offset:
+            self._ahead.setdefault(channel_id, set()).add(seq)
+            self._advance(channel_id, offset)
+
+    def _advance(self, channel_id: str, offset: int) -> None:
+        """Moves the channel's offset to ``offset`` (if later), then past every seq handed out
+        right after it."""
+        offset = max(offset, self._offsets.get(channel_id, offset))
+        ahead = self._ahead.get(channel_id)
+        if ahead:
+            if len(ahead) > MAX_AHEAD:
+                offset = max(offset, min(ahead) - 1)
+                logger.warning("socket rooms: %s lost seqs up to %d", channel_id, offset)
+            while offset + 1 in ahead:
+                offset += 1
+            ahead.difference_update([seq for seq in ahead if seq <= offset])
+        self._offsets[channel_id] = offset
+
+    async def _catch_up_later(self) -> None:
         for delay in CATCH_UP_AGAIN_SECONDS:
             await asyncio.sleep(delay)
-            await self._catch_up(since=since)
+            await self._catch_up()
 
-    async def _catch_up(self, since: dt.datetime, channels: list[str] | None = None) -> None:
-        """Hands out what was stored in the rooms' channels (or ``channels``) from ``since`` on
-        and not handed out yet (the layer may have lost its broadcasts)."""
+    async def _catch_up(self, channels: list[str] | None = None) -> None:
+        """Hands out the messages stored in the rooms' channels (or ``channels``) after their
+        offsets and not handed out yet (the layer may have lost their broadcasts)."""
         for channel_id in channels if channels is not None else list(self._members):
-            try:
-                events = await database_sync_to_async(history.said_since)(
-                    channel_id=uuid.UUID(channel_id), since=since
-                )
-            except Exception:
-                logger.exception("socket rooms: catching up on %s failed", channel_id)
-                continue
-            for event in events:
-                await self._deliver(new_message_group_message(event))
+            for _ in range(CATCH_UP_PAGES):
+                offset = self._offsets.get(channel_id)
+                if offset is None or channel_id not in self._members:
+                    break
+                try:
+                    found = await database_sync_to_async(history.stored_after)(
+                        channel_id=uuid.UUID(channel_id), after_seq=offset
+                    )
+                except Exception:
+                    logger.exception("socket rooms: catching up on %s failed", channel_id)
+                    break
+                for event in found.events:
+                    if event.seq not in self._ahead.get(channel_id, ()):
+                        await self._deliver(new_message_group_message(event))
+                # Every seq up to there is handed out now, or was deleted.
+                self._advance(channel_id, found.last_seq)
+                if found.complete:
+                    break
 
     async def close(self) -> None:
         """Stops the pump and leaves every group (tests and shutdown)."""
@@ -237,6 +291,8 @@ class LocalRooms:
             for channel_id in list(self._members):
                 await self._discard_group(channel_id)
         self._members.clear()
+        self._offsets.clear()
+        self._ahead.clear()
         self._channel = None
 
 

@@ -64,12 +64,13 @@ _entity_sockets = local_presence.counts
 
 @dataclass(slots=True)
 class _Resume:
-    """A join with ``lastMessageId`` in progress: live pushes wait until the missed ones are out,
-    and a live push of a message already resent is dropped."""
+    """A join that resumes from an offset: live pushes wait until the missed messages are out;
+    then a live push of a message whose seq the resend covered (it was resent, or has been
+    deleted since) is dropped."""
 
     holding: bool = True
     held: list[dict[str, Any]] = field(default_factory=list)
-    resent: set[str] = field(default_factory=set)
+    covered: range = range(0)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -260,6 +261,12 @@ class SocketRouter:
         if channel_id is None or (last_seen and last_seen_id is None):
             await self._error("channelId and lastMessageId must be UUIDs.")
             return
+        last_seq = payload.get("lastSeq")
+        if last_seq is not None and (
+            not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0
+        ):
+            await self._error("lastSeq must be a whole number, 0 or more.")
+            return
         allowed = await database_sync_to_async(selectors.channel_may_join)(
             channel_id=channel_id, entity_id=self.entity_id, central=not self._limited
         )
@@ -268,7 +275,7 @@ class SocketRouter:
             return
         key = str(channel_id)
         resume = None
-        if last_seen_id is not None:
+        if last_seen_id is not None or last_seq is not None:
             resume = _Resume()
             self._resumes = {**(self._resumes or {}), key: resume}
         self._channels = {*(self._channels or ()), key}
@@ -277,27 +284,40 @@ class SocketRouter:
             # The socket went away while the join waited on the channel layer.
             await self.rooms.leave(key, self)
             return
-        joined = {"message": f"Successfully joined channel {key}", "channelId": key, "roomId": key}
+        joined: dict[str, Any] = {
+            "message": f"Successfully joined channel {key}",
+            "channelId": key,
+            "roomId": key,
+        }
         if isinstance(payload.get("agentId"), str):
             joined["agentId"] = payload["agentId"]
-        await self._emit("channel_joined", joined)
-        await self._emit("room_joined", joined)
-        if resume is not None:
-            await self._resume(channel_id, last_seen_id, resume)
-
-    async def _resume(self, channel_id: uuid.UUID, last_seen: uuid.UUID, resume: _Resume) -> None:
         try:
-            missed = await database_sync_to_async(history.missed_after)(
-                channel_id=channel_id, message_id=last_seen
-            )
-            for event in missed:
-                resume.resent.add(event.id)
+            # Read once this process is in the channel's group: every later message comes live.
+            if resume is None:
+                joined["lastSeq"] = await database_sync_to_async(selectors.channel_last_seq)(
+                    channel_id
+                )
+                missed = None
+            else:
+                missed = await database_sync_to_async(history.missed)(
+                    channel_id=channel_id, after_seq=last_seq, after_message_id=last_seen_id
+                )
+                joined |= {
+                    "lastSeq": missed.last_seq,
+                    "resent": len(missed.events),
+                    "recovered": missed.complete,
+                }
+                resume.covered = missed.covered
+            await self._emit("channel_joined", joined)
+            await self._emit("room_joined", joined)
+            for event in missed.events if missed is not None else ():
                 await self._emit("messageBroadcast", message_broadcast(event))
         finally:
-            resume.holding = False
-            held, resume.held = resume.held, []
-            for message in held:
-                await self.deliver(message)
+            if resume is not None:
+                resume.holding = False
+                held, resume.held = resume.held, []
+                for message in held:
+                    await self.deliver(message)
 
     async def _send(self, payload: Any) -> None:
         payload = payload if isinstance(payload, dict) else {}
@@ -410,13 +430,9 @@ class SocketRouter:
             if resume.holding:
                 resume.held.append(message)
                 return
-            message_id = message.get("message_id")
-            if message_id and message_id in resume.resent:
-                resume.resent.discard(message_id)
+            seq = message.get("seq")
+            if seq and seq in resume.covered:
                 return
-            if message_id:
-                # The live stream has passed what was resent; nothing later can repeat it.
-                del self._resumes[message["channel"]]
         await self.socket.send_frame(message["frame"])
 
     # --- helpers --------------------------------------------------------------------------------

@@ -133,6 +133,8 @@ async def test_join_the_central_channel_both_ways(sio):
         "channelId": CENTRAL,
         "roomId": CENTRAL,
         "agentId": "agent-7",
+        # Not the reference's: the channel's newest seq; every later message comes live.
+        "lastSeq": 0,
     }
     assert await client.expect("channel_joined") == expected
     assert await client.expect("room_joined") == expected
@@ -501,18 +503,80 @@ async def test_bus_events_reach_the_channel(sio, kind):
 # --- resume -------------------------------------------------------------------------------------
 
 
-async def test_join_with_last_message_id_resends_what_was_missed_in_order(sio):
+async def test_join_with_last_message_id_resends_exactly_what_came_after_in_order(sio):
     alice, agent = uuid.uuid4(), uuid.uuid4()
     channel_id, _ = await make_channel(alice, agent)
     ids = [await post_message(channel_id, agent, f"message {n}") for n in range(4)]
     client = await sio(alice)
-    await joined(client, channel_id, lastMessageId=ids[1])
-    # What came after, and (a moment before it, so maybe still on its way then) message 0.
-    resent = [await client.expect("messageBroadcast") for _ in range(3)]
-    assert [item["id"] for item in resent] == [ids[0], *ids[2:]]
-    assert [item["text"] for item in resent] == ["message 0", "message 2", "message 3"]
+    await client.emit("1", {"channelId": channel_id, "lastMessageId": ids[1]})
+    answer = await client.expect("channel_joined")
+    assert (answer["lastSeq"], answer["resent"], answer["recovered"]) == (4, 2, True)
+    await client.expect("room_joined")
+    resent = [await client.expect("messageBroadcast") for _ in range(2)]
+    assert [(item["id"], item["seq"]) for item in resent] == [(ids[2], 3), (ids[3], 4)]
+    assert [item["text"] for item in resent] == ["message 2", "message 3"]
     live = await post_message(channel_id, agent, "live")
-    assert (await client.expect("messageBroadcast"))["id"] == live
+    assert await client.expect("messageBroadcast") == {**await _broadcast(live), "seq": 5}
+    assert await client.silent()
+
+
+@database_sync_to_async
+def _broadcast(message_id: str) -> dict[str, Any]:
+    from elizabus.realtime.broadcast import message_broadcast
+
+    message = Message.objects.select_related("channel").get(id=message_id)
+    return message_broadcast(services.message_event(message, server_id=message.channel.server_id))
+
+
+async def test_the_hidden_order_case_resends_exactly_the_three(sio):
+    # Join, see "before the gap", disconnect, three posts, rejoin with that id: exactly the
+    # three, in order; an older message of the moment before is not resent (issue 22).
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    channel_id, _ = await make_channel(alice, bob)
+    await post_message(channel_id, bob, "older")
+    client = await sio(alice)
+    await joined(client, channel_id)
+    seen = await post_message(channel_id, bob, "before the gap")
+    assert (await client.expect("messageBroadcast"))["text"] == "before the gap"
+    await client.close()
+    three = [await post_message(channel_id, bob, f"missed {n}") for n in range(3)]
+    again = await sio(alice)
+    await again.emit("1", {"channelId": channel_id, "lastMessageId": seen})
+    assert (await again.expect("channel_joined"))["resent"] == 3
+    await again.expect("room_joined")
+    resent = [await again.expect("messageBroadcast") for _ in range(3)]
+    assert [item["id"] for item in resent] == three
+    assert [item["seq"] for item in resent] == [3, 4, 5]
+    assert await again.silent()
+
+
+async def test_join_with_last_seq_resends_after_it_and_tells_a_deletion_from_a_loss(sio):
+    alice, agent = uuid.uuid4(), uuid.uuid4()
+    channel_id, _ = await make_channel(alice, agent)
+    ids = [await post_message(channel_id, agent, f"message {n}") for n in range(4)]
+    await database_sync_to_async(services.message_delete)(
+        channel_id=uuid.UUID(channel_id), message_id=uuid.UUID(ids[2])
+    )
+    client = await sio(alice)
+    await client.emit("1", {"channelId": channel_id, "lastSeq": 1})
+    answer = await client.expect("channel_joined")
+    # Seq 3 is not resent, and the resend is complete: it was deleted, not lost.
+    assert (answer["lastSeq"], answer["resent"], answer["recovered"]) == (4, 2, True)
+    await client.expect("room_joined")
+    resent = [await client.expect("messageBroadcast") for _ in range(2)]
+    assert [item["seq"] for item in resent] == [2, 4]
+    assert await client.silent()
+
+
+async def test_an_unknown_last_message_id_resends_nothing_and_says_so(sio):
+    alice = uuid.uuid4()
+    channel_id, _ = await make_channel(alice)
+    await post_message(channel_id, alice, "hello")
+    client = await sio(alice)
+    await client.emit("1", {"channelId": channel_id, "lastMessageId": str(uuid.uuid4())})
+    answer = await client.expect("channel_joined")
+    assert (answer["lastSeq"], answer["resent"], answer["recovered"]) == (1, 0, False)
+    await client.expect("room_joined")
     assert await client.silent()
 
 
@@ -520,6 +584,13 @@ async def test_an_invalid_last_message_id_refuses_the_join(sio):
     client = await sio()
     await client.emit("1", {"channelId": CENTRAL, "lastMessageId": "yesterday"})
     assert (await client.expect("messageError"))["error"].endswith("must be UUIDs.")
+
+
+@pytest.mark.parametrize("last_seq", [-1, "3", 1.5, True])
+async def test_an_invalid_last_seq_refuses_the_join(sio, last_seq):
+    client = await sio()
+    await client.emit("1", {"channelId": CENTRAL, "lastSeq": last_seq})
+    assert (await client.expect("messageError"))["error"].startswith("lastSeq must be")
 
 
 class FakeSocket:
@@ -541,20 +612,22 @@ async def test_live_pushes_wait_for_the_resend_and_repeat_nothing():
     resume = router_module._Resume()
     router._resumes = {"c": resume}
 
-    def push(message_id: str, origin: str = "") -> dict:
+    def push(message_id: str, seq: int = 0, origin: str = "") -> dict:
         data = {"id": message_id}
         return group_message(
-            "messageBroadcast", data, channel_id="c", message_id=message_id, origin=origin
+            "messageBroadcast", data, channel_id="c", message_id=message_id, origin=origin, seq=seq
         )
 
-    await router.deliver(push("m2"))
-    await router.deliver(push("mine", origin="me"))
+    await router.deliver(push("m2", 2))
+    await router.deliver(push("mine", 3, origin="me"))
     assert router.socket.frames == []
-    resume.resent.add("m2")
+    resume.covered = range(2, 4)  # resent up to 3
     resume.holding = False
     for message in resume.held:
         await router.deliver(message)
     assert router.socket.frames == []
-    await router.deliver(push("m3"))
-    await router.deliver(push("m2"))
-    assert len(router.socket.frames) == 2
+    await router.deliver(push("m4", 4))
+    await router.deliver(push("m2", 2))  # late, from another server: resent already
+    await router.deliver(push("edit"))  # an edit has no seq: always live
+    await router.deliver(push("m1", 1))  # before the resend: not covered
+    assert len(router.socket.frames) == 3
