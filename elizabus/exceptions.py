@@ -469,3 +469,15 @@ class TitleFailed(UpstreamFailure):
 
     code = "TITLE_FAILED"
     default_message = "The agent could not generate a title"
+
+
+# --- 503 ----------------------------------------------------------------------------------------
+class ServiceUnavailable(DomainError):
+    """A dependency the request needs (the database) is down or did not answer in time; the
+    answer carries ``Retry-After``. A write refused after its deadline may still be stored once
+    the database answers (docs/deployment.md, "When a dependency is down")."""
+
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+    default_message = "The service is unavailable; try again shortly"
+    retry_after = 1

@@ -1,6 +1,6 @@
-"""ASGI entry point: HTTP goes to Django (``/api/`` through its lean middleware list), and
-``/socket.io/`` (polling and websocket) to the real-time layer; the start-up
-(elizabus/startup.py) runs at the first connection."""
+"""ASGI entry point: HTTP goes to Django (``/api/``, the health checks and ``/metrics``
+through its lean middleware list), and ``/socket.io/`` (polling and websocket) to the
+real-time layer; the start-up (elizabus/startup.py) runs at the first connection."""
 
 import os
 
@@ -31,7 +31,10 @@ application = ServerStartup(
             "http": URLRouter(
                 [
                     *http_urlpatterns,
-                    re_path(r"^api/", api_asgi_app),
+                    # The health checks and metrics too: Django's sync-only middleware would
+                    # send them to the sync thread, where a query to a database that hangs holds
+                    # everything behind it (docs/deployment.md, "When a dependency is down").
+                    re_path(r"^(api/|healthz?$|metrics$)", api_asgi_app),
                     re_path(r"", django_asgi_app),
                 ]
             ),

@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "elizabus.api.middleware.ApiGuardMiddleware",
+    "elizabus.api.middleware.DependencyGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -79,14 +80,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-# Under ASGI, /api/ is served with only these (elizabus/asgi.py): the API needs no session,
-# CSRF, auth or messages, and each of Django's own middleware costs the async path a thread hop
-# per hook. Each one here has a native async path. (The test client, and WSGI, use MIDDLEWARE,
-# which includes them all in the same order.)
+# Under ASGI, /api/, /health, /healthz and /metrics are served with only these (project/asgi.py):
+# the API needs no session, CSRF, auth or messages, and each of Django's own middleware costs the
+# async path a thread hop per hook. Each one here has a native async path. (The test client, and
+# WSGI, use MIDDLEWARE, which includes them all in the same order.)
 API_MIDDLEWARE = [
     "elizabus.api.exchange.AgentExchangeMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "elizabus.api.middleware.ApiGuardMiddleware",
+    "elizabus.api.middleware.DependencyGuardMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"

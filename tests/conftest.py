@@ -117,6 +117,19 @@ def hung_postgres() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def _breakers_closed() -> Iterator[None]:
+    """Every test starts with every dependency up; one a test took down comes back after it
+    (its probe thread ends at its next round)."""
+    from elizabus import breakers
+    from elizabus.api.throttling import local_counts
+
+    yield
+    for breaker in breakers.BREAKERS:
+        breaker.reset()
+    local_counts.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_app_settings(settings: Any) -> Iterator[None]:
     # Agents run only where a test starts them; a live server started by a test decides itself.
     # The suite sends thousands of requests from one address; tests/api/test_throttling.py

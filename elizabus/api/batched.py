@@ -18,7 +18,9 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from rest_framework.permissions import SAFE_METHODS
 
+from elizabus.api.errors import error_response
 from elizabus.db import batches
+from elizabus.exceptions import ServiceUnavailable
 
 View = Callable[..., HttpResponseBase]
 
@@ -37,7 +39,10 @@ def batched(view: View) -> Callable[..., Any]:
                 transaction.set_rollback(True)
             return response
 
-        return await batches.run(answer, write=write, undo=_give_up_exchange)
+        try:
+            return await batches.run(answer, write=write, undo=_give_up_exchange)
+        except ServiceUnavailable as exc:
+            return error_response(exc)
 
     return run_batched
 

@@ -10,6 +10,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from elizabus import breakers
 from elizabus.exceptions import (
     DomainError,
     Forbidden,
@@ -18,6 +19,7 @@ from elizabus.exceptions import (
     MethodNotAllowed,
     NotFound,
     RateLimited,
+    ServiceUnavailable,
     Unauthorized,
 )
 
@@ -49,10 +51,17 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's exception handler: domain errors and DRF's own, in the one shape."""
+    """DRF's exception handler: domain errors and DRF's own, in the one shape. A lost or
+    refused database connection is a 503 too, and opens the database's breaker."""
+    if breakers.database_down(exc):
+        breakers.database.failed(exc)
+        exc = ServiceUnavailable()
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        if isinstance(exc, ServiceUnavailable):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.APIException):

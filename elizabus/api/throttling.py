@@ -16,9 +16,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import redis
+from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
+from elizabus import breakers
 from elizabus.conf import app_settings
 
 if TYPE_CHECKING:  # DRF imports this module while rest_framework.views loads
@@ -29,6 +31,8 @@ if TYPE_CHECKING:  # DRF imports this module while rest_framework.views loads
 
 logger = logging.getLogger(__name__)
 
+# Where the throttles count while Redis is down: this process's memory.
+local_counts = LocMemCache("elizabus-throttle-local", {})
 # More entries than any real chain of proxies: the rest of a longer header is not read.
 _MAX_FORWARDED_HOPS = 16
 
@@ -102,14 +106,19 @@ class _ByClientAddress:
         return client_address(request)
 
     def allow_request(self, request: Request, view: APIView) -> bool:
-        """Lets the request through when the cache (Redis) cannot be asked: the limit guards
-        the server, and an outage of it must not refuse every post that the database would
-        store."""
-        try:
-            return super().allow_request(request, view)  # type: ignore[misc]
-        except redis.RedisError:
-            logger.warning("API throttle: the cache is unreachable; not limiting this request")
-            return True
+        """Counts in this process while the cache (Redis) cannot be asked (its breaker is
+        open, or this call failed and opened it): the limit guards the server, and an outage
+        of Redis must neither refuse nor hold the posts that the database would store. Each
+        process then allows the whole rate, so N server processes allow N times it between
+        them, for the outage's length."""
+        if breakers.redis.allow():
+            try:
+                with breakers.redis.timed():
+                    return super().allow_request(request, view)  # type: ignore[misc]
+            except redis.RedisError as exc:
+                breakers.redis.failed(exc)
+        self.cache = local_counts
+        return super().allow_request(request, view)  # type: ignore[misc]
 
 
 class ClientRateThrottle(_ByClientAddress, AnonRateThrottle):

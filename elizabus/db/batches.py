@@ -27,8 +27,17 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
+from elizabus import breakers
+from elizabus.exceptions import ServiceUnavailable
+
 # A batch's writes hold SQLite's write lock until their commit: the requests behind them wait.
 MAX_BATCH = 64
+# How long a request waits for its trip on PostgreSQL before it is refused (503) and the
+# database's breaker opens. A query sent to a server that hangs waits for as long as it hangs
+# (statement_timeout is the server's clock), and every request behind it on the one sync
+# thread with it; the request is answered all the same (docs/deployment.md, "When a dependency
+# is down"). SQLite, a file of this host, has no deadline.
+DEADLINE_SECONDS = 1.5
 
 
 @dataclass
@@ -40,6 +49,8 @@ class _Work:
     # What ``func`` returned, or raised.
     result: Any = None
     error: BaseException | None = None
+    # Its request was answered 503 at the deadline: not run if it has not started.
+    abandoned: bool = False
 
 
 @dataclass
@@ -57,7 +68,13 @@ async def run(
     """Runs ``func`` on the shared sync thread with the other requests' work that is waiting,
     and returns what it returned (or raises what it raised). With ``write`` it runs in an atomic
     block, and this returns only once that is committed; if the commit fails, ``undo`` gets
-    what ``func`` returned, and this raises."""
+    what ``func`` returned, and this raises.
+
+    On PostgreSQL it raises :class:`ServiceUnavailable` at once while the database's breaker
+    is open, after :data:`DEADLINE_SECONDS` without an answer, and for a lost connection."""
+    bounded = breakers.database.configured
+    if bounded and not breakers.database.allow():
+        raise ServiceUnavailable()
     loop = asyncio.get_running_loop()
     queue = _queues.get(loop)
     if queue is None:
@@ -66,7 +83,20 @@ async def run(
     queue.waiting.append(work)
     if queue.drainer is None or queue.drainer.done():
         queue.drainer = loop.create_task(_drain(queue))
-    return await work.future
+    if not bounded:
+        return await work.future
+    try:
+        with breakers.database.timed():
+            return await asyncio.wait_for(asyncio.shield(work.future), DEADLINE_SECONDS)
+    except TimeoutError:
+        work.abandoned = True
+        breakers.database.failed(f"no answer within {DEADLINE_SECONDS} s")
+        raise ServiceUnavailable() from None
+    except Exception as exc:
+        if breakers.database_down(exc):
+            breakers.database.failed(exc)
+            raise ServiceUnavailable() from exc
+        raise
 
 
 async def _drain(queue: _Queue) -> None:
@@ -78,6 +108,11 @@ async def _drain(queue: _Queue) -> None:
             for work in batch:
                 work.error = work.error or exc
         for work in batch:
+            if work.abandoned:
+                # Answered 503 at the deadline, then done: nobody reads what it returned.
+                if work.error is None and work.undo is not None:
+                    work.undo(work.result)
+                continue
             if work.future.done():  # its request was cancelled (the client went away)
                 continue
             if work.error is not None:
@@ -106,6 +141,8 @@ def _run_batch(batch: list[_Work]) -> None:
 
 
 def _call(work: _Work, *, atomic: bool) -> None:
+    if work.abandoned:
+        return  # answered 503 already: a write refused is not made behind its user's back
     returned = False
     try:
         with transaction.atomic() if atomic else contextlib.nullcontext():

@@ -39,6 +39,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from elizabus import breakers
 from elizabus.backoff import Backoff
 from elizabus.bus.events import (
     ChannelCleared,
@@ -71,7 +72,12 @@ GROUP_SEND_TIMEOUT = 1.0
 
 async def group_send(group: str, message: dict[str, Any]) -> None:
     """The layer's ``group_send``, given up after :data:`GROUP_SEND_TIMEOUT` (TimeoutError)."""
-    await asyncio.wait_for(get_channel_layer().group_send(group, message), GROUP_SEND_TIMEOUT)
+    layer = get_channel_layer()
+    if layer_is_shared():
+        with breakers.redis.timed():
+            await asyncio.wait_for(layer.group_send(group, message), GROUP_SEND_TIMEOUT)
+    else:
+        await asyncio.wait_for(layer.group_send(group, message), GROUP_SEND_TIMEOUT)
 
 
 def layer_is_shared() -> bool:
@@ -190,6 +196,14 @@ class _LoopSender:
         deadline = self.loop.time() + RETRY_SECONDS
         backoff = Backoff(first=0.1, cap=2.0)
         while True:
+            if not breakers.redis.allow() and layer_is_shared():
+                # Redis is down: wait in the queue, in order, rather than time out at it; a
+                # broadcast not sent by the deadline is left to the relay (its event stays
+                # unsent).
+                if self.loop.time() > deadline:
+                    raise TimeoutError(f"a broadcast to {group} waited for Redis; given up")
+                await asyncio.sleep(breakers.PROBE_INTERVAL / 2)
+                continue
             try:
                 await group_send(group, message)
                 logger.debug(
@@ -199,7 +213,9 @@ class _LoopSender:
                     message.get("message_id") or "-",
                 )
                 return
-            except Exception:
+            except Exception as exc:
+                if layer_is_shared():
+                    breakers.redis.failed(exc)
                 delay = backoff.failed()
                 if self.loop.time() + delay > deadline:
                     logger.exception("a broadcast to %s failed; given up", group)

@@ -24,7 +24,10 @@ import logging
 import uuid
 from collections import Counter
 
+import redis
 from django.conf import settings
+
+from elizabus import breakers
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +97,8 @@ class RedisPresence:
         self.key_prefix = key_prefix
         # The places this process holds: refreshed while held.
         self.held: set[tuple[uuid.UUID, str]] = set()
+        # The places taken in this process's own count while Redis was down.
+        self.held_locally: set[tuple[uuid.UUID, str]] = set()
         # redis.asyncio connections belong to one event loop; a new loop (a test's) gets its own.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client = None
@@ -130,20 +135,43 @@ class RedisPresence:
         return self._client
 
     async def acquire(self, entity_id: uuid.UUID, socket_id: str, limit: int) -> bool:
-        script = self._script("acquire")
-        added = await script(keys=[self.key(entity_id)], args=[socket_id, limit, self.ttl_ms])
-        if not added:
-            return False
+        """As the contract says; while Redis is down (its breaker open, or this call failed)
+        the place is counted in this process, as without Redis: each process then allows the
+        limit, and the places it holds there are not seen by the others."""
+        if breakers.redis.allow():
+            script = self._script("acquire")
+            try:
+                with breakers.redis.timed():
+                    added = await script(
+                        keys=[self.key(entity_id)], args=[socket_id, limit, self.ttl_ms]
+                    )
+            except redis.RedisError as exc:
+                breakers.redis.failed(exc)
+            else:
+                return self._held_here(entity_id, socket_id) if added else False
+        if await local_presence.acquire(entity_id, socket_id, limit):
+            self.held_locally.add((entity_id, socket_id))
+            return True
+        return False
+
+    def _held_here(self, entity_id: uuid.UUID, socket_id: str) -> bool:
         self.held.add((entity_id, socket_id))
         if self._refresher is None or self._refresher.done():
             self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
         return True
 
     async def release(self, entity_id: uuid.UUID, socket_id: str) -> None:
+        if (entity_id, socket_id) in self.held_locally:
+            self.held_locally.discard((entity_id, socket_id))
+            await local_presence.release(entity_id, socket_id)
+            return
         self.held.discard((entity_id, socket_id))
-        await self._bind().zrem(self.key(entity_id), socket_id)
+        if breakers.redis.allow():  # else it ages out, unrefreshed
+            await self._bind().zrem(self.key(entity_id), socket_id)
 
     async def count(self, entity_id: uuid.UUID) -> int:
+        if not breakers.redis.allow():
+            return await local_presence.count(entity_id)
         return int(await self._script("count")(keys=[self.key(entity_id)]))
 
     async def refresh(self) -> None:

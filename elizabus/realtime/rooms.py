@@ -35,11 +35,17 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from elizabus import selectors
+from elizabus import breakers, selectors
 from elizabus.bus.recent import RecentIds
 
 from . import history
-from .broadcast import GROUP_SEND_TIMEOUT, SOCKET_EMIT, channel_group, new_message_group_message
+from .broadcast import (
+    GROUP_SEND_TIMEOUT,
+    SOCKET_EMIT,
+    channel_group,
+    layer_is_shared,
+    new_message_group_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +100,15 @@ class LocalRooms:
 
     async def _add_group(self, channel_id: str, channel: str) -> None:
         try:
+            if not self._layer_up():
+                raise ConnectionError("the channel layer's Redis is down")
             # A socket's join waits on this: bounded as a send is.
             await asyncio.wait_for(
                 self.layer.group_add(channel_group(channel_id), channel), GROUP_SEND_TIMEOUT
             )
-        except Exception:
+        except Exception as exc:
+            if self._layer_up() and layer_is_shared():
+                breakers.redis.failed(exc)
             # The layer is away (a Redis restart): seat the member all the same, and keep
             # trying; what the channel said meanwhile then comes from the database.
             logger.warning("socket rooms: joining %s waits for the channel layer", channel_id)
@@ -124,6 +134,8 @@ class LocalRooms:
             await asyncio.sleep(RETRY_DELAY)
             if channel_id not in self._members:
                 return  # everyone left meanwhile
+            if not self._layer_up():
+                continue
             try:
                 await self.layer.group_add(channel_group(channel_id), self._channel)
             except Exception:
@@ -146,9 +158,16 @@ class LocalRooms:
                 if self.layer is not None and self._channel is not None:
                     await self._discard_group(channel_id)
 
+    def _layer_up(self) -> bool:
+        """False while the breaker says the shared layer's Redis is down."""
+        return breakers.redis.allow() or not layer_is_shared()
+
     async def _discard_group(self, channel_id: str) -> None:
         """Leaves a room's group, bounded as a send is; a membership left behind only brings
         this process broadcasts for a room it no longer has, until it expires."""
+        if not self._layer_up():
+            logger.warning("socket rooms: %s left without the channel layer (down)", channel_id)
+            return
         try:
             await asyncio.wait_for(
                 self.layer.group_discard(channel_group(channel_id), self._channel),

@@ -12,11 +12,13 @@ log stream (``logstream.py``). Every refusal is a ``messageError {error}`` to th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +27,11 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.crypto import constant_time_compare
 
-from elizabus import selectors, services
+from elizabus import breakers, selectors, services
 from elizabus.bus.events import NewMessage
 from elizabus.conf import app_settings
-from elizabus.exceptions import DomainError
+from elizabus.db import batches
+from elizabus.exceptions import DomainError, ServiceUnavailable
 from elizabus.identity.tokens import token_verify
 from elizabus.json_values import json_value_check
 
@@ -80,6 +83,35 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
     except ValueError:
         return None
+
+
+def _database(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """``database_sync_to_async(func)``, bounded on PostgreSQL as the API's trips are
+    (``db/batches.py``): refused at once while the database's breaker is open, and given up
+    after ``DEADLINE_SECONDS`` (the work goes on in its thread, and a message it stores is
+    stored, but this socket hears ``messageError``)."""
+    call = database_sync_to_async(func)
+    if not breakers.database.configured:
+        return call
+
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        if not breakers.database.allow():
+            raise ServiceUnavailable()
+        try:
+            with breakers.database.timed():
+                return await asyncio.wait_for(
+                    asyncio.shield(call(*args, **kwargs)), batches.DEADLINE_SECONDS
+                )
+        except TimeoutError:
+            breakers.database.failed(f"no answer within {batches.DEADLINE_SECONDS} s")
+            raise ServiceUnavailable() from None
+        except Exception as exc:
+            if breakers.database_down(exc):
+                breakers.database.failed(exc)
+                raise ServiceUnavailable() from exc
+            raise
+
+    return bounded
 
 
 def _json_size(value: Any) -> int:
@@ -151,7 +183,7 @@ class SocketRouter:
             raise ConnectionRefused("Too many connections for this entity")
         self.entity_id, self._presence_id = entity_id, presence_id
         try:
-            await database_sync_to_async(services.entity_ensure)(entity_id=entity_id)
+            await _database(services.entity_ensure)(entity_id=entity_id)
         except Exception:
             await self._release_entity()
             logger.exception("socket connect: could not record entity %s", entity_id)
@@ -267,7 +299,7 @@ class SocketRouter:
         ):
             await self._error("lastSeq must be a whole number, 0 or more.")
             return
-        allowed = await database_sync_to_async(selectors.channel_may_join)(
+        allowed = await _database(selectors.channel_may_join)(
             channel_id=channel_id, entity_id=self.entity_id, central=not self._limited
         )
         if not allowed:
@@ -294,12 +326,10 @@ class SocketRouter:
         try:
             # Read once this process is in the channel's group: every later message comes live.
             if resume is None:
-                joined["lastSeq"] = await database_sync_to_async(selectors.channel_last_seq)(
-                    channel_id
-                )
+                joined["lastSeq"] = await _database(selectors.channel_last_seq)(channel_id)
                 missed = None
             else:
-                missed = await database_sync_to_async(history.missed)(
+                missed = await _database(history.missed)(
                     channel_id=channel_id, after_seq=last_seq, after_message_id=last_seen_id
                 )
                 joined |= {
@@ -338,7 +368,7 @@ class SocketRouter:
         json_value_check(payload, nul=True)
         # The join's rule: without it a socket refused the join could still post into the
         # channel, reach its members and wake its agents. A channel joined was allowed then.
-        if str(channel_id) not in (self._channels or ()) and not await database_sync_to_async(
+        if str(channel_id) not in (self._channels or ()) and not await _database(
             selectors.channel_may_send
         )(channel_id=channel_id, entity_id=sender_id, central=not self._limited):
             await self._error(SEND_DENIED)
@@ -357,7 +387,7 @@ class SocketRouter:
         sender_name = payload.get("senderName")
         sender_name = sender_name if isinstance(sender_name, str) else ""
         source = payload.get("source")
-        event = await database_sync_to_async(_store_message)(
+        event = await _database(_store_message)(
             channel_id=channel_id,
             server_id=server_id,
             sender_id=sender_id,

@@ -60,16 +60,50 @@ def test_an_empty_rate_limits_nothing(settings) -> None:
     assert {client.get(SERVERS).status_code for _ in range(6)} == {200}
 
 
-def test_a_cache_that_cannot_be_reached_limits_nothing_and_refuses_nothing(monkeypatch) -> None:
+def test_a_cache_that_cannot_be_reached_is_counted_in_the_process(monkeypatch) -> None:
+    """Redis down: the allowance is counted in this process (docs/deployment.md, "When a
+    dependency is down"), so nothing the rate allows is refused and the rate still holds."""
     from django.core.cache.backends.redis import RedisCache
 
+    from elizabus import breakers
     from elizabus.api.throttling import ClientRateThrottle
     from tests.live import free_port
 
     unreachable = RedisCache(f"redis://127.0.0.1:{free_port()}/0", {})
     monkeypatch.setattr(ClientRateThrottle, "cache", unreachable)
     client = Client(REMOTE_ADDR="203.0.113.10")
-    assert [client.get(SERVERS).status_code for _ in range(5)] == [200] * 5
+    assert [client.get(SERVERS).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert breakers.redis.is_open
+
+
+@pytest.mark.redis
+def test_a_hung_cache_costs_one_request_its_deadline_and_the_next_ones_nothing(
+    monkeypatch, settings, hung_redis: str
+) -> None:
+    # Each request waited for the cache as long as Redis hung; with only the deadline, each
+    # request would still wait a quarter second, one after another on the one sync thread.
+    import time
+
+    from django.core.cache.backends.redis import RedisCache
+
+    from elizabus.api.throttling import ClientRateThrottle
+    from project.settings import REDIS_CONNECT_TIMEOUT, REDIS_REQUEST_TIMEOUT
+
+    settings.ELIZABUS = {**settings.ELIZABUS, "API_RATE": "1000/min"}
+    options = {
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "socket_timeout": REDIS_REQUEST_TIMEOUT,
+    }
+    monkeypatch.setattr(ClientRateThrottle, "cache", RedisCache(hung_redis, {"OPTIONS": options}))
+    client = Client(REMOTE_ADDR="203.0.113.14")
+    seconds = []
+    for _ in range(5):
+        started = time.monotonic()
+        assert client.get(SERVERS).status_code == 200
+        seconds.append(time.monotonic() - started)
+
+    assert 0.2 <= seconds[0] < 1.0, seconds
+    assert max(seconds[1:]) < 0.1, seconds
 
 
 def test_a_forwarded_for_header_from_a_client_that_is_no_proxy_is_ignored() -> None:

@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
 from elizabus.realtime.presence import LocalPresence, RedisPresence
 from tests.live import REPO, LiveServer
@@ -163,17 +162,28 @@ async def test_the_limit_holds_across_two_server_processes(tmp_path: Path, redis
 
 
 @pytest.mark.redis
-async def test_a_hung_redis_refuses_a_socket_place_within_a_quarter_second(
+async def test_a_hung_redis_costs_one_socket_place_its_deadline_then_counts_here(
     hung_redis: str,
 ) -> None:
     # A socket's connect counts its entity's sockets here; it waited for as long as Redis hung.
-    presence = RedisPresence(hung_redis)
+    # Now the first waits the read's deadline, and the breaker sends the rest to this process's
+    # own count (docs/deployment.md, "When a dependency is down").
+    from elizabus import breakers
+
+    presence, entity = RedisPresence(hung_redis), uuid.uuid4()
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        with pytest.raises(redis.TimeoutError):
-            await presence.acquire(uuid.uuid4(), "socket", 5)
+        assert await presence.acquire(entity, "first", 2)
+        first = loop.time() - started
+        assert await presence.acquire(entity, "second", 2)
+        assert not await presence.acquire(entity, "third", 2)
+        rest = loop.time() - started - first
+        assert breakers.redis.is_open
+        await presence.release(entity, "first")
+        await presence.release(entity, "second")
+        assert await presence.count(entity) == 0
     finally:
         await presence.close()
 
-    assert loop.time() - started < 1.0
+    assert 0.2 <= first < 1.0 and rest < 0.05, (first, rest)

@@ -4,6 +4,7 @@ environment)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from django.conf import settings
@@ -14,14 +15,15 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from elizabus import selectors
+from elizabus import breakers, selectors
 from elizabus.api.envelope import ok
 from elizabus.api.errors import error_response
 from elizabus.api.views.base import PUBLIC, ApiView
 from elizabus.apps import uptime_seconds
 from elizabus.bus.metrics import bus_metrics
 from elizabus.conf import app_settings
-from elizabus.exceptions import Forbidden, MethodNotAllowed
+from elizabus.db import batches
+from elizabus.exceptions import Forbidden, MethodNotAllowed, ServiceUnavailable
 from elizabus.js import iso
 
 
@@ -30,37 +32,59 @@ def server_version() -> str:
 
 
 def health_body() -> tuple[dict[str, object], int]:
-    """The reference's health answer and status: 200 with enabled agents, 503 without."""
-    agents = selectors.enabled_agent_count()
+    """The reference's health answer and status (:func:`health_answer`), from this thread."""
+    agents = selectors.enabled_agent_count() if breakers.database.allow() else None
+    return health_answer(agents)
+
+
+def health_answer(agents: int | None) -> tuple[dict[str, object], int]:
+    """The reference's health answer and status: 200 with enabled agents, 503 without. A
+    dependency that is down (its breaker open, elizabus/breakers.py; the database also when
+    ``agents`` is None, not counted in time) is named under ``dependencies`` as
+    ``unavailable``, and the status is then ``DEGRADED``."""
+    down = [breaker.name for breaker in breakers.BREAKERS if breaker.configured and breaker.is_open]
+    if agents is None and "database" not in down:
+        down.append("database")
+    dependencies = {"agents": "healthy" if agents else "no_agents"}
+    dependencies.update(dict.fromkeys(down, "unavailable"))
     body = {
-        "status": "OK" if agents else "DEGRADED",
+        "status": "OK" if agents and not down else "DEGRADED",
         "version": server_version(),
         "timestamp": iso(timezone.now()),
-        "dependencies": {"agents": "healthy" if agents else "no_agents"},
-        "agentCount": agents,
+        "dependencies": dependencies,
+        "agentCount": agents or 0,
     }
     return body, 200 if agents else 503
 
 
-def healthz(request: HttpRequest) -> JsonResponse:
-    """``GET /healthz``: the process answers."""
+async def healthz(request: HttpRequest) -> JsonResponse:
+    """``GET /healthz``: the process answers. Async, so that it needs no trip to the sync
+    thread, where a query to a database that hangs may hold everything behind it: the proxy's
+    checks must not take the server out for that."""
     return JsonResponse({"status": "ok", "timestamp": iso(timezone.now())})
 
 
-def health(request: HttpRequest) -> JsonResponse:
-    """``GET /health``: the reference's body, key for key."""
-    body, status_code = health_body()
+async def health(request: HttpRequest) -> JsonResponse:
+    """``GET /health``: the reference's body, key for key; the agents are counted within the
+    request path's database deadline (``db/batches.py``)."""
+    agents = None
+    if breakers.database.allow():
+        with contextlib.suppress(ServiceUnavailable):
+            agents = await batches.run(selectors.enabled_agent_count, write=False)
+    body, status_code = health_answer(agents)
     return JsonResponse(body, status=status_code)
 
 
-def prometheus_metrics(request: HttpRequest) -> HttpResponse:
-    """``GET /metrics``: the bus metrics in the Prometheus text format. Other methods are 405:
-    an ``OPTIONS`` used to answer the metrics too."""
+async def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """``GET /metrics``: the bus metrics and the dependencies' breakers in the Prometheus text
+    format. Other methods are 405: an ``OPTIONS`` used to answer the metrics too. Async, as
+    ``/healthz`` is: it must answer while the sync thread waits on a database that hangs."""
     if request.method not in ("GET", "HEAD"):
         response = error_response(MethodNotAllowed(f"Method {request.method} not allowed"))
         response["Allow"] = "GET, HEAD"
         return response
-    return HttpResponse(bus_metrics.prometheus(), content_type="text/plain; version=0.0.4")
+    text = bus_metrics.prometheus() + breakers.prometheus()
+    return HttpResponse(text, content_type="text/plain; version=0.0.4")
 
 
 class BusMetricsApi(ApiView):
@@ -70,7 +94,8 @@ class BusMetricsApi(ApiView):
 
     @extend_schema(responses={200: OpenApiResponse(description="`{eventCounts, receivers}`")})
     def get(self, request: Request) -> Response:
-        return ok(bus_metrics.snapshot())
+        dependencies = {b.name: b.snapshot() for b in breakers.BREAKERS if b.configured}
+        return ok({**bus_metrics.snapshot(), "dependencies": dependencies})
 
 
 class VersionApi(ApiView):
