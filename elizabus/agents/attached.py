@@ -90,12 +90,6 @@ class Delivery:
     error: str = ""
 
 
-def _profile(agent: Agent) -> AgentProfile:
-    return AgentProfile(
-        agent_id=agent.entity_id, name=agent.name, system_prompt=agent.system_prompt or agent.bio
-    )
-
-
 class AttachedAgent(BusAgent):
     """The bus side of an agent hosted outside, in the process its instances attach to."""
 
@@ -331,7 +325,7 @@ class Attachments:
         with self._lock:
             attached = self._agents.get(agent.entity_id)
             if attached is None:
-                attached = self._agents[agent.entity_id] = AttachedAgent(_profile(agent))
+                attached = self._agents[agent.entity_id] = AttachedAgent(AgentProfile.of(agent))
             if agent.enabled and not attached.running:
                 attached.start()
             return attached
@@ -417,7 +411,7 @@ class Attachments:
                 attached.stop()
             if enabled:
                 # Renamed or re-prompted in place: a restart would give up the waiting delivery.
-                attached.profile = _profile(agent)
+                attached.profile = AgentProfile.of(agent)
                 if not attached.running:
                     attached.start()
             frame = {"type": "agent_update", "change": event.type, "enabled": enabled}

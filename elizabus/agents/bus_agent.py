@@ -45,7 +45,7 @@ from elizabus.bus.publish import publish_ephemeral
 from elizabus.bus.transports import get_transport
 from elizabus.conf import app_settings
 from elizabus.ids import is_uuid, reply_id
-from elizabus.models import RunSkip
+from elizabus.models import Agent, RunSkip
 
 from .conversation import agent_hops, chat_turns
 from .responders.base import ChatTurn, Responder, ResponderRequest, stream_reply
@@ -120,6 +120,14 @@ class AgentProfile:
     agent_id: uuid.UUID
     name: str
     system_prompt: str
+
+    @classmethod
+    def of(cls, agent: Agent) -> AgentProfile:
+        return cls(
+            agent_id=agent.entity_id,
+            name=agent.name,
+            system_prompt=agent.system_prompt or agent.bio,
+        )
 
 
 def is_well_formed(event: NewMessage) -> bool:
@@ -212,6 +220,22 @@ class BusAgent:
         self._thread = None
         if self.responder is not None:
             self.responder.close()
+
+    def reconfigure(self, profile: AgentProfile, responder: Responder) -> None:
+        """Takes a new profile and responder in the agent's event order: the message being
+        answered is finished by the old responder, those after it by the new one. Unlike a
+        restart, nothing in progress is given up (which the embedded transports, with no
+        redelivery, would lose)."""
+        self._enqueue(lambda _: self._take(profile, responder), None)
+
+    def _take(self, profile: AgentProfile, responder: Responder) -> None:
+        previous, self.responder, self.profile = self.responder, responder, profile
+        self.log = logging.LoggerAdapter(
+            logger, {"agentName": profile.name, "agentId": str(profile.agent_id)}
+        )
+        self._metrics_scope = f"agent:{profile.name}"
+        if previous is not None:
+            previous.close()
 
     def _dispatch_uid(self, event_type: type[BusEvent]) -> str:
         return f"agent:{self._agent_key}:{event_type.name}"

@@ -18,7 +18,7 @@ from elizabus.bus.transports import get_transport
 from elizabus.models import Agent
 
 from .bus_agent import AgentProfile, BusAgent, agent_group
-from .responders.base import ResponderError, load_responder
+from .responders.base import Responder, ResponderError, load_responder
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ class AgentRuntime:
             return
         agent_id = uuid.UUID(event.agent_id)
         with self._lock:
+            running = self._agents.get(agent_id)
+            if event.type == "updated" and running is not None and self._reconfigure(running):
+                return
             self._stop(agent_id)
             if event.type in {"stopped", "deleted"}:
                 get_transport().drop_group(agent_group(agent_id).name)
@@ -74,21 +77,26 @@ class AgentRuntime:
             if agent is not None and agent.enabled:
                 self._start(agent, since=position)
 
+    def _reconfigure(self, running: BusAgent) -> bool:
+        """A running agent's new settings, taken without a restart; False when it must stop
+        (disabled, now hosted outside) or be restarted (its new responder cannot be built)."""
+        agent = selectors.agent_get(running.profile.agent_id)
+        if agent is None or not agent.enabled or agent.hosted_outside:
+            return False
+        responder = _responder(agent)
+        if responder is None:
+            return False
+        running.reconfigure(AgentProfile.of(agent), responder)
+        return True
+
     def _start(self, agent: Agent, since: str | None = None) -> None:
         if agent.entity_id in self._agents or agent.hosted_outside:
             # A hosted agent is answered where its processes attach (agents/attached.py).
             return
-        try:
-            responder = load_responder(agent.responder, agent.responder_options)
-        except ResponderError:
-            logger.exception("agent %s not started: its responder cannot be built", agent.name)
+        responder = _responder(agent)
+        if responder is None:
             return
-        profile = AgentProfile(
-            agent_id=agent.entity_id,
-            name=agent.name,
-            system_prompt=agent.system_prompt or agent.bio,
-        )
-        bus_agent = BusAgent(profile, responder)
+        bus_agent = BusAgent(AgentProfile.of(agent), responder)
         bus_agent.start(since=since)
         self._agents[agent.entity_id] = bus_agent
         # Named, as the agent's own records are: the UI's agent panel lists the agent's log.
@@ -100,6 +108,14 @@ class AgentRuntime:
             bus_agent.stop()
             name = bus_agent.profile.name
             logger.info("agent %s stopped", name, extra=_names(agent_id, name))
+
+
+def _responder(agent: Agent) -> Responder | None:
+    try:
+        return load_responder(agent.responder, agent.responder_options)
+    except ResponderError:
+        logger.exception("agent %s not started: its responder cannot be built", agent.name)
+        return None
 
 
 def _names(agent_id: uuid.UUID, name: str) -> dict[str, str]:

@@ -130,7 +130,8 @@ def agent_update(
     responder_options: dict[str, Any] | None = None,
     character: dict[str, Any] | None = None,
 ) -> Agent:
-    """Changes an agent's configuration; a running agent restarts with it."""
+    """Changes an agent's configuration; a running agent takes it after the message it is
+    answering."""
     agent = _agent(agent_id, for_update=True)
     if name is not None:
         agent.name = name

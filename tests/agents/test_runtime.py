@@ -4,6 +4,7 @@ removes running bus agents without a server restart; activation starts the enabl
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -18,7 +19,7 @@ from elizabus.exceptions import InvalidInput
 from elizabus.logs import LogQuery, log_ring
 from elizabus.models import Agent
 from tests.agents.conftest import AGENT_DB, Stage
-from tests.agents.helpers import ECHO, SILENT
+from tests.agents.helpers import ECHO, SILENT, SLOW
 
 pytestmark = AGENT_DB
 
@@ -135,6 +136,17 @@ def test_starting_and_stopping_are_in_the_agents_own_log(transactional_db: None)
         "agent Logged stopped",
     ]
     assert {entry["agentName"] for entry in entries} == {"Logged"}
+
+
+def test_new_settings_leave_the_answer_in_progress_to_finish(stage: Stage) -> None:
+    agent = stage.agent("Tortoise", SLOW, {"delay": 1.0})
+    home = stage.channel(agent)
+    slow = stage.say(home, "take your time")
+    time.sleep(0.3)  # the slow responder is answering it
+    services.agent_update(agent_id=agent, responder=ECHO, responder_options={"prefix": "v2: "})
+    assert stage.wait_reply(slow, agent).content == "late: take your time"
+    assert stage.wait_reply(stage.say(home, "next"), agent).content == "v2: next"
+    assert len(stage.replies(slow)) == 1
 
 
 def test_an_inactive_runtime_starts_nothing(transactional_db: None) -> None:
