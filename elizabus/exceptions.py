@@ -241,6 +241,15 @@ class OperatorOnly(Forbidden):
     default_message = "Only the operator (the API key) may do this"
 
 
+class OriginNotAllowed(Forbidden):
+    """A request any page could make a browser send without a preflight (a ``POST`` of a
+    form or text) comes from an origin that is neither the server's own nor allowed
+    (docs/security.md, "Requests from other sites")."""
+
+    code = "ORIGIN_NOT_ALLOWED"
+    default_message = "Requests from this origin are not allowed"
+
+
 class CentralChannel(Forbidden):
     """The central channel is deleted: it always exists."""
 

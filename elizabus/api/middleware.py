@@ -1,14 +1,17 @@
 """Guards in front of every ``/api`` request: the API key, with data isolation the bearer
-token (docs/security.md, "Access"), the body size (docs/errors.md, "Limits"), and the
-database's breaker."""
+token (docs/security.md, "Access"), the origin of what a foreign page could send
+(docs/security.md, "Requests from other sites"), the body size (docs/errors.md, "Limits"),
+and the database's breaker."""
 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from corsheaders.conf import conf as cors
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,12 +19,19 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from elizabus import breakers
 from elizabus.access import OPERATOR, Actor
 from elizabus.conf import app_settings
-from elizabus.exceptions import DomainError, MissingToken, ServiceUnavailable
+from elizabus.exceptions import DomainError, MissingToken, OriginNotAllowed, ServiceUnavailable
 from elizabus.identity.tokens import token_verify
 
 from .errors import error_body, error_response
 
 UPLOAD_MAX_BYTES = 50 * 1024 * 1024
+
+# The bodies a page on any site can make a browser POST without asking the server first (the
+# Fetch standard's CORS-safelisted request: a form, or text). Anything else, a JSON body or an
+# X-API-KEY header, goes through a preflight, which the CORS allow-list answers.
+_FORGEABLE_TYPES = frozenset(
+    {"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
 
 
 def body_limit(path: str) -> int:
@@ -30,6 +40,41 @@ def body_limit(path: str) -> int:
     if path.endswith("/upload-media"):
         return UPLOAD_MAX_BYTES
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def forgeable_and_foreign(request: HttpRequest) -> bool:
+    """Whether ``request`` is one a foreign page could have sent, from an origin that may not:
+    a ``POST`` of a form or text whose ``Origin`` is neither this server's nor allowed.
+
+    Browsers send ``Origin`` with every such ``POST``, and ``Sec-Fetch-Site`` too; a request
+    with neither comes from no browser. ``Sec-Fetch-Site: same-origin`` is believed as well,
+    for a proxy in front that passes the host but not the scheme."""
+    if request.method != "POST":
+        return False
+    media_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+    if media_type not in _FORGEABLE_TYPES:
+        return False
+    site = request.headers.get("Sec-Fetch-Site", "")
+    if site in {"same-origin", "none"}:
+        return False
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return site in {"cross-site", "same-site"}
+    return not origin_allowed(origin.lower(), request)
+
+
+def origin_allowed(origin: str, request: HttpRequest) -> bool:
+    """The server's own origin, and those of the CORS allow-list (``CORS_ALLOWED_ORIGINS``, its
+    regexes, or any with ``*``) and of ``CSRF_TRUSTED_ORIGINS``; compared whole: scheme, host
+    and port."""
+    if origin == f"{request.scheme}://{request.get_host()}".lower():
+        return True
+    if cors.CORS_ALLOW_ALL_ORIGINS:
+        return True
+    listed = {*cors.CORS_ALLOWED_ORIGINS, *settings.CSRF_TRUSTED_ORIGINS}
+    if origin in {entry.lower() for entry in listed}:
+        return True
+    return any(re.match(pattern, origin) for pattern in cors.CORS_ALLOWED_ORIGIN_REGEXES)
 
 
 def api_key_matches(given: str | None, expected: str) -> bool:
@@ -78,7 +123,8 @@ def identify(request: HttpRequest, *, operator: bool) -> HttpResponse | None:
 
 
 class ApiGuardMiddleware:
-    """Answers 401 without the configured ``X-API-KEY`` and 413 for an oversized body.
+    """Answers 401 without the configured ``X-API-KEY``, 403 for what a foreign page could
+    forge, and 413 for an oversized body.
 
     Sync and async capable, with no thread hop of its own on the async path: under ASGI the API
     runs with only async middleware (``API_MIDDLEWARE``, elizabus/asgi.py).
@@ -125,6 +171,11 @@ class ApiGuardMiddleware:
         elif token and not key_given:
             return JsonResponse(
                 error_body("UNAUTHORIZED", "Missing or invalid X-API-KEY header"), status=401
+            )
+        if forgeable_and_foreign(request):
+            return JsonResponse(
+                error_body(OriginNotAllowed.code, OriginNotAllowed.default_message),
+                status=OriginNotAllowed.status,
             )
         limit = body_limit(path)
         try:
