@@ -119,6 +119,43 @@ def _announce(change: str, agent_id: uuid.UUID) -> None:
     publish(AgentUpdated(type=change, agent_id=str(agent_id), written_at=time.time()))
 
 
+# What an agent's representation answers in place of each secret of its character
+# (docs/security.md, "Agents' secrets"); sent back in an update, it keeps the stored secret.
+SECRET_REDACTED = "[REDACTED]"
+
+
+def _secret_maps(character: dict[str, Any]) -> list[dict[str, Any]]:
+    """The character's secrets: elizaOS characters keep them in ``secrets`` and in
+    ``settings.secrets``."""
+    settings = character.get("settings")
+    maps = [
+        character.get("secrets"),
+        settings.get("secrets") if isinstance(settings, dict) else None,
+    ]
+    return [secrets for secrets in maps if isinstance(secrets, dict)]
+
+
+def _keep_redacted_secrets(stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` with each redacted secret replaced by the stored one (dropped when there is
+    none): a client that sends back the agent it read must not store the redaction."""
+    given = {**given}
+    if isinstance(given.get("settings"), dict):
+        given["settings"] = {**given["settings"]}
+    for owner in (given, given.get("settings")):
+        if isinstance(owner, dict) and isinstance(owner.get("secrets"), dict):
+            owner["secrets"] = {**owner["secrets"]}
+    known: dict[str, Any] = {}
+    for secrets in _secret_maps(stored):
+        known.update(secrets)
+    for secrets in _secret_maps(given):
+        for key in [key for key, value in secrets.items() if value == SECRET_REDACTED]:
+            if key in known and known[key] != SECRET_REDACTED:
+                secrets[key] = known[key]
+            else:
+                del secrets[key]
+    return given
+
+
 @transaction.atomic
 def agent_update(
     *,
@@ -147,7 +184,7 @@ def agent_update(
             agent.responder_options = responder_options
         _check_responder(agent.responder, agent.responder_options)
     if character is not None:
-        agent.character = {**agent.character, **character}
+        agent.character = {**agent.character, **_keep_redacted_secrets(agent.character, character)}
     # The stored character is what clients read back: it follows the fields set here.
     explicit = {"name": name, "bio": bio, "system": system_prompt}
     agent.character = {

@@ -283,6 +283,55 @@ def test_patch_takes_the_character_fields_at_the_top_as_the_elizaos_ui_sends_the
     assert (agent.name, agent.bio, agent.system_prompt) == ("Ada II", "Kind.", "Be kind.")
 
 
+SECRET_CHARACTER = {
+    "name": "Ada",
+    "secrets": {"DISCORD_TOKEN": "tok-top"},
+    "settings": {"model": "small", "secrets": {"OPENAI_API_KEY": "sk-inner", "EMPTY": ""}},
+}
+
+
+def test_a_character_s_secrets_are_never_answered(api: Api) -> None:
+    created = register(api, characterJson=SECRET_CHARACTER)
+    agent_id = created["id"]
+    answers = [created, assert_ok(api.get(f"{AGENTS}/{agent_id}"))]
+    answers += assert_ok(api.get(AGENTS))["agents"]
+    answers.append(assert_ok(api.post(f"{AGENTS}/{agent_id}/start")))
+    for shown in answers:
+        for character in (shown, shown["character"]):
+            assert character["secrets"] == {"DISCORD_TOKEN": "[REDACTED]"}
+            assert character["settings"] == {
+                "model": "small",
+                "secrets": {"OPENAI_API_KEY": "[REDACTED]", "EMPTY": ""},
+            }
+    listed = api.get(AGENTS).content + api.get(f"{AGENTS}/{agent_id}").content
+    assert b"tok-top" not in listed and b"sk-inner" not in listed
+    # The agent itself still has them.
+    stored = Agent.objects.get(entity_id=agent_id).character
+    assert stored["settings"]["secrets"]["OPENAI_API_KEY"] == "sk-inner"
+
+
+def test_a_redacted_secret_sent_back_keeps_the_stored_one(api: Api) -> None:
+    """The elizaOS UI's settings form sends back what it read: the redaction must not become
+    the secret."""
+    agent_id = register(api, characterJson=SECRET_CHARACTER)["id"]
+    shown = assert_ok(api.get(f"{AGENTS}/{agent_id}"))
+    settings = {**shown["settings"], "model": "large"}
+    settings["secrets"] = {**settings["secrets"], "NEW_KEY": "new-value"}
+    assert_ok(
+        api.patch(f"{AGENTS}/{agent_id}", {"settings": settings, "secrets": shown["secrets"]})
+    )
+    stored = Agent.objects.get(entity_id=agent_id).character
+    assert stored["settings"] == {
+        "model": "large",
+        "secrets": {"OPENAI_API_KEY": "sk-inner", "EMPTY": "", "NEW_KEY": "new-value"},
+    }
+    assert stored["secrets"] == {"DISCORD_TOKEN": "tok-top"}
+    changed = {**settings, "secrets": {"OPENAI_API_KEY": "sk-changed"}}
+    assert_ok(api.patch(f"{AGENTS}/{agent_id}", {"settings": changed}))
+    stored = Agent.objects.get(entity_id=agent_id).character
+    assert stored["settings"]["secrets"] == {"OPENAI_API_KEY": "sk-changed"}
+
+
 def test_patch_changes_the_responder_and_keeps_the_rest_of_the_character(api: Api) -> None:
     agent_id = register(api, characterJson={"name": "Ada", "topics": ["maths"]})["id"]
     data = assert_ok(
