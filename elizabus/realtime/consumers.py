@@ -8,8 +8,9 @@ Neither has a Channels channel of its own: broadcasts reach a socket through its
 (``rooms.py``), whatever transport carries it, so an upgrade moves nothing.
 
 Origins: a request without ``Origin`` (a non-browser client) is let in; one with ``Origin`` must
-match ``ELIZABUS["SOCKET_ALLOWED_ORIGINS"]`` (Channels' pattern syntax, ``*`` for any), or
-``ALLOWED_HOSTS`` when that list is empty.
+match ``ELIZABUS["SOCKET_ALLOWED_ORIGINS"]`` (Channels' pattern syntax, ``*`` for any), or, when
+that list is empty, be the server's own origin: scheme, host and port as the request reached
+it, the host one of ``ALLOWED_HOSTS`` (docs/realtime.md, "Origins").
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from channels.generic.http import AsyncHttpConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 
 from elizabus.conf import app_settings
 
@@ -84,8 +86,42 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     origin = _header(scope, b"origin")
     if not origin:
         return True
-    allowed = list(app_settings.SOCKET_ALLOWED_ORIGINS) or settings.ALLOWED_HOSTS
-    return OriginValidator(None, allowed).validate_origin(urlparse(origin))
+    configured = list(app_settings.SOCKET_ALLOWED_ORIGINS)
+    if configured:
+        return OriginValidator(None, configured).validate_origin(urlparse(origin))
+    return same_origin(scope, origin)
+
+
+# The page's scheme for each of the request's: a page at http://host opens ws://host.
+_PAGE_SCHEMES = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(scope: dict[str, Any], origin: str) -> bool:
+    """Whether ``origin`` is the server's own, as the request reached it: the same scheme, host
+    and port (Channels' check of ``ALLOWED_HOSTS`` compared the host alone, so a page on any
+    port of the server's host, another local app, could open a socket). A browser's
+    ``Sec-Fetch-Site: same-origin`` is believed too, for a TLS proxy that passes the host but
+    not the scheme; the host must still be allowed."""
+    host = _header(scope, b"host")
+    domain, _ = split_domain_port(host)
+    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        return False
+    if _header(scope, b"sec-fetch-site") == "same-origin":
+        return True
+    scheme = _PAGE_SCHEMES.get(scope.get("scheme") or "http")
+    return scheme is not None and _origin_key(origin) == _origin_key(f"{scheme}://{host}")
+
+
+def _origin_key(origin: str) -> tuple[str, str, int | None] | None:
+    try:
+        parsed = urlparse(origin.lower())
+        port = parsed.port or _DEFAULT_PORTS.get(parsed.scheme)
+    except ValueError:
+        return None
+    if not parsed.scheme or not parsed.hostname:
+        return None
+    return parsed.scheme, parsed.hostname, port
 
 
 class SocketIOWebSocketConsumer(AsyncWebsocketConsumer):

@@ -167,10 +167,21 @@ async def test_a_second_probe_for_the_same_session_is_refused(application):
 
 @pytest.mark.parametrize(
     ("origin", "allowed"),
-    [(None, True), (b"http://localhost:8000", True), (b"https://evil.example", False)],
+    [
+        (None, True),
+        (b"http://localhost:8000", True),
+        (b"https://evil.example", False),
+        # The same host on another port (another local app), another scheme, the default port.
+        (b"http://localhost:3000", False),
+        (b"https://localhost:8000", False),
+        (b"http://localhost", False),
+        (b"null", False),
+    ],
 )
 async def test_origins(application, origin, allowed):
-    headers = [(b"origin", origin)] if origin else []
+    """Without configured origins, only the server's own: scheme, host and port, as the
+    request reached it."""
+    headers = [(b"host", b"localhost:8000"), *([(b"origin", origin)] if origin else [])]
     ws = WebsocketCommunicator(
         application, "/socket.io/?EIO=4&transport=websocket", headers=headers
     )
@@ -179,6 +190,27 @@ async def test_origins(application, origin, allowed):
     assert response["status"] == (200 if allowed else 403)
     if allowed:
         await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        # Behind a TLS proxy that passes the host but not the scheme, the browser's word counts.
+        ([(b"origin", b"https://localhost:8000"), (b"sec-fetch-site", b"same-origin")], True),
+        ([(b"origin", b"https://localhost:8000"), (b"sec-fetch-site", b"cross-site")], False),
+    ],
+)
+async def test_a_browser_s_same_origin_word_counts(application, headers, allowed):
+    headers = [(b"host", b"localhost:8000"), *headers]
+    response = await http(application, "GET", POLL, headers=headers)
+    assert response["status"] == (200 if allowed else 403)
+
+
+async def test_a_host_that_is_not_allowed_is_no_origin_of_the_server(application):
+    headers = [(b"host", b"evil.example"), (b"origin", b"http://evil.example")]
+    assert (await http(application, "GET", POLL, headers=headers))["status"] == 403
+    headers.append((b"sec-fetch-site", b"same-origin"))
+    assert (await http(application, "GET", POLL, headers=headers))["status"] == 403
 
 
 async def test_configured_origins_replace_allowed_hosts(application, settings):
