@@ -104,6 +104,8 @@ DEFAULTS: dict[str, Any] = {
     "JWT_AUDIENCE": [],
     # Log-in attempts per client address (register, login, refresh, password change).
     "AUTH_RATE": "30/min",
+    # Requests refused for a missing or wrong API key, per client address (empty: no limit).
+    "UNAUTHORIZED_RATE": "60/min",
 }
 
 

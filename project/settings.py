@@ -308,6 +308,9 @@ for _name in ("ACCESS_TOKEN_SECONDS", "REFRESH_TOKEN_SECONDS"):
         ELIZABUS[_name] = int(os.environ[f"ELIZABUS_{_name}"])
 if os.environ.get("ELIZABUS_AUTH_RATE") is not None:
     ELIZABUS["AUTH_RATE"] = os.environ["ELIZABUS_AUTH_RATE"]
+# Requests refused for their API key, per client address (docs/security.md, "Refused keys").
+if os.environ.get("ELIZABUS_UNAUTHORIZED_RATE") is not None:
+    ELIZABUS["UNAUTHORIZED_RATE"] = os.environ["ELIZABUS_UNAUTHORIZED_RATE"]
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -19,10 +19,18 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from elizabus import breakers
 from elizabus.access import OPERATOR, Actor
 from elizabus.conf import app_settings
-from elizabus.exceptions import DomainError, MissingToken, OriginNotAllowed, ServiceUnavailable
+from elizabus.exceptions import (
+    DomainError,
+    MissingToken,
+    OriginNotAllowed,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from elizabus.identity.tokens import token_verify
 
 from .errors import error_body, error_response
+from .throttling import RefusedKeyThrottle
 
 UPLOAD_MAX_BYTES = 50 * 1024 * 1024
 
@@ -163,14 +171,25 @@ class ApiGuardMiddleware:
         token = settings.ELIZA_SERVER_AUTH_TOKEN
         # Every method needs the key: a CORS preflight, which carries none, is answered before
         # this guard by CorsMiddleware (docs/security.md, "The API key").
-        key_given = bool(token) and api_key_matches(request.headers.get("X-API-KEY"), token)
-        if app_settings.DATA_ISOLATION and path != "/metrics":
+        isolated = app_settings.DATA_ISOLATION and path != "/metrics"
+        key_given = False
+        if token:
+            refused_keys = RefusedKeyThrottle()
+            if refused_keys.spent(request):
+                return _too_many_refused(refused_keys)
+            presented = request.headers.get("X-API-KEY")
+            key_given = api_key_matches(presented, token)
+            # A wrong key is a guess; a missing one is too, unless a token may stand for it.
+            if not key_given and (presented or not isolated):
+                refused_keys.allow_request(request, None)  # type: ignore[arg-type]
+        if isolated:
             refused = identify(request, operator=key_given)
             if refused is not None:
                 return refused
         elif token and not key_given:
             return JsonResponse(
-                error_body("UNAUTHORIZED", "Missing or invalid X-API-KEY header"), status=401
+                error_body(Unauthorized.code, "Missing or invalid X-API-KEY header"),
+                status=Unauthorized.status,
             )
         if forgeable_and_foreign(request):
             return JsonResponse(
@@ -231,3 +250,18 @@ class DependencyGuardMiddleware:
         if not request.path.startswith("/api/"):
             return None
         return error_response(ServiceUnavailable())
+
+
+def _too_many_refused(throttle: RefusedKeyThrottle) -> HttpResponse:
+    """429 for an address that has had its allowance of refused keys. Not logged one by one
+    (Django logs every 4xx): a flood of guesses would push everything else out of the recent
+    log."""
+    response = JsonResponse(
+        error_body(RateLimited.code, RateLimited.default_message), status=RateLimited.status
+    )
+    wait = throttle.wait()
+    if wait is not None:
+        response["Retry-After"] = str(int(wait) + 1)
+    # Django's own marker: log_response() skips a response that carries it.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

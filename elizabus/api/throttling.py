@@ -154,3 +154,29 @@ class AuthRateThrottle(ClientRateThrottle):
 
     def get_rate(self) -> str | None:
         return app_settings.AUTH_RATE or None
+
+
+class RefusedKeyThrottle(ClientRateThrottle):
+    """Requests refused for a missing or wrong API key, per client address, at
+    ``ELIZABUS["UNAUTHORIZED_RATE"]``. Once an address has spent it, its requests are not
+    even compared with the key until the window passes: an answer that told a right guess
+    from a wrong one would let the guessing go on (docs/security.md, "Refused keys")."""
+
+    scope = "unauthorized"
+
+    def get_rate(self) -> str | None:
+        return app_settings.UNAUTHORIZED_RATE or None
+
+    def spent(self, request: HttpRequest) -> bool:
+        """Whether the address has no refusal left in the window; counts nothing."""
+        if self.rate is None:
+            return False
+        self.key = self.get_cache_key(request, None)  # type: ignore[arg-type]
+        try:
+            self.history = self.cache.get(self.key, [])
+        except redis.RedisError:
+            return False
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        return len(self.history) >= self.num_requests

@@ -151,3 +151,31 @@ def test_behind_a_configured_proxy_each_forwarded_client_has_its_own_allowance(
     # What the client wrote itself comes before what the proxy appended: the proxy's word counts.
     spoofed = proxy.get(SERVERS, HTTP_X_FORWARDED_FOR="198.51.100.99, 198.51.100.1")
     assert_error(spoofed, 429, "RATE_LIMIT_EXCEEDED")
+
+
+def test_refused_keys_are_limited_per_address_and_the_excess_is_not_logged(
+    settings, caplog
+) -> None:
+    """A key is not guessed at the API's own rate, nor from new addresses written in
+    X-Forwarded-For; past the allowance nothing is compared, and the refusals leave the log
+    (and its ring) alone."""
+    settings.ELIZA_SERVER_AUTH_TOKEN = "s3cret"
+    settings.ELIZABUS = {**settings.ELIZABUS, "API_RATE": "", "UNAUTHORIZED_RATE": "3/min"}
+    client = Client(REMOTE_ADDR="203.0.113.20")
+
+    def guess(n: int) -> object:
+        return client.get(SERVERS, HTTP_X_API_KEY=f"guess-{n}", HTTP_X_FORWARDED_FOR=f"10.9.0.{n}")
+
+    assert [guess(n).status_code for n in range(3)] == [401, 401, 401]
+    caplog.clear()
+    refused = [guess(n) for n in range(3, 13)]
+    for response in refused:
+        assert_error(response, 429, "RATE_LIMIT_EXCEEDED")
+        assert 0 < int(response["Retry-After"]) <= 61
+    assert not [record for record in caplog.records if record.name == "django.request"]
+    # Not even the right key is compared now: a guess that came right must not show.
+    assert_error(client.get(SERVERS, HTTP_X_API_KEY="s3cret"), 429, "RATE_LIMIT_EXCEEDED")
+    # Another address has its own allowance, and the key opens the API from there.
+    other = Client(REMOTE_ADDR="203.0.113.21")
+    assert_error(other.get(SERVERS, HTTP_X_API_KEY="wrong"), 401, "UNAUTHORIZED")
+    assert other.get(SERVERS, HTTP_X_API_KEY="s3cret").status_code == 200
