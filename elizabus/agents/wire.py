@@ -16,13 +16,16 @@ import logging
 import uuid
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from elizabus.bus.events import MessageStreamChunk
 from elizabus.bus.publish import publish_ephemeral
-from elizabus.exceptions import AgentNotFound, NotHostedOutside
+from elizabus.conf import app_settings
+from elizabus.exceptions import AgentNotFound, DomainError, NotHostedOutside
+from elizabus.identity.tokens import token_verify
 from elizabus.ids import is_uuid
 
 from .attached import attachments
@@ -69,12 +72,19 @@ class AgentWireConsumer(AsyncWebsocketConsumer):
         self._sender: asyncio.Task[None] | None = None
         await self.accept()
         token = settings.ELIZA_SERVER_AUTH_TOKEN
-        if token and not hmac.compare_digest(
+        key_given = bool(token) and hmac.compare_digest(
             _header(self.scope, b"x-api-key").encode(), token.encode()
-        ):
+        )
+        raw_id = self.scope["url_route"]["kwargs"]["agent_id"]
+        if app_settings.DATA_ISOLATION and not key_given:
+            # An agent acts as itself only: the operator's key, or a token of the agent's own
+            # (docs/security.md, "Access").
+            if not await self._token_is(raw_id):
+                await self.close(CLOSE_UNAUTHORIZED)
+                return
+        elif token and not key_given:
             await self.close(CLOSE_UNAUTHORIZED)
             return
-        raw_id = self.scope["url_route"]["kwargs"]["agent_id"]
         if not is_uuid(raw_id):
             await self.close(CLOSE_NOT_FOUND)
             return
@@ -89,6 +99,16 @@ class AgentWireConsumer(AsyncWebsocketConsumer):
         self.agent_id = agent.entity_id
         self._sender = asyncio.create_task(self._send_loop())
         logger.info("agent %s: instance %s attached", agent.name, self.link.instance_id)
+
+    async def _token_is(self, agent_id: str) -> bool:
+        scheme, _, bearer = _header(self.scope, b"authorization").partition(" ")
+        if scheme.lower() != "bearer" or not bearer.strip() or not is_uuid(agent_id):
+            return False
+        try:
+            identity = await sync_to_async(token_verify, thread_sensitive=False)(bearer.strip())
+        except DomainError:
+            return False
+        return identity.entity_id == uuid.UUID(agent_id)
 
     async def disconnect(self, code: int) -> None:
         if self.agent_id is not None:

@@ -63,12 +63,17 @@ def key_id(key: bytes) -> str:
 
 
 def access_token_issue(
-    *, subject: str, family: uuid.UUID, username: str, email: str
+    *,
+    subject: str,
+    family: uuid.UUID,
+    username: str,
+    email: str,
+    lifetime: int | None = None,
 ) -> tuple[str, int]:
-    """A signed access token for an account's log-in, and its lifetime in seconds. The claims
-    are the reference's (``sub``, ``iss``, ``username``, ``email``, ``iat``, ``exp``) and
-    ``sid``, ``jti``."""
-    lifetime = int(app_settings.ACCESS_TOKEN_SECONDS)
+    """A signed access token for an account's log-in, and its lifetime in seconds
+    (``ACCESS_TOKEN_SECONDS`` unless told). The claims are the reference's (``sub``, ``iss``,
+    ``username``, ``email``, ``iat``, ``exp``) and ``sid``, ``jti``."""
+    lifetime = int(lifetime if lifetime is not None else app_settings.ACCESS_TOKEN_SECONDS)
     now = int(time.time())
     key = signing_keys()[0]
     claims = {
@@ -83,6 +88,16 @@ def access_token_issue(
     }
     token = jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": key_id(key)})
     return token, lifetime
+
+
+def agent_token_issue(*, agent_id: uuid.UUID, name: str, lifetime: int) -> str:
+    """A token an agent hosted outside acts as itself with (``manage.py agent_token``): its
+    subject is the agent's id, so its entity is the agent. It has no log-in to refresh or
+    revoke: it lives ``lifetime`` seconds, or until its signing key is dropped."""
+    token, _ = access_token_issue(
+        subject=str(agent_id), family=uuid.uuid4(), username=name, email="", lifetime=lifetime
+    )
+    return token
 
 
 def own_token_verify(token: str, header: dict[str, Any]) -> TokenIdentity | None:

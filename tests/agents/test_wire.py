@@ -104,9 +104,12 @@ class Bus:
     def runs(self, agent_id: str) -> list[dict[str, Any]]:
         return self.request("GET", f"agents/{agent_id}/runs")["data"]["runs"]
 
-    def attach(self, agent_id: str, key: str = KEY) -> Instance:
+    def attach(
+        self, agent_id: str, key: str = KEY, headers: dict[str, str] | None = None
+    ) -> Instance:
         url = self.server.url.replace("http://", "ws://") + f"/api/agents/{agent_id}/bus"
-        return Instance(connect(url, additional_headers={"X-API-KEY": key}, open_timeout=10))
+        headers = {"X-API-KEY": key} if headers is None else headers
+        return Instance(connect(url, additional_headers=headers, open_timeout=10))
 
 
 class Instance:
@@ -155,6 +158,11 @@ def _serve(deployed: Bus) -> Iterator[Bus]:
 @pytest.fixture
 def bus(tmp_path: Path) -> Iterator[Bus]:
     yield from _serve(Bus(tmp_path))
+
+
+@pytest.fixture
+def isolated_bus(tmp_path: Path) -> Iterator[Bus]:
+    yield from _serve(Bus(tmp_path, ENABLE_DATA_ISOLATION="true", JWT_SECRET="w" * 48))
 
 
 @pytest.fixture
@@ -440,3 +448,52 @@ def test_refused_attachments_are_closed_with_a_reason(bus: Bus) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             instance.frame()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+
+
+def test_with_isolation_an_agent_attaches_and_replies_with_a_token_of_its_own(
+    isolated_bus: Bus,
+) -> None:
+    bus = isolated_bus
+    agent_id, other_id = bus.hosted_agent(), bus.hosted_agent("Other")
+
+    def token_of(agent: str) -> str:
+        done = bus.server.processes.manage("agent_token", agent, "--days", "1")
+        assert done.returncode == 0, done.stderr
+        return done.stdout.decode().strip()
+
+    token = token_of(agent_id)
+    for headers in ({}, {"Authorization": f"Bearer {token_of(other_id)}"}):
+        refused = bus.attach(agent_id, headers=headers)
+        with pytest.raises(ConnectionClosed) as closed:
+            refused.frame()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+    instance = bus.attach(agent_id, headers={"Authorization": f"Bearer {token}"})
+    original = bus.post("hello there")
+    delivery = instance.delivery()
+    assert delivery["data"]["id"] == original
+    reply = {
+        "channel_id": CENTRAL,
+        "message_server_id": SERVER,
+        "content": "hi",
+        "in_reply_to_message_id": original,
+        "source_type": "agent_response",
+        "raw_message": {"text": "hi"},
+    }
+
+    def submit(author: str) -> int:
+        request = urllib.request.Request(
+            f"{bus.server.url}/api/messaging/submit",
+            method="POST",
+            data=json.dumps({**reply, "author_id": author}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert submit(other_id) == 403
+    assert submit(agent_id) == 201
+    instance.close()
