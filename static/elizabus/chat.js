@@ -446,8 +446,7 @@
       drawMessage(fromHistory(item));
     }
     ui.older.hidden = items.length < HISTORY_PAGE;
-    const newest = items[0];
-    if (newest) joins.markSeen(state.channel.id, newest.id, fromHistory(newest).createdAt);
+    for (const item of items) joins.markSeen(state.channel.id, item.seq);
   }
 
   async function loadOlder() {
@@ -560,13 +559,16 @@
   });
 
   // What the elizaOS web client does not do: after every (re)connect, join again each channel
-  // the page joined, with the id of the last message seen there (lastMessageId), so the server
-  // resends what was missed before live messages (docs/realtime.md, "Resume").
+  // the page joined, with the seq up to which it has every message there (lastSeq), so the
+  // server resends exactly what was missed before live messages (docs/realtime.md, "Offsets").
+  // Broadcasts from several servers may come out of seq order: a seq beyond the next one waits
+  // in "ahead" until the ones before it come (or a resume brings them).
   const joins = {
-    channels: new Map(), // channel id -> {payload, lastMessageId, lastCreatedAt}
+    channels: new Map(), // channel id -> {payload, seq, ahead}
     join(payload) {
       const known = this.channels.get(payload.channelId);
-      this.channels.set(payload.channelId, { ...(known || {}), payload });
+      const fresh = { seq: null, ahead: new Set() };
+      this.channels.set(payload.channelId, { ...fresh, ...(known || {}), payload });
       if (socket.connected) this.send(payload.channelId);
     },
     forget(channelId) {
@@ -575,20 +577,28 @@
     joined(channelId) {
       return this.channels.has(channelId);
     },
-    markSeen(channelId, messageId, createdAt) {
+    // The server's answer to a join: every message up to lastSeq is in its history or in the
+    // resend that follows this answer; later ones come live.
+    answered(channelId, lastSeq) {
       const channel = this.channels.get(channelId);
-      // The newest by time: a re-broadcast of an edited older message must not move it back.
-      if (!channel || !messageId) return;
-      if (channel.lastCreatedAt != null && createdAt != null && createdAt < channel.lastCreatedAt) {
-        return;
-      }
-      channel.lastMessageId = messageId;
-      channel.lastCreatedAt = createdAt ?? channel.lastCreatedAt;
+      if (!channel || typeof lastSeq !== "number") return;
+      channel.seq = Math.max(channel.seq ?? 0, lastSeq);
+      this.advance(channel);
+    },
+    markSeen(channelId, seq) {
+      const channel = this.channels.get(channelId);
+      if (!channel || typeof seq !== "number" || channel.seq == null || seq <= channel.seq) return;
+      channel.ahead.add(seq);
+      this.advance(channel);
+    },
+    advance(channel) {
+      while (channel.ahead.has(channel.seq + 1)) channel.ahead.delete(++channel.seq);
+      for (const seq of channel.ahead) if (seq <= channel.seq) channel.ahead.delete(seq);
     },
     send(channelId) {
       const channel = this.channels.get(channelId);
       const payload = { ...channel.payload };
-      if (channel.lastMessageId) payload.lastMessageId = channel.lastMessageId;
+      if (channel.seq != null) payload.lastSeq = channel.seq;
       socket.emit("message", { type: ROOM_JOINING, payload });
     },
   };
@@ -620,7 +630,7 @@
 
   socket.on("messageBroadcast", (data) => {
     const channelId = channelOf(data);
-    if (data && data.id) joins.markSeen(channelId, data.id, data.createdAt);
+    if (data) joins.markSeen(channelId, data.seq);
     if (!state.channel || channelId !== state.channel.id) {
       // Still joined from an earlier visit: count it, do not draw it.
       if (state.channels.has(channelId)) {
@@ -630,6 +640,20 @@
       return;
     }
     receive(fromBroadcast(data));
+  });
+
+  socket.on("channel_joined", (data) => {
+    const channelId = channelOf(data);
+    joins.answered(channelId, data && data.lastSeq);
+    // Too much missed (or the offset unknown): the resend is the newest only; the page's
+    // newest history page, read again, fills what it left out (ids de-duplicate).
+    if (data && data.recovered === false && state.channel && state.channel.id === channelId) {
+      api(`/messaging/channels/${channelId}/messages?limit=${HISTORY_PAGE}`)
+        .then((history) => {
+          if (state.channel && state.channel.id === channelId) drawHistory(history.messages);
+        })
+        .catch(showError);
+    }
   });
 
   socket.on("messageComplete", (data) => stopThinking(channelOf(data)));
@@ -644,7 +668,7 @@
       return;
     }
     notify(error);
-    if (/join|channelId and lastMessageId/i.test(error)) return;
+    if (/join|channelId and lastMessageId|lastSeq/i.test(error)) return;
     // A refused send: the socket handles events in order, so it is the oldest one waiting.
     const waiting = Array.from(state.pending).filter(([, li]) => li.classList.contains("pending"));
     const [clientId, item] = waiting[0] || [];

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID
+from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Message
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -165,7 +165,7 @@ async def test_a_reconnect_resumes_where_the_page_left_off(page, chat_server):
 
     await asyncio.to_thread(chat_server.stop)
     await expect(page.locator("#connection")).not_to_have_attribute("data-state", "connected")
-    # Stored while the page cannot hear it: only the resume (lastMessageId) can bring it.
+    # Stored while the page cannot hear it: only the resume (lastSeq) can bring it.
     await sync_to_async(_store_message)(text="Said while you were away.")
     await asyncio.to_thread(chat_server.start)
 
@@ -175,7 +175,9 @@ async def test_a_reconnect_resumes_where_the_page_left_off(page, chat_server):
     await expect(missed.locator(".author")).to_have_text("Someone")
     central = str(CENTRAL_CHANNEL_ID)
     assert joins[0] == {"channelId": central, "roomId": central, "entityId": joins[0]["entityId"]}
-    assert joins[-1] == {**joins[0], "lastMessageId": last_seen}
+    # The seq up to which it had everything: the reply's, the newest it saw.
+    seen_seq = await sync_to_async(lambda: Message.objects.get(id=last_seen).seq)()
+    assert joins[-1] == {**joins[0], "lastSeq": seen_seq}
     # Still live after the resume, and nothing drawn twice.
     await say(page, "Well, my boyfriend made me come here.")
     await expect(page.locator("#messages li.agent")).to_have_count(2)
