@@ -36,9 +36,11 @@ from elizabus.bus.events import (
     AgentUpdated,
     ChannelCleared,
     MessageDeleted,
+    MessageStreamError,
     NewMessage,
     ServerAgentUpdate,
 )
+from elizabus.bus.publish import publish_ephemeral
 from elizabus.bus.transports import get_transport
 from elizabus.conf import app_settings
 from elizabus.exceptions import AgentNotFound, NotHostedOutside
@@ -88,6 +90,8 @@ class Delivery:
     attempt: int = 0
     acknowledged: bool = False
     error: str = ""
+    # The replies its holder has streamed: message id -> the pieces, in order.
+    streams: dict[str, list[str]] = field(default_factory=dict)
 
 
 class AttachedAgent(BusAgent):
@@ -144,14 +148,26 @@ class AttachedAgent(BusAgent):
             return True
 
     def extend(self, instance: Instance, delivery_id: str) -> str | None:
-        """Renews the lease of a delivery the instance holds; returns its channel (a stream
-        chunk's), None for a delivery it does not hold."""
+        """Renews the lease of a delivery the instance holds; returns its channel, None for a
+        delivery it does not hold."""
         with self._cond:
             delivery = self._held_by(instance, delivery_id)
             if delivery is None:
                 return None
             delivery.renewed_at = time.monotonic()
             return delivery.channel_id
+
+    def stream(
+        self, instance: Instance, delivery_id: str, message_id: str, chunk: str
+    ) -> str | None:
+        """A piece of a reply the instance streams for a delivery it holds: renews the lease and
+        keeps the piece, so that a stream left without its reply can be ended. Returns the
+        channel to publish the chunk in, None for a delivery it does not hold."""
+        with self._cond:
+            channel_id = self.extend(instance, delivery_id)
+            if channel_id and self._delivery is not None:
+                self._delivery.streams.setdefault(message_id, []).append(chunk)
+            return channel_id
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self, since: str | None = None) -> None:
@@ -205,8 +221,12 @@ class AttachedAgent(BusAgent):
                             delivery.holder = holder = None
                         else:
                             delivery.renewed_at = now  # nobody else to give it to
-                    if holder is None and delivery.attempt and self._unlocked(settled):
-                        return delivery
+                    if holder is None and delivery.attempt:
+                        # The holder went away (or let the lease run out) mid-answer: what it
+                        # streamed will not become a reply.
+                        self._end_streams(delivery, "the agent's instance went away")
+                        if self._unlocked(settled):
+                            return delivery
                     if holder is None:
                         holder = self._next_holder(delivery)
                     if holder is None:
@@ -222,7 +242,37 @@ class AttachedAgent(BusAgent):
                     self._cond.wait(WAIT_STEP_SECONDS)
                 return delivery
             finally:
+                self._end_streams(delivery, delivery.error or "the reply was not stored")
                 self._delivery = None
+
+    def _end_streams(self, delivery: Delivery, error: str) -> None:
+        """Ends with ``message_stream_error`` each stream of the delivery whose reply was not
+        stored, so that clients drop its partial text (docs/realtime.md, "Streamed replies").
+        Called with the lock held; reads and publishes without it."""
+        streams, delivery.streams = delivery.streams, {}
+        if not streams:
+            return
+        self._cond.release()
+        try:
+            for message_id, pieces in streams.items():
+                if selectors.message_in_channel(
+                    channel_id=uuid.UUID(delivery.channel_id), message_id=uuid.UUID(message_id)
+                ):
+                    continue
+                publish_ephemeral(
+                    MessageStreamError(
+                        channel_id=delivery.channel_id,
+                        message_id=message_id,
+                        agent_id=str(self.profile.agent_id),
+                        error=error,
+                        partial_text="".join(pieces),
+                    )
+                )
+        except Exception:
+            # Only the clients' partial bubbles are at stake: the delivery goes on.
+            self.log.exception("agent %s: could not end a stream", self.profile.name)
+        finally:
+            self._cond.acquire()
 
     def _unlocked(self, check: Callable[[], bool] | None) -> bool:
         """``check()`` (a database read) without holding the instances' lock."""

@@ -28,7 +28,7 @@ from elizabus.exceptions import AgentNotFound, DomainError, NotHostedOutside
 from elizabus.identity.tokens import token_verify
 from elizabus.ids import is_uuid
 
-from .attached import attachments
+from .attached import AttachedAgent, attachments
 
 logger = logging.getLogger(__name__)
 
@@ -154,24 +154,26 @@ class AgentWireConsumer(AsyncWebsocketConsumer):
             if attached.extend(self.link, delivery_id) is None:
                 self.send_frame({"type": "stale", "deliveryId": delivery_id})
         elif kind == "chunk":
-            self._chunk(attached.extend(self.link, delivery_id), frame)
+            self._chunk(attached, delivery_id, frame)
         else:
             self.send_frame({"type": "error", "error": f"Unknown frame type {kind!r}"})
 
-    def _chunk(self, channel_id: str | None, frame: dict[str, Any]) -> None:
+    def _chunk(self, attached: AttachedAgent, delivery_id: str, frame: dict[str, Any]) -> None:
         """A piece of the reply the instance streams; dropped unless it holds the delivery."""
         message_id, chunk, index = frame.get("messageId"), frame.get("chunk"), frame.get("index")
-        if channel_id is None or self.agent_id is None:
-            return
         if not (is_uuid(message_id) and isinstance(chunk, str) and isinstance(index, int)):
             self.send_frame({"type": "error", "error": "Invalid chunk: messageId, chunk, index"})
+            return
+        chunk = chunk[:MAX_CHUNK_CHARS]
+        channel_id = attached.stream(self.link, delivery_id, str(message_id), chunk)
+        if channel_id is None or self.agent_id is None:
             return
         publish_ephemeral(
             MessageStreamChunk(
                 channel_id=channel_id,
                 message_id=str(message_id),
                 agent_id=str(self.agent_id),
-                chunk=chunk[:MAX_CHUNK_CHARS],
+                chunk=chunk,
                 index=index,
             )
         )

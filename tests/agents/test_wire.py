@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import socketio
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -391,6 +392,82 @@ def test_on_redis_another_server_takes_over_what_a_gone_instance_held(
     finally:
         two.server.stop()
         one.server.stop()
+
+
+class Watcher:
+    """A Socket.IO client in the central channel that records the stream events it gets."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self.client = socketio.Client(reconnection=False)
+        for name in ("messageStreamChunk", "messageStreamError", "room_joined"):
+            self.client.on(name, lambda data, name=name: self.events.append((name, data)))
+        auth = {"entityId": str(uuid.uuid4()), "apiKey": KEY}
+        self.client.connect(bus.server.url, auth=auth, wait_timeout=10)
+        self.client.emit("message", {"type": 1, "payload": {"channelId": CENTRAL}})
+        _wait(lambda: self.seen("room_joined"), "not joined", 10)
+
+    def seen(self, name: str) -> list[Any]:
+        return [data for event, data in list(self.events) if event == name]
+
+
+def _chunk(delivery: dict[str, Any], message_id: str, chunk: str, index: int) -> dict[str, Any]:
+    return {
+        "type": "chunk",
+        "deliveryId": delivery["deliveryId"],
+        "messageId": message_id,
+        "chunk": chunk,
+        "index": index,
+    }
+
+
+def test_a_stream_left_by_a_dropped_instance_ends_with_an_error(bus: Bus) -> None:
+    # Fails before the streams of a delivery were kept: the partial bubble stayed forever.
+    agent_id = bus.hosted_agent()
+    first = bus.attach(agent_id)
+    first.expect("welcome")
+    second = bus.attach(agent_id)
+    second.expect("welcome")
+    watcher = Watcher(bus)
+    try:
+        said = bus.post("Stream it")
+        held, left = first.delivery(), str(uuid.uuid4())
+        first.send(_chunk(held, left, "Half a ", 0))
+        _wait(lambda: watcher.seen("messageStreamChunk"), "the chunk did not reach the socket")
+        first.close()  # killed mid-stream
+
+        handed, reply = second.delivery(), str(uuid.uuid4())
+        ended = _wait(lambda: watcher.seen("messageStreamError"), "the stream was not ended", 10)
+        assert [(e["messageId"], e["partialText"]) for e in ended] == [(left, "Half a ")]
+        second.send(_chunk(handed, reply, "Whole", 0))
+        assert bus.submit(agent_id, said, "Whole", reply)[0] == 201
+        second.ack(handed)
+        # The stream that became the stored reply is not ended with an error.
+        bus.post("Next")
+        second.ack(second.delivery())
+        assert [e["messageId"] for e in watcher.seen("messageStreamError")] == [left]
+    finally:
+        watcher.client.disconnect()
+    second.close()
+
+
+def test_a_stream_acknowledged_without_its_reply_ends_with_the_error(bus: Bus) -> None:
+    agent_id = bus.hosted_agent()
+    instance = bus.attach(agent_id)
+    instance.expect("welcome")
+    watcher = Watcher(bus)
+    try:
+        bus.post("Fail midway")
+        delivery, streamed = instance.delivery(), str(uuid.uuid4())
+        instance.send(_chunk(delivery, streamed, "Almo", 0))
+        instance.ack(delivery, error="the model failed")
+        ended = _wait(lambda: watcher.seen("messageStreamError"), "the stream was not ended", 10)
+        assert [(e["messageId"], e["partialText"], e["error"]) for e in ended] == [
+            (streamed, "Almo", "the model failed")
+        ]
+    finally:
+        watcher.client.disconnect()
+    instance.close()
 
 
 def test_the_hop_limit_holds_for_hosted_agents(bus: Bus) -> None:

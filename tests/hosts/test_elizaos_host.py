@@ -192,7 +192,13 @@ class Listener:
         self.events: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
         self.client = socketio.Client(reconnection=False)
-        for name in ("messageBroadcast", "messageStreamChunk", "room_joined", "messageError"):
+        for name in (
+            "messageBroadcast",
+            "messageStreamChunk",
+            "messageStreamError",
+            "room_joined",
+            "messageError",
+        ):
             self.client.on(name, self._recorder(name))
         self.client.connect(url, auth={"entityId": self.entity_id, "apiKey": KEY}, wait_timeout=10)
         self.client.emit("message", {"type": 1, "payload": {"channelId": channel_id}})
@@ -358,9 +364,22 @@ def test_a_second_host_takes_over_from_one_killed_mid_answer(bus: Bus) -> None:
         bus.hosts.kill("host-kit-1")
         answered = _wait(mine, "the second host did not answer")
         assert [(r["authorId"], r["content"]) for r in answered] == [(kit, "Kit heard you.")]
-        # The second host streamed the answer it stored (the first one's chunks had another id).
-        streamed = {c["messageId"] for c in listener.seen("messageStreamChunk")}
-        assert answered[0]["id"] in streamed
+        # The second host streamed the answer it stored; the first one's stream, under another
+        # id, ended with messageStreamError, so the client drops its partial bubble.
+        reply_id = answered[0]["id"]
+        _wait(
+            lambda: [m for m in listener.seen("messageBroadcast") if m["id"] == reply_id],
+            "the answer was not broadcast",
+            10,
+        )
+        pieces: dict[str, str] = {}
+        for chunk in listener.seen("messageStreamChunk"):
+            pieces[chunk["messageId"]] = pieces.get(chunk["messageId"], "") + chunk["chunk"]
+        assert pieces.pop(reply_id) == "Kit heard you."
+        ended = _wait(
+            lambda: listener.seen("messageStreamError"), "the first stream never ended", 5
+        )
+        assert [(e["messageId"], e["partialText"]) for e in ended] == list(pieces.items())
         time.sleep(2)  # a second answer, if one were to come
         assert len(mine()) == 1
         runs = [r for r in bus.runs(kit) if r["messageId"] == said]
