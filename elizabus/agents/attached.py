@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from django.db import DatabaseError
 from django.utils import timezone
 
 from elizabus import selectors, services
@@ -368,7 +369,14 @@ class Attachments:
         self._holds = events_wait_here()
         if not self._holds:
             return
-        for agent in selectors.agent_list().filter(enabled=True, hosted_outside=True):
+        try:
+            agents = list(selectors.agent_list().filter(enabled=True, hosted_outside=True))
+        except DatabaseError:
+            # A server starts without its database (not migrated yet, or down): the agents
+            # registered or started from now on are still held.
+            logger.warning("hosted agents not held: the database cannot be read", exc_info=True)
+            return
+        for agent in agents:
             self._hold(agent)
 
     def _hold(self, agent: Agent) -> AttachedAgent:

@@ -86,6 +86,14 @@ QUIET = {
     "job_fail",
     "jobs_time_out_overdue",
     "jobs_prune",
+    # Log-ins and their tokens: credentials, announced to no one.
+    "IssuedTokens",
+    "account_register",
+    "account_login",
+    "account_refresh",
+    "account_access_refresh",
+    "account_logout",
+    "account_password_change",
 }
 
 SCENARIOS = [
