@@ -67,3 +67,32 @@ def error_envelope(ctx: Any, response: Any, case: Any) -> None:
 )
 def test_no_operation_answers_a_server_error(case):
     case.call_and_validate(checks=[not_a_server_error, error_envelope])
+
+
+@pytest.fixture
+def logged_in(settings: Any, db: None) -> dict[str, str]:
+    """Data isolation on, and the headers of a user logged in (docs/security.md, "Access")."""
+    from elizabus import services
+
+    settings.ELIZABUS = {
+        **settings.ELIZABUS,
+        "DATA_ISOLATION": True,
+        "JWT_SIGNING_KEYS": ["f" * 48],
+    }
+    issued = services.account_register(
+        username="fuzzer", email="fuzzer@example.com", password="a fuzzing passphrase"
+    )
+    return {"Authorization": f"Bearer {issued.access_token}"}
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_operation_answers_a_logged_in_user_a_server_error(case, logged_in):
+    case.call_and_validate(headers=logged_in, checks=[not_a_server_error, error_envelope])
