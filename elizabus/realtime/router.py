@@ -13,6 +13,7 @@ log stream (``logstream.py``). Every refusal is a ``messageError {error}`` to th
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import secrets
@@ -37,6 +38,7 @@ from elizabus.json_values import json_value_check
 
 from . import history
 from .broadcast import message_broadcast
+from .engineio import spawn
 from .logstream import log_stream
 from .presence import entity_presence, local_presence
 from .rooms import LocalRooms
@@ -85,11 +87,13 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def _database(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+def _database(
+    func: Callable[..., Any], late: Callable[[Any], Awaitable[None]] | None = None
+) -> Callable[..., Awaitable[Any]]:
     """``database_sync_to_async(func)``, bounded on PostgreSQL as the API's trips are
     (``db/batches.py``): refused at once while the database's breaker is open, and given up
-    after ``DEADLINE_SECONDS`` (the work goes on in its thread, and a message it stores is
-    stored, but this socket hears ``messageError``)."""
+    after ``DEADLINE_SECONDS``. The work given up goes on in its thread; what it returns once
+    the database answers goes to ``late`` (a message it stored is this socket's too)."""
     call = database_sync_to_async(func)
     if not breakers.database.configured:
         return call
@@ -97,12 +101,15 @@ def _database(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     async def bounded(*args: Any, **kwargs: Any) -> Any:
         if not breakers.database.allow():
             raise ServiceUnavailable()
+        work = asyncio.ensure_future(call(*args, **kwargs))
         try:
             with breakers.database.timed():
-                return await asyncio.wait_for(
-                    asyncio.shield(call(*args, **kwargs)), batches.DEADLINE_SECONDS
-                )
+                return await asyncio.wait_for(asyncio.shield(work), batches.DEADLINE_SECONDS)
         except TimeoutError:
+            if late is not None:
+                work.add_done_callback(functools.partial(_finish_late, late))
+            else:
+                work.add_done_callback(_forget)
             breakers.database.failed(f"no answer within {batches.DEADLINE_SECONDS} s")
             raise ServiceUnavailable() from None
         except Exception as exc:
@@ -112,6 +119,23 @@ def _database(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
             raise
 
     return bounded
+
+
+def _finish_late(late: Callable[[Any], Awaitable[None]], work: asyncio.Future[Any]) -> None:
+    if not work.cancelled() and work.exception() is None:
+        spawn(_quietly(late(work.result())))
+
+
+async def _quietly(coroutine: Awaitable[None]) -> None:
+    try:
+        await coroutine
+    except Exception:  # the socket went away meanwhile
+        logger.debug("socket: a late answer could not be sent", exc_info=True)
+
+
+def _forget(work: asyncio.Future[Any]) -> None:
+    if not work.cancelled():
+        work.exception()  # retrieved: a late failure of work given up is nobody's
 
 
 def _json_size(value: Any) -> int:
@@ -387,7 +411,27 @@ class SocketRouter:
         sender_name = payload.get("senderName")
         sender_name = sender_name if isinstance(sender_name, str) else ""
         source = payload.get("source")
-        event = await _database(_store_message)(
+        key = str(channel_id)
+
+        async def acknowledge(event: NewMessage) -> None:
+            await self._emit(
+                "messageBroadcast",
+                {**message_broadcast(event), "clientMessageId": client_message_id},
+            )
+            await self._emit(
+                "messageAck",
+                {
+                    "clientMessageId": client_message_id,
+                    "messageId": event.id,
+                    "status": ACK_STATUS,
+                    "channelId": key,
+                    "roomId": key,
+                },
+            )
+
+        # Stored after this socket was told the database did not answer: its broadcast skips
+        # this socket (it has its own copy, by origin), so the copy and the ack come late.
+        event = await _database(_store_message, late=acknowledge)(
             channel_id=channel_id,
             server_id=server_id,
             sender_id=sender_id,
@@ -409,20 +453,7 @@ class SocketRouter:
             source_id=client_message_id,
             sender_name=sender_name,
         )
-        key = str(channel_id)
-        await self._emit(
-            "messageBroadcast", {**message_broadcast(event), "clientMessageId": client_message_id}
-        )
-        await self._emit(
-            "messageAck",
-            {
-                "clientMessageId": client_message_id,
-                "messageId": event.id,
-                "status": ACK_STATUS,
-                "channelId": key,
-                "roomId": key,
-            },
-        )
+        await acknowledge(event)
 
     async def _log_event(self, event: str, payload: Any) -> None:
         if not app_settings.SOCKET_LOG_STREAM:
