@@ -160,6 +160,12 @@ class ApiGuardMiddleware:
         path = request.path
         if path.startswith("/api/") or path == "/metrics":
             return self._refuse(request, path)
+        if path.startswith("/media/uploads/") and app_settings.DATA_ISOLATION:
+            # Uploaded files are a channel's: the view checks participation (docs/security.md,
+            # "Access"), with the caller found here as on the API.
+            token = settings.ELIZA_SERVER_AUTH_TOKEN
+            key = bool(token) and api_key_matches(request.headers.get("X-API-KEY"), token)
+            return identify(request, operator=key)
         return None
 
     def _refuse(self, request: HttpRequest, path: str) -> HttpResponse | None:

@@ -342,3 +342,22 @@ def test_the_creator_manages_a_group_and_either_side_a_dm(client: Client, world:
     assert (
         api.delete(f"channels/{world.bob_dm.id}/messages", **as_token(world.bob)).status_code == 204
     )
+
+
+def test_a_channel_s_files_are_its_participants(
+    client: Client, world: World, settings: Any, tmp_path: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    upload = f"/api/messaging/channels/{world.bob_channel.id}/upload-media"
+    file = SimpleUploadedFile("cat.png", png, content_type="image/png")
+    url = assert_ok(client.post(upload, {"file": file}, **as_token(world.bob)))["url"]
+
+    assert client.get(url, **as_token(world.bob)).status_code == 200
+    assert client.get(url, HTTP_X_API_KEY=OPERATOR_KEY).status_code == 200
+    assert_error(client.get(url, **as_token(world.alice)), 403, "NOT_A_PARTICIPANT")
+    assert_error(client.get(url), 401, "MISSING_TOKEN")
+    file = SimpleUploadedFile("cat.png", png, content_type="image/png")
+    assert_error(client.post(upload, {"file": file}, **as_token(world.alice)), 403)

@@ -5,24 +5,27 @@ chat uploads its attachments) and the files at ``/media/uploads/agents/:agentId/
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from elizabus import services
+from elizabus import access, services
 from elizabus.api.envelope import ok
+from elizabus.api.errors import error_response
 from elizabus.api.fields import parse_uuid
 from elizabus.api.throttling import UploadRateThrottle
-from elizabus.exceptions import NoFile
+from elizabus.exceptions import DomainError, NoFile
 from elizabus.ids import is_uuid
 from elizabus.services.media import StoredMedia
 
-from .base import AGENT, CHANNEL, ApiView
+from .base import AGENT, CHANNEL, ApiView, actor_of
 
 INLINE_TYPES = ("image/", "audio/", "video/")
 
@@ -89,10 +92,14 @@ class AgentUploadMediaApi(UploadMediaApi):
         return _uploaded(stored, stored.kind)
 
 
-def channel_media(request: HttpRequest, channel_id: str, filename: str) -> FileResponse:
+def channel_media(request: HttpRequest, channel_id: str, filename: str) -> HttpResponse:
     """A stored file, with the type it was accepted as; only images, audio and video inline."""
     if not is_uuid(channel_id):
         raise Http404
+    try:
+        access.require_participant(actor_of(request), uuid.UUID(channel_id))
+    except DomainError as refused:
+        return error_response(refused)
     return _file_response(services.media_path(channel_id=channel_id, filename=filename), filename)
 
 
