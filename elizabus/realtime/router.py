@@ -69,9 +69,9 @@ _entity_sockets = local_presence.counts
 
 @dataclass(slots=True)
 class _Resume:
-    """A join that resumes from an offset: live pushes wait until the missed messages are out;
-    then a live push of a message whose seq the resend covered (it was resent, or has been
-    deleted since) is dropped."""
+    """A join in progress: live pushes wait until its answer (and a resume's missed messages)
+    are out; after a resume, a live push of a message whose seq the resend covered (it was
+    resent, or has been deleted since) is dropped."""
 
     holding: bool = True
     held: list[dict[str, Any]] = field(default_factory=list)
@@ -330,26 +330,27 @@ class SocketRouter:
             await self._error(JOIN_DENIED)
             return
         key = str(channel_id)
-        resume = None
-        if last_seen_id is not None or last_seq is not None:
-            resume = _Resume()
-            self._resumes = {**(self._resumes or {}), key: resume}
-        self._channels = {*(self._channels or ()), key}
-        await self.rooms.join(key, self)
-        if self._channels is None:
-            # The socket went away while the join waited on the channel layer.
-            await self.rooms.leave(key, self)
-            return
-        joined: dict[str, Any] = {
-            "message": f"Successfully joined channel {key}",
-            "channelId": key,
-            "roomId": key,
-        }
-        if isinstance(payload.get("agentId"), str):
-            joined["agentId"] = payload["agentId"]
+        resuming = last_seen_id is not None or last_seq is not None
+        # Every join holds the channel's live pushes until its answer is out, so none comes
+        # before the lastSeq it is newer than; a resume's resend goes out in between.
+        resume = _Resume()
+        self._resumes = {**(self._resumes or {}), key: resume}
         try:
+            self._channels = {*(self._channels or ()), key}
+            await self.rooms.join(key, self)
+            if self._channels is None:
+                # The socket went away while the join waited on the channel layer.
+                await self.rooms.leave(key, self)
+                return
+            joined: dict[str, Any] = {
+                "message": f"Successfully joined channel {key}",
+                "channelId": key,
+                "roomId": key,
+            }
+            if isinstance(payload.get("agentId"), str):
+                joined["agentId"] = payload["agentId"]
             # Read once this process is in the channel's group: every later message comes live.
-            if resume is None:
+            if not resuming:
                 joined["lastSeq"] = await _database(selectors.channel_last_seq)(channel_id)
                 missed = None
             else:
@@ -367,11 +368,15 @@ class SocketRouter:
             for event in missed.events if missed is not None else ():
                 await self._emit("messageBroadcast", message_broadcast(event))
         finally:
-            if resume is not None:
-                resume.holding = False
+            # In the order they came; those that come meanwhile are held behind them.
+            while resume.held:
                 held, resume.held = resume.held, []
                 for message in held:
-                    await self.deliver(message)
+                    await self._pass(message, resume)
+            resume.holding = False
+            if not resume.covered and self._resumes and self._resumes.get(key) is resume:
+                del self._resumes[key]  # nothing to drop: live pushes go straight out
+                self._resumes = self._resumes or None
 
     async def _send(self, payload: Any) -> None:
         payload = payload if isinstance(payload, dict) else {}
@@ -487,14 +492,17 @@ class SocketRouter:
         if message.get("origin") and message["origin"] == self.socket.sid:
             return
         resume = self._resumes.get(message["channel"]) if self._resumes else None
-        if resume is not None:
-            if resume.holding:
-                resume.held.append(message)
-                return
-            seq = message.get("seq")
-            if seq and seq in resume.covered:
-                return
-        await self.socket.send_frame(message["frame"])
+        if resume is None:
+            await self.socket.send_frame(message["frame"])
+        elif resume.holding:
+            resume.held.append(message)
+        else:
+            await self._pass(message, resume)
+
+    async def _pass(self, message: dict[str, Any], resume: _Resume) -> None:
+        seq = message.get("seq")
+        if not (seq and seq in resume.covered):
+            await self.socket.send_frame(message["frame"])
 
     # --- helpers --------------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 // Socket users for the fault-injection run: unmodified npm socket.io-client sockets on their
 // default transports, through the proxy, that join channels, send messages, and after every
-// reconnect join again with lastMessageId (the id of the last message each saw there).
+// reconnect join again with lastSeq: the seq up to which each has every message there (the
+// join's lastSeq, then each seq it gets in order; one that comes early, from another server,
+// or ahead of a broadcast still queued, waits for those before it).
 // Stops sending at a line on its stdin; when its stdin closes, waits settleMs and prints what
 // each socket saw as JSON, with the time (epoch ms) of each message and of each connection event,
 // so that a miss can be placed against the faults and the servers' logs.
@@ -19,7 +21,11 @@ function user(entityId, index) {
   };
   // [epoch ms, what, detail]: connects (Engine.IO sid, transport), upgrades, disconnects.
   const note = (what, detail) => seen.timeline.push([Date.now(), what, detail]);
-  const last = {};
+  const offsets = {}; // channel id -> {seq, ahead}
+  const advance = (offset) => {
+    while (offset.ahead.has(offset.seq + 1)) offset.ahead.delete(++offset.seq);
+    for (const seq of offset.ahead) if (seq <= offset.seq) offset.ahead.delete(seq);
+  };
   const socket = io(config.url, { auth: { entityId }, reconnectionDelayMax: 2000 });
   const join = () => {
     seen.connects += 1;
@@ -28,7 +34,7 @@ function user(entityId, index) {
     engine.once("upgrade", (transport) => note("upgrade", `${engine.id} ${transport.name}`));
     for (const channelId of config.channels) {
       const payload = { channelId, roomId: channelId, entityId };
-      if (last[channelId]) payload.lastMessageId = last[channelId];
+      if (offsets[channelId]) payload.lastSeq = offsets[channelId].seq;
       socket.emit("message", { type: 1, payload });
     }
   };
@@ -37,14 +43,25 @@ function user(entityId, index) {
     seen.disconnects.push(reason);
     note("disconnect", reason);
   });
-  socket.on("channel_joined", (joined) => note("joined", joined.channelId));
+  socket.on("channel_joined", (joined) => {
+    note("joined", joined.channelId);
+    // Everything up to lastSeq is before the join, or in the resend that follows.
+    if (typeof joined.lastSeq !== "number") return;
+    const offset = (offsets[joined.channelId] ||= { seq: 0, ahead: new Set() });
+    offset.seq = Math.max(offset.seq, joined.lastSeq);
+    advance(offset);
+  });
   socket.on("messageError", (error) => (seen.errors ||= []).push(error));
   socket.on("messageBroadcast", (data) => {
     const channel = data.channelId;
     (seen.received[channel] ||= []).push(data.id);
     (seen.receivedAt[channel] ||= []).push(Date.now());
     seen.first[channel] ||= data.id;
-    last[channel] = data.id;
+    const offset = offsets[channel];
+    if (offset && typeof data.seq === "number" && data.seq > offset.seq) {
+      offset.ahead.add(data.seq);
+      advance(offset);
+    }
   });
   socket.on("messageAck", (ack) => seen.acked.push(ack.messageId));
   const timer = setInterval(() => {
