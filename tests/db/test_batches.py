@@ -116,3 +116,25 @@ async def test_reads_run_outside_the_transaction_after_the_writes() -> None:
 
     answers = await _together((read, False), (write, True))
     assert answers[0] == (False, True)
+
+
+async def test_posts_committed_together_take_gapless_seqs_when_one_fails() -> None:
+    channel = await sync_to_async(factories.make_channel)()
+
+    def post(n: int) -> Any:
+        def write() -> int:
+            message = factories.make_message(channel_id=channel.id, content=f"post {n}")
+            if n == 2:
+                raise ValueError("refused after its seq was taken")
+            return message.seq
+
+        return write
+
+    answers = await _together(*((post(n), True) for n in range(6)))
+    assert isinstance(answers[2], ValueError)
+    # The failed one's savepoint gave its seq back to the one after it.
+    assert [a for a in answers if not isinstance(a, Exception)] == [1, 2, 3, 4, 5]
+    stored = await sync_to_async(
+        lambda: list(Message.objects.filter(channel_id=channel.id).values_list("seq", flat=True))
+    )()
+    assert sorted(stored) == [1, 2, 3, 4, 5]
