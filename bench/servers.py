@@ -255,6 +255,8 @@ def start_elizabus(
     env.setdefault("LOG_LEVEL", "WARNING")
     env.setdefault("ELIZABUS_LOG_LEVEL", "WARNING")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Every benchmark client connects from loopback, thousands of sockets at once.
+    env.setdefault("ELIZABUS_SOCKET_MAX_CONNECTIONS_PER_CLIENT", "0")
     for key, value in (extra_env or {}).items():
         if value == "":
             env.pop(key, None)

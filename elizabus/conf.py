@@ -75,6 +75,8 @@ DEFAULTS: dict[str, Any] = {
     "SOCKET_PING_TIMEOUT_MS": 20000,
     "SOCKET_MAX_EVENTS_PER_SECOND": 50,
     "SOCKET_MAX_CONNECTIONS_PER_ENTITY": 20,
+    # Sockets per client address, whatever entities they declare (0: no limit).
+    "SOCKET_MAX_CONNECTIONS_PER_CLIENT": 1000,
     "SOCKET_ALLOWED_ORIGINS": [],
     "SOCKET_RESUME_LIMIT": 500,
     # Messages whose wire form the API keeps for pages (api/pages.py); 0: none.

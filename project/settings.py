@@ -279,7 +279,11 @@ ELIZABUS["RESPONDERS"] = env_list("ELIZABUS_RESPONDERS", "")
 # Base URLs besides OPENAI_BASE_URL that may receive the server's OPENAI_API_KEY.
 if os.environ.get("ELIZABUS_OPENAI_TRUSTED_BASE_URLS"):
     ELIZABUS["OPENAI"] = {"trusted_base_urls": env_list("ELIZABUS_OPENAI_TRUSTED_BASE_URLS", "")}
-for _name in ("SOCKET_MAX_CONNECTIONS_PER_ENTITY", "LOG_RING_SIZE"):
+for _name in (
+    "SOCKET_MAX_CONNECTIONS_PER_ENTITY",
+    "SOCKET_MAX_CONNECTIONS_PER_CLIENT",
+    "LOG_RING_SIZE",
+):
     if os.environ.get(f"ELIZABUS_{_name}"):
         ELIZABUS[_name] = int(os.environ[f"ELIZABUS_{_name}"])
 

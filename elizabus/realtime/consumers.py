@@ -64,7 +64,11 @@ def open_session(scope: dict[str, Any], *, link: WebSocketLink | None = None) ->
     session = Session(
         transport=WEBSOCKET if link is not None else POLLING, options=engine_options(), link=link
     )
-    router = SocketRouter(rooms=local_rooms(), api_key_header=_header(scope, b"x-api-key"))
+    router = SocketRouter(
+        rooms=local_rooms(),
+        api_key_header=_header(scope, b"x-api-key"),
+        client_address=(scope.get("client") or ("",))[0] or "",
+    )
     socket = Socket(session, router, connect_timeout=CONNECT_TIMEOUT)
     router.socket = socket
     session.handler = socket

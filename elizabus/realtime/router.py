@@ -65,6 +65,9 @@ ACK_STATUS = "received_by_server_and_processing"
 # Sockets per entity in this process, when there is no Redis (presence.py); with REDIS_URL set
 # the limit holds across processes and this stays empty.
 _entity_sockets = local_presence.counts
+# The sockets of one client address are counted under an id made from the address, beside
+# the entities' (presence.py counts by id).
+_CLIENT_NAMESPACE = uuid.UUID("5d1c2a3e-8f0b-4c55-9a7e-2b6f1e0c9d41")
 
 
 @dataclass(slots=True)
@@ -148,19 +151,27 @@ class SocketRouter:
     __slots__ = (
         "_api_key_header",
         "_channels",
+        "_client_place",
         "_limited",
         "_presence_id",
         "_resumes",
         "_stamp",
         "_throttled",
         "_tokens",
+        "client_address",
         "entity_id",
         "rooms",
         "socket",
     )
 
-    def __init__(self, *, rooms: LocalRooms, api_key_header: str = "") -> None:
+    def __init__(
+        self, *, rooms: LocalRooms, api_key_header: str = "", client_address: str = ""
+    ) -> None:
         self.rooms = rooms
+        # The peer's address (a proxy's unless serve trusts it), and the place this socket
+        # holds among the address's sockets.
+        self.client_address = client_address
+        self._client_place: uuid.UUID | None = None
         # The channels this socket joined; None until the first join (most sockets join one).
         self._channels: set[str] | None = None
         self.socket: Socket | None = None
@@ -206,12 +217,27 @@ class SocketRouter:
         if not held:
             raise ConnectionRefused("Too many connections for this entity")
         self.entity_id, self._presence_id = entity_id, presence_id
-        try:
-            await _database(services.entity_ensure)(entity_id=entity_id)
-        except Exception:
+        # Nothing is stored for the entity until it sends: any id may be declared, and a row
+        # per connect let a loop of random ids grow the database without end. Those ids also
+        # escape the limit per entity, so the sockets of one address are counted too.
+        if not await self._hold_client_place():
             await self._release_entity()
-            logger.exception("socket connect: could not record entity %s", entity_id)
+            raise ConnectionRefused("Too many connections from this address")
+
+    async def _hold_client_place(self) -> bool:
+        limit = app_settings.SOCKET_MAX_CONNECTIONS_PER_CLIENT
+        if not limit or not self.client_address:
+            return True
+        place = uuid.uuid5(_CLIENT_NAMESPACE, self.client_address)
+        try:
+            held = await entity_presence().acquire(place, self._presence_id, limit)
+        except Exception:
+            logger.exception("socket connect: could not count the sockets of an address")
+            await self._release_entity()
             raise ConnectionRefused("Server error") from None
+        if held:
+            self._client_place = place
+        return held
 
     @staticmethod
     async def _token_entity(token: Any) -> uuid.UUID:
@@ -243,6 +269,12 @@ class SocketRouter:
             await self.rooms.leave(channel_id, self)
 
     async def _release_entity(self) -> None:
+        if self._client_place is not None:
+            place, self._client_place = self._client_place, None
+            try:
+                await entity_presence().release(place, self._presence_id)
+            except Exception:
+                logger.warning("could not release a socket's place", exc_info=True)
         if self.entity_id is not None:
             entity_id, self.entity_id = self.entity_id, None
             try:

@@ -78,12 +78,21 @@ class EchoNamespace:
 class SioClient:
     """A Socket.IO client over Channels' ``WebsocketCommunicator`` (WebSocket-only transport)."""
 
-    def __init__(self, application: Any, *, headers: list[tuple[bytes, bytes]] | None = None):
+    def __init__(
+        self,
+        application: Any,
+        *,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        client: str | None = None,
+    ):
         from channels.testing import WebsocketCommunicator
 
         self.ws = WebsocketCommunicator(
             application, "/socket.io/?EIO=4&transport=websocket", headers=headers or []
         )
+        if client is not None:
+            # The peer's address, as the server sees it.
+            self.ws.scope["client"] = (client, 40000)
         self.handshake: dict[str, Any] = {}
         self.sid = ""
 

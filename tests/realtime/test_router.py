@@ -73,10 +73,40 @@ def send_payload(sender: uuid.UUID, channel_id: str, server_id: str, **extra: An
 # --- connect ----------------------------------------------------------------------------------
 
 
-async def test_connect_records_the_entity(sio):
+async def test_connect_records_no_entity_and_a_send_does(sio):
+    """A socket may declare any entity id: a connect that left a row behind let a loop of
+    random ids grow the database without end. The entity is stored with what it sends."""
     entity_id = uuid.uuid4()
-    await sio(entity_id)
+    client = await sio(entity_id)
+    assert not await database_sync_to_async(Entity.objects.filter(id=entity_id).exists)()
+    await client.emit("2", send_payload(entity_id, CENTRAL, CENTRAL_SERVER))
+    await client.expect("messageBroadcast")
     assert await database_sync_to_async(Entity.objects.filter(id=entity_id).exists)()
+
+
+async def test_sockets_per_client_address_are_limited_whatever_their_entities(
+    application, settings
+):
+    settings.ELIZABUS = {**settings.ELIZABUS, "SOCKET_MAX_CONNECTIONS_PER_CLIENT": 2}
+    held = []
+    for _ in range(2):
+        client = SioClient(application, client="198.51.100.7")
+        assert await client.connect({"entityId": str(uuid.uuid4())}) == "ok"
+        held.append(client)
+    extra = SioClient(application, client="198.51.100.7")
+    answer = await extra.connect({"entityId": str(uuid.uuid4())})
+    assert answer == "Too many connections from this address"
+    await extra.close()
+    elsewhere = SioClient(application, client="198.51.100.8")
+    assert await elsewhere.connect({"entityId": str(uuid.uuid4())}) == "ok"
+    await elsewhere.close()
+    # A socket that leaves gives its place back.
+    await held.pop().close()
+    await asyncio.sleep(0.05)
+    again = SioClient(application, client="198.51.100.7")
+    assert await again.connect({"entityId": str(uuid.uuid4())}) == "ok"
+    for client in (*held, again):
+        await client.close()
 
 
 @pytest.mark.parametrize("entity_id", [None, "", "not-a-uuid", 42, ["x"]])
