@@ -94,12 +94,17 @@ function publicCharacter(character) {
 }
 
 async function register(character) {
-  const found = await api('GET', `/api/agents/${character.id}`);
+  let found = await api('GET', `/api/agents/${character.id}`);
   if (found.status === 404) {
     const created = await api('POST', '/api/agents', { characterJson: publicCharacter(character), hostedOutside: true });
-    if (!created.ok) throw new Error(`registering ${character.name}: ${created.status} ${JSON.stringify(created.data)}`);
-    log({ agentId: character.id, agentName: character.name }, 'Registered with elizabus');
-    return;
+    if (created.ok) {
+      log({ agentId: character.id, agentName: character.name }, 'Registered with elizabus');
+      return;
+    }
+    // Another instance of the character, started at the same time, may have registered it
+    // between the look-up and the POST: then it is this one's agent too.
+    found = await api('GET', `/api/agents/${character.id}`);
+    if (found.status === 404) throw new Error(`registering ${character.name}: ${created.status} ${JSON.stringify(created.data)}`);
   }
   if (!found.ok) throw new Error(`looking up ${character.name}: ${found.status} ${JSON.stringify(found.data)}`);
   if (!found.data?.data?.hostedOutside) {
@@ -190,6 +195,7 @@ class AgentLink {
 
   async handleDelivery(frame) {
     const { deliveryId } = frame;
+    log({ agentName: this.name, event: frame.event, attempt: frame.attempt, messageId: frame.data?.id }, 'Delivery');
     const extend = setInterval(() => this.send({ type: 'extend', deliveryId }), (this.leaseSeconds * 1000) / 3);
     let error = '';
     try {
