@@ -86,7 +86,7 @@ def elizaos_host() -> Path:
                 [npm, "ci", "--no-audit", "--no-fund"],
                 cwd=ELIZAOS_HOST,
                 capture_output=True,
-                timeout=900,
+                timeout=480,
             )
             if installed.returncode != 0:
                 pytest.fail(f"npm ci in hosts/elizaos failed:\n{installed.stderr.decode()[-4000:]}")

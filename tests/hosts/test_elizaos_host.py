@@ -34,7 +34,7 @@ from tests.fake_responses_model import FakeModel
 from tests.live import LiveServer, Processes, elizaos_host, need_tool, npm_package
 from tests.sdk.conftest import API_CLIENT, SCRIPT
 
-pytestmark = [pytest.mark.elizaos_host, pytest.mark.node, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.elizaos_host, pytest.mark.node, pytest.mark.timeout(600)]
 
 CENTRAL = str(CENTRAL_CHANNEL_ID)
 SERVER = str(DEFAULT_SERVER_ID)
@@ -93,6 +93,10 @@ class Bus:
     # --- the host --------------------------------------------------------------------------
     def start_host(self, name: str, *characters: str) -> None:
         """``node host.mjs`` for ``characters``, its own PGLite; returns once all attached."""
+        self.spawn_host(name, *characters)
+        self.wait_attached(name, len(characters))
+
+    def spawn_host(self, name: str, *characters: str) -> None:
         files = [str(character(self.root, each)) for each in characters]
         self.hosts.start(
             name,
@@ -106,9 +110,11 @@ class Bus:
                 "LOG_LEVEL": "info",  # the host's "Attached to elizabus" lines
             },
         )
+
+    def wait_attached(self, name: str, count: int = 1) -> None:
         deadline = time.monotonic() + ATTACH_SECONDS
         log = self.hosts.log(name)
-        while log.read_text(errors="replace").count("Attached to elizabus") < len(characters):
+        while log.read_text(errors="replace").count("Attached to elizabus") < count:
             process = self.hosts.running[name]
             if time.monotonic() > deadline or process.poll() is not None:
                 raise AssertionError(f"host {name} did not attach:\n{log.read_text()[-6000:]}")
@@ -343,10 +349,13 @@ def test_two_elizaos_agents_in_a_group_stop_at_the_hop_limit(bus: Bus) -> None:
 
 
 def test_a_second_host_takes_over_from_one_killed_mid_answer(bus: Bus) -> None:
-    # Kit is run by two host processes, each with its own PGLite; the first attached holds
-    # the deliveries.
-    bus.start_host("host-kit-1", "Kit")
-    bus.start_host("host-kit-2", "Kit")
+    # Kit is run by two host processes started at once (two replicas of one deployment), each
+    # with its own PGLite; one of them holds the deliveries.
+    hosts = ("host-kit-1", "host-kit-2")
+    for name in hosts:
+        bus.spawn_host(name, "Kit")
+    for name in hosts:
+        bus.wait_attached(name)
     listener: Listener | None = None
     try:
         kit, user = bus.agent_id("Kit"), str(uuid.uuid4())
@@ -361,7 +370,9 @@ def test_a_second_host_takes_over_from_one_killed_mid_answer(bus: Bus) -> None:
 
         _wait(lambda: listener.seen("messageStreamChunk"), "the first host did not stream")
         assert mine() == []
-        bus.hosts.kill("host-kit-1")
+        holding = [name for name in hosts if said in bus.hosts.log(name).read_text()]
+        assert len(holding) == 1, holding
+        bus.hosts.kill(holding[0])
         answered = _wait(mine, "the second host did not answer")
         assert [(r["authorId"], r["content"]) for r in answered] == [(kit, "Kit heard you.")]
         # The second host streamed the answer it stored; the first one's stream, under another
@@ -387,7 +398,7 @@ def test_a_second_host_takes_over_from_one_killed_mid_answer(bus: Bus) -> None:
     finally:
         if listener is not None:
             listener.close()
-        for name in ("host-kit-1", "host-kit-2"):
+        for name in hosts:
             if name in bus.hosts.running:
                 bus.hosts.stop(name)
 
