@@ -106,6 +106,8 @@ DEFAULTS: dict[str, Any] = {
     "JWT_AUDIENCE": [],
     # Log-in attempts per client address (register, login, refresh, password change).
     "AUTH_RATE": "30/min",
+    # Sessions, jobs and channels made, together, per client address (empty: no limit).
+    "CREATE_RATE": "600/hour",
     # Requests refused for a missing or wrong API key, per client address (empty: no limit).
     "UNAUTHORIZED_RATE": "60/min",
 }

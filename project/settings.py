@@ -315,6 +315,9 @@ if os.environ.get("ELIZABUS_AUTH_RATE") is not None:
 # Requests refused for their API key, per client address (docs/security.md, "Refused keys").
 if os.environ.get("ELIZABUS_UNAUTHORIZED_RATE") is not None:
     ELIZABUS["UNAUTHORIZED_RATE"] = os.environ["ELIZABUS_UNAUTHORIZED_RATE"]
+# Sessions, jobs and channels made per client address (docs/security.md).
+if os.environ.get("ELIZABUS_CREATE_RATE") is not None:
+    ELIZABUS["CREATE_RATE"] = os.environ["ELIZABUS_CREATE_RATE"]
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

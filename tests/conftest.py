@@ -141,6 +141,7 @@ def _fresh_app_settings(settings: Any) -> Iterator[None]:
         "API_RATE": "",
         "AUTH_RATE": "",
         "UNAUTHORIZED_RATE": "",
+        "CREATE_RATE": "",
         "RESPONDERS": [f"tests.agents.helpers.{name}" for name in TEST_RESPONDERS],
     }
     # Admin logins hash passwords; the default hasher is slow on purpose.

@@ -180,3 +180,24 @@ class RefusedKeyThrottle(ClientRateThrottle):
         while self.history and self.history[-1] <= self.now - self.duration:
             self.history.pop()
         return len(self.history) >= self.num_requests
+
+
+class CreationRateThrottle(ClientRateThrottle):
+    """What a client makes and leaves behind (``POST`` of sessions, jobs and channels), per
+    client address, at ``ELIZABUS["CREATE_RATE"]``: a loop of them grew the database without
+    end at the API's own rate (docs/security.md, "What a client may make"). Other methods of
+    the same routes are not counted."""
+
+    scope = "create"
+
+    def get_rate(self) -> str | None:
+        return app_settings.CREATE_RATE or None
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)
+
+
+# The throttles of a route that makes what a client leaves behind: the API's rate and that.
+MAKES = [ClientRateThrottle, CreationRateThrottle]

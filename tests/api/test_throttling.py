@@ -15,6 +15,7 @@ from tests.api.helpers import ZERO, assert_error
 pytestmark = pytest.mark.django_db
 
 SERVERS = "/api/messaging/message-servers"
+ZERO_SERVER = "00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture(autouse=True)
@@ -179,3 +180,44 @@ def test_refused_keys_are_limited_per_address_and_the_excess_is_not_logged(
     other = Client(REMOTE_ADDR="203.0.113.21")
     assert_error(other.get(SERVERS, HTTP_X_API_KEY="wrong"), 401, "UNAUTHORIZED")
     assert other.get(SERVERS, HTTP_X_API_KEY="s3cret").status_code == 200
+
+
+def test_sessions_jobs_and_channels_made_share_one_allowance_per_address(settings) -> None:
+    """What a client makes and leaves behind (sessions, jobs, channels) is limited per
+    address; reading them is not."""
+    from elizabus.models import Channel, Job, Session
+    from tests import factories
+
+    settings.ELIZABUS = {**settings.ELIZABUS, "API_RATE": "", "CREATE_RATE": "3/min"}
+    agent = str(factories.make_agent().pk)
+    user = str(uuid.uuid4())
+    client = Client(REMOTE_ADDR="203.0.113.30")
+
+    def post(path: str, body: dict) -> object:
+        return client.post(
+            f"/api/messaging/{path}", json.dumps(body), content_type="application/json"
+        )
+
+    made = [
+        post("sessions", {"agentId": agent, "userId": user}),
+        post("jobs", {"agentId": agent, "userId": user, "content": "hi"}),
+        post(
+            "channels",
+            {"name": "c", "message_server_id": ZERO_SERVER, "participantCentralUserIds": [user]},
+        ),
+    ]
+    assert [response.status_code for response in made] == [201, 201, 201]
+    counts = (Session.objects.count(), Job.objects.count(), Channel.objects.count())
+    for path, body in [
+        ("sessions", {"agentId": agent, "userId": user}),
+        ("jobs", {"agentId": agent, "userId": user, "content": "hi"}),
+    ]:
+        assert_error(post(path, body), 429, "RATE_LIMIT_EXCEEDED")
+    assert (Session.objects.count(), Job.objects.count(), Channel.objects.count()) == counts
+    assert client.get("/api/messaging/sessions").status_code == 200
+    other = Client(REMOTE_ADDR="203.0.113.31").post(
+        "/api/messaging/sessions",
+        json.dumps({"agentId": agent, "userId": user}),
+        content_type="application/json",
+    )
+    assert other.status_code == 201

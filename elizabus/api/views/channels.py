@@ -30,6 +30,7 @@ from elizabus.api.serializers.channels import (
     DmChannelQuery,
     MessageListQuery,
 )
+from elizabus.api.throttling import MAKES
 from elizabus.api.views.base import (
     CHANNEL,
     ENVELOPE,
@@ -198,6 +199,8 @@ class DmChannelApi(ApiView):
 
 class ChannelCreateApi(ApiView):
     """``POST /channels`` (alias ``POST /central-channels``): a group channel."""
+
+    throttle_classes = MAKES
 
     access = {"POST": OWN}
 

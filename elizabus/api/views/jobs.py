@@ -19,6 +19,7 @@ from elizabus.api.envelope import validated
 from elizabus.api.fields import parse_uuid
 from elizabus.api.representations.jobs import job_created_data, job_data
 from elizabus.api.serializers.jobs import JobCreateIn, job_list_query
+from elizabus.api.throttling import MAKES
 from elizabus.api.views.base import OWN, PUBLIC, ApiView, actor_of, with_actor_default
 from elizabus.conf import app_settings
 from elizabus.exceptions import JobNotFound
@@ -35,6 +36,8 @@ def _rate(part: int, whole: int) -> float:
 
 class JobsApi(ApiView):
     """``POST /jobs`` asks; ``GET /jobs?limit&status`` lists the newest."""
+
+    throttle_classes = MAKES
 
     access = {"POST": OWN, "GET": OWN}
 

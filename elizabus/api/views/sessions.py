@@ -36,6 +36,7 @@ from elizabus.api.serializers.sessions import (
     SessionTimeoutIn,
     session_messages_query,
 )
+from elizabus.api.throttling import MAKES
 from elizabus.api.views.base import OWN, PUBLIC, ApiView, actor_of, with_actor_default
 from elizabus.exceptions import InvalidInput
 from elizabus.js import iso
@@ -83,6 +84,8 @@ class SessionsHealthApi(ApiView):
 
 class SessionsApi(ApiView):
     """``POST /sessions`` creates one; ``GET /sessions`` lists the active ones."""
+
+    throttle_classes = MAKES
 
     access = {"POST": OWN, "GET": OWN}
 
