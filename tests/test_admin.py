@@ -331,7 +331,9 @@ def test_deleting_a_message_publishes_message_deleted(
     assert response.status_code == 302
     assert not Message.objects.filter(id=message.id).exists()
     assert published == [
-        MessageDeleted(message_id=str(message.id), channel_id=str(message.channel_id))
+        MessageDeleted(
+            message_id=str(message.id), channel_id=str(message.channel_id), seq=message.seq
+        )
     ]
 
 

@@ -84,7 +84,9 @@ class MessageDeleted(BusEvent):
 
     Emitted by ``message_delete``; not emitted for messages removed by clearing or deleting a
     channel (``channel_cleared`` covers those). Consumers: the real-time layer
-    (``messageDeleted``) and bus agents, which forget their memory of the message.
+    (``messageDeleted``) and bus agents, which forget their memory of the message. ``seq`` is
+    the deleted message's (an elizabus field, left off the wire when 0: an event written before
+    messages had one).
     """
 
     name: ClassVar[str] = "message_deleted"
@@ -92,9 +94,13 @@ class MessageDeleted(BusEvent):
 
     message_id: str
     channel_id: str
+    seq: int = 0
 
     def payload(self) -> dict[str, Any]:
-        return {"messageId": self.message_id, "channelId": self.channel_id}
+        payload: dict[str, Any] = {"messageId": self.message_id, "channelId": self.channel_id}
+        if self.seq:
+            payload["seq"] = self.seq
+        return payload
 
 
 @dataclass(frozen=True)

@@ -269,10 +269,12 @@ def message_update(
 def message_delete(*, channel_id: uuid.UUID, message_id: uuid.UUID) -> None:
     """Deletes one message of ``channel_id``; a message of another channel is NotFound (the
     reference deletes it anyway)."""
-    deleted, _ = Message.objects.filter(id=message_id, channel_id=channel_id).delete()
-    if not deleted:
+    found = Message.objects.filter(id=message_id, channel_id=channel_id)
+    # Its seq goes with the event: a client tells the gap it leaves from a lost message.
+    seq = found.values_list("seq", flat=True).first()
+    if seq is None or not found.delete()[0]:
         raise MessageNotFound("Message not found in this channel")
-    publish(MessageDeleted(message_id=str(message_id), channel_id=str(channel_id)))
+    publish(MessageDeleted(message_id=str(message_id), channel_id=str(channel_id), seq=seq))
 
 
 def message_complete_announce(

@@ -681,6 +681,8 @@
   });
 
   socket.on("messageDeleted", (data) => {
+    // Its seq is accounted for: the gap it leaves is not a message to wait for.
+    if (data) joins.markSeen(channelOf(data), data.seq);
     const item = state.messages.get(data && data.messageId);
     if (item && state.channel && channelOf(data) === state.channel.id) {
       item.remove();

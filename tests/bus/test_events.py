@@ -52,8 +52,8 @@ EXAMPLES: dict[type[BusEvent], tuple[BusEvent, dict[str, Any]]] = {
     NewMessage: (NewMessage(**MESSAGE_FIELDS), MESSAGE_FIELDS),
     MessageUpdated: (MessageUpdated(**MESSAGE_FIELDS), MESSAGE_FIELDS),
     MessageDeleted: (
-        MessageDeleted(message_id=MESSAGE, channel_id=CHANNEL),
-        {"messageId": MESSAGE, "channelId": CHANNEL},
+        MessageDeleted(message_id=MESSAGE, channel_id=CHANNEL, seq=7),
+        {"messageId": MESSAGE, "channelId": CHANNEL, "seq": 7},
     ),
     ChannelCleared: (
         ChannelCleared(channel_id=CHANNEL, message_count=7, channel_deleted=True),
@@ -178,6 +178,11 @@ def test_new_message_defaults_are_the_optional_fields_of_message_service_structu
         "metadata": {},
         "seq": 0,  # an event from before messages had a seq
     }
+
+
+def test_a_deletion_without_a_seq_keeps_the_references_payload() -> None:
+    deleted = MessageDeleted(message_id=MESSAGE, channel_id=CHANNEL)
+    assert deleted.payload() == {"messageId": MESSAGE, "channelId": CHANNEL}
 
 
 def test_an_updated_message_is_not_a_new_message() -> None:

@@ -5,7 +5,7 @@ agents, on a private PostgreSQL and Redis, while the run, in turn and over again
 
 - kills the worker holding an agent with SIGKILL, in the middle of its replies, and restarts it;
 - kills a server with SIGKILL while sockets are connected to it and posts are in flight (the
-  sockets reconnect through the proxy and resume with ``lastMessageId``), and restarts it;
+  sockets reconnect through the proxy and resume with ``lastSeq``), and restarts it;
 - runs a writer that exits right after its commit, before its event is sent;
 - restarts Redis (AOF on); makes Redis unreachable for 20 s; restarts PostgreSQL.
 

@@ -190,7 +190,7 @@ def test_message_delete_publishes_message_deleted(
     with django_capture_on_commit_callbacks(execute=True):
         services.message_delete(channel_id=world.channel.id, message_id=world.message.id)
     assert published.events == [
-        MessageDeleted(message_id=str(world.message.id), channel_id=str(world.channel.id))
+        MessageDeleted(message_id=str(world.message.id), channel_id=str(world.channel.id), seq=1)
     ]
     assert not Message.objects.filter(id=world.message.id).exists()
 
