@@ -1,4 +1,4 @@
-"""JSON out of every API response, encoded by orjson.
+"""JSON out of every API response, encoded by orjson, whatever the request accepts.
 
 DRF's renderer encodes through the standard library's ``json``, which takes many times
 orjson's time to encode a page of messages (bench/README.md). The output is DRF's byte for byte
@@ -14,7 +14,10 @@ from typing import Any
 
 import orjson
 from django.http import HttpResponse
-from rest_framework.renderers import JSONRenderer
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
 from rest_framework.utils.encoders import JSONEncoder
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
@@ -43,3 +46,17 @@ def json_response(data: Any, *, status: int) -> HttpResponse:
     return HttpResponse(
         OrjsonRenderer().render(data), status=status, content_type="application/json"
     )
+
+
+class AcceptAnything(DefaultContentNegotiation):
+    """The renderer a request accepts, else the first: the reference never answers 406, so an
+    ``Accept`` the API cannot render (the web UI's sessions chat asks ``text/event-stream``
+    and names its transport in the body) gets what the route answers, as there."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type

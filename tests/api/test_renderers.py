@@ -1,5 +1,5 @@
-"""API responses encoded by orjson are what DRF's own renderer gives, and what orjson
-cannot encode still renders."""
+"""API responses encoded by orjson are what DRF's own renderer gives, what orjson cannot
+encode still renders, and every request gets JSON whatever its ``Accept``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import decimal
 import json
 import uuid
 
+import pytest
+from django.test import Client
 from django.utils.translation import gettext_lazy
 from rest_framework.renderers import JSONRenderer
 
@@ -43,3 +45,14 @@ def test_an_indent_request_gets_indented_output() -> None:
     rendered = OrjsonRenderer().render({"a": 1}, "application/json; indent=2", {"indent": None})
     assert rendered == JSONRenderer().render({"a": 1}, "application/json; indent=2", {})
     assert b"\n  " in rendered
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", ["text/event-stream", "text/html", "image/png"])
+def test_an_accept_the_api_cannot_render_gets_json_not_406(client: Client, accept: str) -> None:
+    # The reference never answers 406 (the elizaOS web UI's sessions chat asks for
+    # text/event-stream and says in its body what it wants).
+    response = client.get("/api/messaging/message-servers", HTTP_ACCEPT=accept)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["success"] is True
