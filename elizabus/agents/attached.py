@@ -85,6 +85,8 @@ class Delivery:
     delivery_id: str
     frame: dict[str, Any]
     channel_id: str
+    # The message a new_message delivery answers: its stream chunks', for the sse exchanges.
+    message_id: str = ""
     holder: Instance | None = None
     passed_over: set[str] = field(default_factory=set)
     renewed_at: float = 0.0
@@ -160,15 +162,18 @@ class AttachedAgent(BusAgent):
 
     def stream(
         self, instance: Instance, delivery_id: str, message_id: str, chunk: str
-    ) -> str | None:
+    ) -> Delivery | None:
         """A piece of a reply the instance streams for a delivery it holds: renews the lease and
         keeps the piece, so that a stream left without its reply can be ended. Returns the
-        channel to publish the chunk in, None for a delivery it does not hold."""
+        delivery (the chunk is its channel's, answering its message), None for a delivery it
+        does not hold."""
         with self._cond:
             channel_id = self.extend(instance, delivery_id)
-            if channel_id and self._delivery is not None:
-                self._delivery.streams.setdefault(message_id, []).append(chunk)
-            return channel_id
+            delivery = self._delivery
+            if not channel_id or delivery is None:
+                return None
+            delivery.streams.setdefault(message_id, []).append(chunk)
+            return delivery
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self, since: str | None = None) -> None:
@@ -189,6 +194,7 @@ class AttachedAgent(BusAgent):
         data: dict[str, Any],
         channel_id: str = "",
         settled: Callable[[], bool] | None = None,
+        message_id: str = "",
     ) -> Delivery:
         """Hands an event to one attached instance and waits for its acknowledgement. Before
         handing it to another instance, ``settled`` says whether the one before already did
@@ -197,6 +203,7 @@ class AttachedAgent(BusAgent):
             delivery_id=uuid.uuid4().hex,
             frame={"type": "deliver", "event": event_name, "data": data},
             channel_id=channel_id,
+            message_id=message_id,
         )
         lease = app_settings.AGENT_DELIVERY_LEASE_SECONDS
         grace = app_settings.AGENT_ATTACH_GRACE_SECONDS
@@ -267,6 +274,7 @@ class AttachedAgent(BusAgent):
                         agent_id=str(self.profile.agent_id),
                         error=error,
                         partial_text="".join(pieces),
+                        in_reply_to_message_id=delivery.message_id,
                     )
                 )
         except Exception:
@@ -317,6 +325,7 @@ class AttachedAgent(BusAgent):
             settled=lambda: selectors.memory_exists(
                 agent_id=self.profile.agent_id, message_id=event.id
             ),
+            message_id=event.id,
         )
         settling_at = self._timed("respond", started_at)
         # A reply the instance submitted settled the message already; this settles the rest

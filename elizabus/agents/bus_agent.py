@@ -89,12 +89,14 @@ class ReplyStream:
                 agent_id=self.agent_id,
                 chunk=piece,
                 index=len(self.pieces),
+                in_reply_to_message_id=self.message_id,
             )
         )
         self.pieces.append(piece)
 
-    def fail(self, error: str) -> None:
-        """Ends a stream that has begun without its reply: ``message_stream_error``."""
+    def fail(self, error: str, *, final: bool = False) -> None:
+        """Ends a stream that has begun without its reply: ``message_stream_error``; ``final``
+        when nothing more will come about the message."""
         if not self.pieces:
             return  # no client has seen a piece: message:error alone tells them
         publish_ephemeral(
@@ -104,6 +106,8 @@ class ReplyStream:
                 agent_id=self.agent_id,
                 error=error,
                 partial_text="".join(self.pieces),
+                in_reply_to_message_id=self.message_id,
+                final=final,
             )
         )
 
@@ -411,7 +415,7 @@ class BusAgent:
         except Exception as exc:
             # A cancelled stream may end in any error (the responder's connection was cut).
             if stream.cancelled:
-                stream.fail(stream.cancelled)
+                stream.fail(stream.cancelled, final=stream.cancelled != STOPPED)
                 raise StreamCancelled(stream.cancelled) from exc
             stream.fail(str(exc) or type(exc).__name__)
             raise

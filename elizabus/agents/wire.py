@@ -159,21 +159,23 @@ class AgentWireConsumer(AsyncWebsocketConsumer):
             self.send_frame({"type": "error", "error": f"Unknown frame type {kind!r}"})
 
     def _chunk(self, attached: AttachedAgent, delivery_id: str, frame: dict[str, Any]) -> None:
-        """A piece of the reply the instance streams; dropped unless it holds the delivery."""
+        """A piece of the reply the instance streams; dropped unless it holds the delivery.
+        The reply's id is the instance's; the message it answers is the delivery's."""
         message_id, chunk, index = frame.get("messageId"), frame.get("chunk"), frame.get("index")
         if not (is_uuid(message_id) and isinstance(chunk, str) and isinstance(index, int)):
             self.send_frame({"type": "error", "error": "Invalid chunk: messageId, chunk, index"})
             return
         chunk = chunk[:MAX_CHUNK_CHARS]
-        channel_id = attached.stream(self.link, delivery_id, str(message_id), chunk)
-        if channel_id is None or self.agent_id is None:
+        delivery = attached.stream(self.link, delivery_id, str(message_id), chunk)
+        if delivery is None or self.agent_id is None:
             return
         publish_ephemeral(
             MessageStreamChunk(
-                channel_id=channel_id,
+                channel_id=delivery.channel_id,
                 message_id=str(message_id),
                 agent_id=str(self.agent_id),
                 chunk=chunk,
                 index=index,
+                in_reply_to_message_id=delivery.message_id,
             )
         )

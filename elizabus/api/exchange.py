@@ -19,7 +19,14 @@ from asgiref.sync import markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-from elizabus.bus.events import BusEvent, MessageComplete, MessageError, NewMessage
+from elizabus.bus.events import (
+    BusEvent,
+    MessageComplete,
+    MessageError,
+    MessageStreamChunk,
+    MessageStreamError,
+    NewMessage,
+)
 from elizabus.bus.waiters import EventWaiter, WaiterRegistry
 from elizabus.conf import app_settings
 from elizabus.exceptions import InvalidInput, InvalidTransport
@@ -35,13 +42,17 @@ TRANSPORTS = {
     "stream": "sse",
 }
 
-# What agents do about a message: reply to it, fail on it or finish with it.
+# What agents do about a message: stream their reply to it, reply to it, fail on it or
+# finish with it. A stream's events name the message they answer, whatever the reply's id is
+# (an agent hosted outside chooses its own).
 agent_answers = WaiterRegistry(
     "agent_answers",
     {
         NewMessage: lambda event: event.in_reply_to_message_id,
         MessageError: lambda event: event.message_id,
         MessageComplete: lambda event: event.message_id,
+        MessageStreamChunk: lambda event: event.in_reply_to_message_id,
+        MessageStreamError: lambda event: event.in_reply_to_message_id,
     },
 )
 
@@ -90,6 +101,14 @@ def _author(event: BusEvent) -> str:
     return event.author_id if isinstance(event, NewMessage) else getattr(event, "agent_id", "")
 
 
+def _is_outcome(event: BusEvent) -> bool:
+    """Whether ``event`` ends the exchange: a reply, an error, a completion, or a stream
+    cancelled for good (the message or its channel went)."""
+    if isinstance(event, MessageStreamError):
+        return event.final
+    return not isinstance(event, MessageStreamChunk)
+
+
 @dataclass
 class AgentExchange:
     """One request waiting for an agent's answer. ``extra`` joins the answer's body (a
@@ -118,17 +137,29 @@ class AgentExchange:
         finally:
             self.waiter.close()
 
-    async def _outcome(self) -> BusEvent | None:
-        """The answering agent's reply, error or bare completion; None when it took too long.
-        What other agents of the channel do about the message is not this exchange's answer."""
+    async def _events(self) -> AsyncIterator[BusEvent]:
+        """What the answering agent does about the message, in order, up to and including its
+        outcome; it ends without one when the agent took too long. What other agents of the
+        channel do about the message is not this exchange's answer."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + app_settings.AGENT_REPLY_TIMEOUT_SECONDS
         agent_key = str(self.agent_id)
         while (remaining := deadline - loop.time()) > 0:
             event = await self.waiter.aget(remaining)
-            if event is None or _author(event) == agent_key:
-                return event
-        return None
+            if event is None:
+                return
+            if _author(event) != agent_key:
+                continue
+            yield event
+            if _is_outcome(event):
+                return
+
+    async def _outcome(self) -> BusEvent | None:
+        """The answering agent's outcome (:func:`_is_outcome`); None when it took too long."""
+        outcome = None
+        async for event in self._events():
+            outcome = event
+        return outcome if outcome is not None and _is_outcome(outcome) else None
 
     async def _answer(self) -> HttpResponse:
         outcome = await self._outcome()
@@ -139,7 +170,7 @@ class AgentExchange:
         if isinstance(outcome, MessageComplete):
             body = {"success": True, **base, "agentResponse": None}
             return JsonResponse(self._body(body), status=201)
-        if isinstance(outcome, MessageError):
+        if isinstance(outcome, MessageError | MessageStreamError):
             body = {**error_body("AGENT_ERROR", outcome.error), **base, **self.extra}
             return JsonResponse(body, status=502)
         timeout = app_settings.AGENT_REPLY_TIMEOUT_SECONDS
@@ -151,22 +182,37 @@ class AgentExchange:
         return JsonResponse(body, status=504)
 
     async def _stream(self) -> AsyncIterator[str]:
+        """``user_message``, a ``chunk`` per piece as the agent streams it, then ``done`` or
+        ``error`` (docs/agents.md, "The http and sse transports")."""
         try:
             yield sse_event("user_message", self.user_message)
-            outcome = await self._outcome()
+            outcome: BusEvent | None = None
+            streamed = False
+            async for event in self._events():
+                if isinstance(event, MessageStreamChunk):
+                    streamed = True
+                    yield sse_event("chunk", stream_chunk(event))
+                elif _is_outcome(event):
+                    outcome = event
             if isinstance(outcome, NewMessage):
-                answer = agent_response(outcome)
-                chunk = {"messageId": outcome.id, "chunk": outcome.content, "index": 0}
-                yield sse_event("chunk", chunk)
-                yield sse_event("done", answer)
+                if not streamed:
+                    # An agent that does not stream (one hosted outside may not): one piece.
+                    chunk = {"messageId": outcome.id, "chunk": outcome.content, "index": 0}
+                    yield sse_event("chunk", chunk)
+                yield sse_event("done", agent_response(outcome))
             elif isinstance(outcome, MessageComplete):
                 yield sse_event("done", {"text": "", "actions": ["IGNORE"]})
-            elif isinstance(outcome, MessageError):
+            elif isinstance(outcome, MessageError | MessageStreamError):
                 yield sse_event("error", {"error": outcome.error})
             else:
                 yield sse_event("error", {"error": "The agent did not answer in time"})
         finally:
             self.waiter.close()
+
+
+def stream_chunk(event: MessageStreamChunk) -> dict[str, Any]:
+    """A streamed piece as the ``sse`` transport writes it: ``{messageId, chunk, index}``."""
+    return {"messageId": event.message_id, "chunk": event.chunk, "index": event.index}
 
 
 def sse_event(name: str, data: Any) -> str:

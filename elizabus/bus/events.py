@@ -283,8 +283,12 @@ class MessageStreamChunk(BusEvent):
     Ephemeral (:func:`elizabus.bus.publish.publish_ephemeral`): no row, no outbox entry, at most
     once, in order within one stream. ``message_id`` is the reply's own id, fixed before the first
     chunk; the stored reply's ``new_message`` ends the stream and is what counts, so a lost chunk
-    loses nothing. ``index`` counts from 0 within a stream. Emitted by agents that stream.
-    Consumers: the real-time layer (``messageStreamChunk``), ``sse`` waiters.
+    loses nothing. ``index`` counts from 0 within a stream; a stream that starts again (its
+    message redelivered after its agent's process died) starts again from 0.
+    ``in_reply_to_message_id`` is the message being answered, which the ``sse`` exchanges wait
+    on; it crosses processes with the event but is not in the payload the sockets get.
+    Emitted by agents that stream. Consumers: the real-time layer (``messageStreamChunk``),
+    ``sse`` waiters.
     """
 
     name: ClassVar[str] = "message_stream_chunk"
@@ -295,6 +299,7 @@ class MessageStreamChunk(BusEvent):
     agent_id: str
     chunk: str
     index: int
+    in_reply_to_message_id: str = ""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -312,6 +317,9 @@ class MessageStreamError(BusEvent):
     stream was cancelled, or the agent's process died and another answers in its place.
 
     Ephemeral, like :class:`MessageStreamChunk`; ``partial_text`` is what had been streamed.
+    ``final`` says that nothing more comes about the message (it or its channel was deleted: no
+    reply, no ``message:error``, no ``message_complete``); without it an outcome follows, or the
+    message is answered again. ``in_reply_to_message_id`` and ``final`` are not in the payload.
     Consumers: the real-time layer (``messageStreamError``), ``sse`` waiters.
     """
 
@@ -323,6 +331,8 @@ class MessageStreamError(BusEvent):
     agent_id: str
     error: str
     partial_text: str = ""
+    in_reply_to_message_id: str = ""
+    final: bool = False
 
     def payload(self) -> dict[str, Any]:
         return {

@@ -410,6 +410,8 @@ def test_a_streamed_reply_goes_on_the_bus_piece_by_piece_under_its_own_id(
         enumerate(["Hel", "lo ", "Hannah", "."])
     )
     assert {(chunk.channel_id, chunk.agent_id) for chunk in chunks} == {(str(channel), str(agent))}
+    # Each names the message it answers, which the sse exchanges wait on.
+    assert {chunk.in_reply_to_message_id for chunk in chunks} == {message_id}
     assert reply.id == expected_id
     assert reply.content == "Hello Hannah."
     # The stored reply ends the stream: every chunk was sent before it.
@@ -468,6 +470,9 @@ def test_a_stream_in_progress_is_cancelled(stage: Stage, fake_model: FakeModel, 
     error = wait_until(lambda: next(iter(stream_errors(stage)), None), what="the stream's end")
     assert time.monotonic() - started < 3
     assert (error.message_id, error.partial_text) == (expected_id, "a b ")
+    # Nothing more comes about a deleted message or a cleared channel; a stopped agent's
+    # message is answered again.
+    assert (error.in_reply_to_message_id, error.final) == (message_id, how != "stop the agent")
     assert (
         error.error
         == {

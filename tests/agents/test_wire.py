@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import socketio
 from websockets.exceptions import ConnectionClosed
@@ -573,4 +574,50 @@ def test_with_isolation_an_agent_attaches_and_replies_with_a_token_of_its_own(
 
     assert submit(other_id) == 403
     assert submit(agent_id) == 201
+
+
+def test_an_sse_post_gets_the_chunks_a_hosted_agent_streams_under_its_own_id(bus: Bus) -> None:
+    """The instance picks its reply's id; the wire knows which delivery, hence which message,
+    a chunk belongs to, so the post waiting on that message writes it as it comes."""
+    agent_id = bus.hosted_agent()
+    instance = bus.attach(agent_id)
+    instance.expect("welcome")
+    body = {
+        "author_id": str(uuid.uuid4()),
+        "content": "Stream to me",
+        "message_server_id": SERVER,
+        "transport": "sse",
+    }
+    reply_id = str(uuid.uuid4())
+    headers = {"X-API-KEY": KEY}
+    with (
+        httpx.Client(base_url=bus.server.url, headers=headers, timeout=30) as api,
+        api.stream("POST", f"/api/messaging/channels/{CENTRAL}/messages", json=body) as sse,
+    ):
+        lines = sse.iter_lines()
+        assert next(lines) == "event: user_message"
+        said = json.loads(next(lines)[len("data: ") :])["id"]
+        delivery = instance.delivery()
+        assert delivery["data"]["id"] == said
+        for index, piece in enumerate(["Far ", "away."]):
+            instance.send(
+                {
+                    "type": "chunk",
+                    "deliveryId": delivery["deliveryId"],
+                    "messageId": reply_id,
+                    "chunk": piece,
+                    "index": index,
+                }
+            )
+            # Each chunk is on the post's stream before the instance sends the next.
+            assert next(lines) == ""
+            assert next(lines) == "event: chunk"
+            chunk = json.loads(next(lines)[len("data: ") :])
+            assert chunk == {"messageId": reply_id, "chunk": piece, "index": index}
+        assert bus.submit(agent_id, said, "Far away.", reply_id)[0] == 201
+        instance.ack(delivery)
+        rest = list(lines)
+    assert rest[:2] == ["", "event: done"]
+    done = json.loads(rest[2][len("data: ") :])
+    assert (done["id"], done["text"]) == (reply_id, "Far away.")
     instance.close()
