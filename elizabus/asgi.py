@@ -12,6 +12,7 @@ request, whatever its size; a chunked body also reaches Django without a Content
 Django's own check then answered 400 with an HTML page. Here the reading stops once a body is
 past its route's limit (``body_limit``), and a body without a Content-Length gets the length it
 was read at, so the API's guard answers 413 in the API's envelope (docs/errors.md, "Limits").
+A body that stops arriving for ``BODY_READ_TIMEOUT_SECONDS`` is answered 408.
 
 Django's handler sends ``request_started`` before each request; its receivers are sync, so the
 signal alone was a trip to that thread, queued behind whatever batch of writes ran there
@@ -20,6 +21,8 @@ signal alone was a trip to that thread, queued behind whatever batch of writes r
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from typing import IO, Any
 
@@ -29,7 +32,10 @@ from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections, reset_queries
 from django.http import HttpRequest, HttpResponse
 
+from elizabus.api.errors import error_body
 from elizabus.api.middleware import body_limit
+from elizabus.conf import app_settings
+from elizabus.exceptions import RequestTimeout
 
 
 class SharedThreadASGIHandler(ASGIHandler):
@@ -55,7 +61,13 @@ class SharedThreadASGIHandler(ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        await self.handle(scope, bounded_receive(receive, body_limit(scope["path"])), send)
+        bounded = bounded_receive(
+            receive, body_limit(scope["path"]), app_settings.BODY_READ_TIMEOUT_SECONDS
+        )
+        try:
+            await self.handle(scope, bounded, send)
+        except BodyTimeout:
+            await _send_timeout(send)
 
     def create_request(
         self, scope: dict[str, Any], body_file: IO[bytes]
@@ -67,28 +79,50 @@ class SharedThreadASGIHandler(ASGIHandler):
         return request, error
 
 
-def bounded_receive(receive: Any, limit: int) -> Any:
+class BodyTimeout(Exception):
+    """A request's body stopped arriving (:func:`bounded_receive`)."""
+
+
+def bounded_receive(receive: Any, limit: int, timeout: float | None = None) -> Any:
     """``receive``, ending the request's body once more than ``limit`` bytes of it came: what
     the client sends after that is read and dropped, never stored, while Django waits for the
-    disconnect."""
+    disconnect. While the body is still coming, each part must come within ``timeout``
+    seconds, else :class:`BodyTimeout`: a client that sends a byte now and then would hold a
+    request open, and its buffer, for as long as it liked."""
     received = 0
     cut = False
+    done = False
 
     async def bounded() -> dict[str, Any]:
-        nonlocal received, cut
+        nonlocal received, cut, done
         while True:
-            message = await receive()
+            if done or not timeout:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), timeout)
+                except TimeoutError:
+                    raise BodyTimeout() from None
             if message["type"] != "http.request":
                 return message
             if cut:
                 continue
             received += len(message.get("body", b""))
-            if received > limit and message.get("more_body", False):
-                cut = True
+            done = not message.get("more_body", False)
+            if received > limit and not done:
+                cut = done = True
                 return {**message, "more_body": False}
             return message
 
     return bounded
+
+
+async def _send_timeout(send: Any) -> None:
+    error = RequestTimeout()
+    body = json.dumps(error_body(error.code, error.message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def get_asgi_application(middleware: list[str] | None = None) -> SharedThreadASGIHandler:

@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_METADATA_BYTES": 16 * 1024,
     "MAX_CHARACTER_BYTES": 256 * 1024,
     "MAX_SOCKET_FRAME_BYTES": 1024 * 1024,
+    # A request body must keep arriving: each part within this many seconds (0: no limit).
+    "BODY_READ_TIMEOUT_SECONDS": 30.0,
     # The bus: how events travel between processes (a dotted path, like SESSION_ENGINE).
     "BUS_TRANSPORT": "elizabus.bus.transports.database.DatabaseTransport",
     # The Redis transport's stream.

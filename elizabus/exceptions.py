@@ -425,6 +425,16 @@ class SessionExpired(Gone):
     default_message = "Session expired"
 
 
+# --- 408 ----------------------------------------------------------------------------------------
+class RequestTimeout(DomainError):
+    """A request's body stopped arriving for ``BODY_READ_TIMEOUT_SECONDS`` (docs/errors.md,
+    "Limits")."""
+
+    status = 408
+    code = "REQUEST_TIMEOUT"
+    default_message = "The request body did not arrive in time"
+
+
 # --- 413 ----------------------------------------------------------------------------------------
 class PayloadTooLarge(DomainError):
     """A body, or a part of it, is over its limit (docs/errors.md, "Limits", lists them)."""

@@ -195,6 +195,34 @@ async def test_a_chunked_upload_over_50_mib_is_refused_before_it_is_all_read(
     assert not list(tmp_path.rglob("*.png"))
 
 
+async def test_a_body_that_stops_arriving_is_answered_408(settings) -> None:
+    settings.ELIZABUS = {**settings.ELIZABUS, "BODY_READ_TIMEOUT_SECONDS": 0.2}
+    path = f"/api/messaging/channels/{uuid.uuid4()}/messages"
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "headers": [(b"host", b"localhost"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b'{"con', "more_body": True})
+    start = await communicator.receive_output(5)
+    answer = await communicator.receive_output(5)
+    assert start["status"] == 408
+    assert json.loads(answer["body"]) == {
+        "success": False,
+        "error": {"code": "REQUEST_TIMEOUT", "message": "The request body did not arrive in time"},
+    }
+    await communicator.wait(5)
+
+
 def test_requests_start_without_sync_code_and_end_with_the_connection_checks() -> None:
     """Django sends ``request_started`` on a trip to the sync thread when any of its receivers
     is sync; elizabus.asgi takes Django's two off it. A Django release that connects another
