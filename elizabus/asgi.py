@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Mapping
 from typing import IO, Any
 
 from django.conf import settings
 from django.core import signals
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 from django.db import close_old_connections, reset_queries
-from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from elizabus.api.errors import error_body
 from elizabus.api.middleware import body_limit
@@ -70,13 +71,14 @@ class SharedThreadASGIHandler(ASGIHandler):
             await _send_timeout(send)
 
     def create_request(
-        self, scope: dict[str, Any], body_file: IO[bytes]
-    ) -> tuple[HttpRequest | None, HttpResponse | None]:
-        request, error = super().create_request(scope, body_file)
+        self, scope: Mapping[str, Any], body_file: IO[bytes]
+    ) -> tuple[ASGIRequest, None] | tuple[None, HttpResponseBase]:
+        created = super().create_request(scope, body_file)
+        request = created[0]
         if request is not None and "CONTENT_LENGTH" not in request.META:
             request.META["CONTENT_LENGTH"] = str(body_file.seek(0, os.SEEK_END))
             body_file.seek(0)
-        return request, error
+        return created
 
 
 class BodyTimeout(Exception):

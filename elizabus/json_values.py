@@ -11,6 +11,7 @@ Nothing here imports Django or the app but the error catalogue: every layer may 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from elizabus.exceptions import InvalidText, JsonTooDeep
@@ -44,7 +45,7 @@ def json_value_check(
                 _check_text(item, surrogates=text, nul=nul)
             continue
         if isinstance(item, dict):
-            children = item.values()
+            children: Iterable[Any] = item.values()
             if strings:
                 for key in item:
                     if isinstance(key, str):

@@ -67,13 +67,19 @@ def channel_participants(channel_id: uuid.UUID) -> list[uuid.UUID]:
     )
 
 
-def channel_is_participant(*, channel_id: uuid.UUID, entity_id: uuid.UUID) -> bool:
-    return Participant.objects.filter(channel_id=channel_id, entity_id=entity_id).exists()
+def channel_is_participant(*, channel_id: uuid.UUID, entity_id: uuid.UUID | None) -> bool:
+    # No entity (the operator's actor) is no participant: the query matches no row.
+    return Participant.objects.filter(
+        channel_id=channel_id,
+        entity_id=entity_id,  # type: ignore[misc]
+    ).exists()
 
 
 def entity_channel_ids(*, entity_id: uuid.UUID | None) -> set[uuid.UUID]:
     """The channels an entity participates in."""
-    return set(Participant.objects.filter(entity_id=entity_id).values_list("channel_id", flat=True))
+    # No entity (the operator's actor) is in no channel: the query matches no row.
+    rows = Participant.objects.filter(entity_id=entity_id)  # type: ignore[misc]
+    return set(rows.values_list("channel_id", flat=True))
 
 
 def channel_may_join(*, channel_id: uuid.UUID, entity_id: uuid.UUID, central: bool = True) -> bool:

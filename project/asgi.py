@@ -34,8 +34,9 @@ application = ServerStartup(
                     # The health checks and metrics too: Django's sync-only middleware would
                     # send them to the sync thread, where a query to a database that hangs holds
                     # everything behind it (docs/deployment.md, "When a dependency is down").
-                    re_path(r"^(api/|healthz?$|metrics$)", api_asgi_app),
-                    re_path(r"", django_asgi_app),
+                    # Channels routes to ASGI apps; django-stubs knows only views.
+                    re_path(r"^(api/|healthz?$|metrics$)", api_asgi_app),  # type: ignore[arg-type]
+                    re_path(r"", django_asgi_app),  # type: ignore[arg-type]
                 ]
             ),
             "websocket": URLRouter(

@@ -8,7 +8,9 @@ in-process bus.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.management.utils import get_random_secret_key
@@ -155,7 +157,7 @@ REDIS_CONNECT_TIMEOUT = 0.25
 REDIS_REQUEST_TIMEOUT = 0.25
 
 
-def with_postgres_timeouts(database: dict[str, object]) -> dict[str, object]:
+def with_postgres_timeouts(database: Mapping[str, Any]) -> dict[str, Any]:
     """``database`` (a PostgreSQL one) with its connect and statement timeouts; what the URL
     already sets comes first."""
     options = dict(database.get("OPTIONS") or {})
@@ -166,6 +168,7 @@ def with_postgres_timeouts(database: dict[str, object]) -> dict[str, object]:
 
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+DATABASES: dict[str, Mapping[str, Any]]
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)

@@ -35,7 +35,7 @@ def count_of(model: type[models.Model], fk: str) -> Coalesce:
     A correlated subquery rather than ``Count()`` over joins: two counts over joins multiply each
     other (participants times messages) and need a GROUP BY over the whole change list.
     """
-    rows = model.objects.filter(**{fk: models.OuterRef("pk")}).order_by().values(fk)
+    rows = model._default_manager.filter(**{fk: models.OuterRef("pk")}).order_by().values(fk)
     return Coalesce(
         models.Subquery(rows.annotate(n=models.Count("pk")).values("n")),
         0,
@@ -184,6 +184,8 @@ class ServiceModelAdmin(admin.ModelAdmin):
         readonly = set(self.get_readonly_fields(request, obj))
         return [field for field in fields if field not in readonly]
 
+    # A subclass's save_model and delete_model take its own model (an ignored override for the
+    # type checker: ModelAdmin is generic in django-stubs only).
     def save_model(
         self, request: HttpRequest, obj: models.Model, form: ModelForm, change: bool
     ) -> None:

@@ -28,5 +28,5 @@ class MessageAdmin(ServiceModelAdmin):
     # Counting every message of a busy server on each page load is the slowest query here.
     show_full_result_count = False
 
-    def delete_model(self, request: HttpRequest, obj: Message) -> None:
+    def delete_model(self, request: HttpRequest, obj: Message) -> None:  # type: ignore[override]
         services.message_delete(channel_id=obj.channel_id, message_id=obj.id)

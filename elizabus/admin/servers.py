@@ -53,7 +53,11 @@ class MessageServerAdmin(ServiceModelAdmin):
         return changelist_link(ServerAgent, "server__id__exact", server.pk, server.agent_total)
 
     def save_model(
-        self, request: HttpRequest, obj: MessageServer, form: ModelForm, change: bool
+        self,
+        request: HttpRequest,
+        obj: MessageServer,  # type: ignore[override]
+        form: ModelForm,
+        change: bool,
     ) -> None:
         server = services.server_create(
             server_id=obj.id,

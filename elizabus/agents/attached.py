@@ -476,7 +476,7 @@ class Attachments:
             enabled = agent is not None and agent.enabled and agent.hosted_outside
             if attached.running and not enabled:
                 attached.stop()
-            if enabled:
+            if enabled and agent is not None:
                 # Renamed or re-prompted in place: a restart would give up the waiting delivery.
                 attached.profile = AgentProfile.of(agent)
                 if not attached.running:

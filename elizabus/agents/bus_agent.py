@@ -149,6 +149,12 @@ def is_well_formed(event: NewMessage) -> bool:
 class BusAgent:
     """One agent on the bus. ``start`` and ``stop`` may be called from any thread."""
 
+    @property
+    def _responder(self) -> Responder:
+        """The responder, on the paths of an agent answering here (one hosted outside has none)."""
+        assert self.responder is not None
+        return self.responder
+
     def __init__(self, profile: AgentProfile, responder: Responder | None) -> None:
         self.profile = profile
         # Agent log records name their agent, for the log stream's agentName filter.
@@ -165,7 +171,7 @@ class BusAgent:
         self._thread: threading.Thread | None = None
         # The reply the worker is producing, if any; receivers may cancel it.
         self._streaming: ReplyStream | None = None
-        self._receivers = {
+        self._receivers: dict[type[BusEvent], dispatch.Receiver] = {
             NewMessage: self._on_new_message,
             MessageDeleted: self._on_message_deleted,
             ChannelCleared: self._on_channel_cleared,
@@ -282,7 +288,7 @@ class BusAgent:
             return
         stream.cancelled = why
         # The worker may be waiting for the model's next piece: the responder cuts that short.
-        self.responder.cancel(stream.message_id)
+        self._responder.cancel(stream.message_id)
 
     # The seat cache is changed by the worker only, in event order: a participation read that
     # raced with a seat change then caches its stale answer *before* the change, not after it.
@@ -409,7 +415,7 @@ class BusAgent:
         )
         self._streaming = stream
         try:
-            reply = stream_reply(self.responder.stream(self._request(event)), stream.send)
+            reply = stream_reply(self._responder.stream(self._request(event)), stream.send)
             if stream.cancelled:
                 raise StreamCancelled(stream.cancelled)
         except Exception as exc:
@@ -454,7 +460,7 @@ class BusAgent:
         )
 
     def _history(self, event: NewMessage) -> tuple[ChatTurn, ...]:
-        limit = self.responder.history_limit
+        limit = self._responder.history_limit
         if limit <= 0:
             return ()
         earlier = [
@@ -496,5 +502,7 @@ class BusAgent:
 def _channel_hints(event: NewMessage) -> dict[str, Any]:
     """The original's channel type and DM flag, so clients render the reply in place."""
     metadata = event.metadata
-    hints = {key: metadata[key] for key in ("channelType", "isDm") if key in metadata}
+    hints: dict[str, Any] = {
+        key: metadata[key] for key in ("channelType", "isDm") if key in metadata
+    }
     return hints

@@ -74,8 +74,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         else:
             message, status_code = str(exc.detail), exc.status_code
         response = Response(error_body(error.code, message), status=status_code)
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            response["Retry-After"] = str(int(exc.wait) + 1)
+        # DRF's Throttled sets ``wait``; its stubs do not declare it.
+        wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+        if wait is not None:
+            response["Retry-After"] = str(int(wait) + 1)
         return response
     return None
 

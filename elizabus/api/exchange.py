@@ -126,7 +126,7 @@ class AgentExchange:
         body = {**body, **self.extra}
         return {**body, "data": dict(body)} if self.mirror_in_data else body
 
-    async def respond(self) -> HttpResponse:
+    async def respond(self) -> HttpResponseBase:
         if self.transport == "sse":
             response = StreamingHttpResponse(self._stream(), content_type="text/event-stream")
             response["Cache-Control"] = "no-cache"

@@ -77,7 +77,7 @@ def check_content_size(text: str) -> None:
 
 
 def check_object_size(
-    name: str, value: Any, limit: int, error: type[PayloadTooLarge] = PayloadTooLarge
+    name: str | None, value: Any, limit: int, error: type[PayloadTooLarge] = PayloadTooLarge
 ) -> None:
     """413 (``error``) for a JSON value over ``limit`` bytes, serialised compactly."""
     if len(json.dumps(value, separators=(",", ":"))) > limit:
@@ -121,7 +121,7 @@ class ObjectField(serializers.JSONField):
 class RawMessageField(ObjectField):
     """``raw_message`` may carry the whole message text again, so it gets the content limit."""
 
-    too_large = RawMessageTooLarge
+    too_large: type[PayloadTooLarge] = RawMessageTooLarge
 
     def byte_limit(self) -> int:
         return app_settings.MAX_CONTENT_BYTES + app_settings.MAX_METADATA_BYTES

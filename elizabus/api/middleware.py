@@ -109,7 +109,7 @@ def identify(request: HttpRequest, *, operator: bool) -> HttpResponse | None:
     API key, else the entity of its bearer token; 401 without either, except on the exempt
     routes (docs/security.md, "Access")."""
     if operator:
-        request.actor = OPERATOR
+        request.actor = OPERATOR  # type: ignore[attr-defined]
         return None
     header = request.headers.get("Authorization") or ""
     scheme, _, bearer = header.partition(" ")
@@ -126,7 +126,7 @@ def identify(request: HttpRequest, *, operator: bool) -> HttpResponse | None:
         return JsonResponse(
             error_body(error.code, "Invalid JWT token", error.details), status=error.status
         )
-    request.actor = Actor(identity.entity_id)
+    request.actor = Actor(identity.entity_id)  # type: ignore[attr-defined]
     return None
 
 

@@ -6,6 +6,7 @@ malformed, one holding a lone surrogate (elizabus/json_values.py says why).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import IO, Any
 
 import msgspec
@@ -27,7 +28,7 @@ class JsonParser(JSONParser):
         self,
         stream: IO[bytes],
         media_type: str | None = None,
-        parser_context: dict[str, Any] | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         try:
             data = super().parse(stream, media_type, parser_context)

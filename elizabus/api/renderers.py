@@ -10,6 +10,7 @@ indented output go to DRF's renderer as before.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -29,7 +30,7 @@ class OrjsonRenderer(JSONRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         if data is None:
             return b""
@@ -53,7 +54,8 @@ class AcceptAnything(DefaultContentNegotiation):
     ``Accept`` the API cannot render (the web UI's sessions chat asks ``text/event-stream``
     and names its transport in the body) gets what the route answers, as there."""
 
-    def select_renderer(
+    # DRF passes a list (the stubs say any iterable): the first is taken by index.
+    def select_renderer(  # type: ignore[override]
         self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
         try:

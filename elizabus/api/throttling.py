@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import redis
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
@@ -102,6 +103,9 @@ class _ByClientAddress:
     """DRF's throttles, counting by :func:`client_address` instead of DRF's ``get_ident``
     (which believes ``X-Forwarded-For`` from anyone unless ``NUM_PROXIES`` is set)."""
 
+    # DRF's; declared here, where allow_request may swap in the local counts.
+    cache: BaseCache
+
     def get_ident(self, request: HttpRequest) -> str:
         return client_address(request)
 
@@ -143,7 +147,8 @@ class UploadRateThrottle(_ByClientAddress, ScopedRateThrottle):
     read when a throttle is made."""
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # DRF's stubs type the rates as numbers; they are strings such as "30/minute".
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)  # type: ignore[arg-type,return-value]
 
 
 class AuthRateThrottle(ClientRateThrottle):
@@ -177,9 +182,10 @@ class RefusedKeyThrottle(ClientRateThrottle):
         except redis.RedisError:
             return False
         self.now = self.timer()
-        while self.history and self.history[-1] <= self.now - self.duration:
+        # DRF sets duration and num_requests in __init__; its stubs do not declare them.
+        while self.history and self.history[-1] <= self.now - self.duration:  # type: ignore[attr-defined]
             self.history.pop()
-        return len(self.history) >= self.num_requests
+        return len(self.history) >= self.num_requests  # type: ignore[attr-defined]
 
 
 class CreationRateThrottle(ClientRateThrottle):

@@ -7,7 +7,7 @@ batches) comes first, and a route comes before the pattern it would otherwise be
 
 from __future__ import annotations
 
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .batched import batched
@@ -130,7 +130,7 @@ memory_patterns = [
 ]
 
 # --- views/agents.py, views/logs.py and views/runs.py -------------------------------------------
-agent_patterns = [
+agent_patterns: list[URLPattern | URLResolver] = [
     path("agents", agents.AgentsApi.as_view()),
     # Before ``agents/<agent_id>``, which "worlds" would otherwise be.
     path("agents/worlds", agents.AgentWorldsApi.as_view()),

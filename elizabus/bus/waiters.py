@@ -21,7 +21,9 @@ from typing import Any
 from . import dispatch
 from .events import BusEvent
 
-KeyOf = Callable[[BusEvent], str | None]
+# A key function takes the events of the one class it is registered for: typed Any, since a
+# mapping cannot tie each value's argument to its key.
+KeyOf = Callable[[Any], str | None]
 
 
 class WaiterRegistry:

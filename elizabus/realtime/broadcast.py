@@ -84,7 +84,7 @@ def layer_is_shared() -> bool:
     """Whether the configured channel layer reaches other processes (Redis does; the in-memory
     layer is this process's own)."""
     backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
-    return bool(backend) and not issubclass(import_string(backend), InMemoryChannelLayer)
+    return bool(backend) and not issubclass(import_string(str(backend)), InMemoryChannelLayer)
 
 
 def channel_group(channel_id: uuid.UUID | str) -> str:
@@ -255,8 +255,13 @@ def start_broadcast_loop(timeout: float = 5.0) -> None:
     _broadcast_thread = threading.Thread(target=run, name="broadcasts", daemon=True)
     _broadcast_thread.start()
     attached: Future[None] = Future()
+
+    def attach() -> None:
+        attach_server_loop(loop)
+        attached.set_result(None)
+
     # The outbox's task and queue belong to its loop: it is made there.
-    loop.call_soon_threadsafe(lambda: attached.set_result(attach_server_loop(loop)))
+    loop.call_soon_threadsafe(attach)
     attached.result(timeout)
 
 

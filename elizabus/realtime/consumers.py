@@ -158,11 +158,15 @@ class SocketIOWebSocketConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         data = text_data if text_data is not None else bytes_data
+        # Only an accepted socket receives, and connect accepts one only with its session;
+        # Channels passes one of the two payloads.
+        session = self.session
+        assert session is not None and data is not None
         if not self.probing:
-            await self.session.receive(data)
-        elif len(data) > self.session.options.max_payload:
+            await session.receive(data)
+        elif len(data) > session.options.max_payload:
             await self.close(CLOSE_TOO_BIG)
-        elif await self.session.receive_probe(data, self):
+        elif await session.receive_probe(data, self):
             self.probing = False
 
     async def disconnect(self, code: int) -> None:
@@ -218,8 +222,8 @@ class SocketIOPollingConsumer(AsyncHttpConsumer):
             raise RequestRefused(EngineError.FORBIDDEN)
         _, sid = check_request(_query(self.scope), method=method)
         if sid is None:
-            session = open_session(self.scope)
-            await self._respond(200, session.open().encode(), "text/plain; charset=UTF-8")
+            opened = open_session(self.scope)
+            await self._respond(200, opened.open().encode(), "text/plain; charset=UTF-8")
             return
         session = sessions.get(sid)
         if session is None:

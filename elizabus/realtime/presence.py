@@ -23,9 +23,14 @@ import contextlib
 import logging
 import uuid
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import redis
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import redis.asyncio
+    from redis.commands.core import AsyncScript
 
 from elizabus import breakers
 
@@ -101,21 +106,21 @@ class RedisPresence:
         self.held_locally: set[tuple[uuid.UUID, str]] = set()
         # redis.asyncio connections belong to one event loop; a new loop (a test's) gets its own.
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client = None
-        self._scripts: dict[str, object] = {}
+        self._client: redis.asyncio.Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
         self._refresher: asyncio.Task[None] | None = None
 
     def key(self, entity_id: uuid.UUID) -> str:
         return f"{self.key_prefix}{entity_id}"
 
-    def _script(self, name: str):
+    def _script(self, name: str) -> AsyncScript:
         self._bind()
         return self._scripts[name]
 
-    def _bind(self):
+    def _bind(self) -> redis.asyncio.Redis:
         """This loop's client (made on first use in each loop)."""
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:
+        if loop is not self._loop or self._client is None:
             import redis.asyncio
 
             self._loop = loop

@@ -82,6 +82,12 @@ class LocalRooms:
         self._offsets: dict[str, int] = {}
         self._ahead: dict[str, set[int]] = {}
 
+    @property
+    def _layer(self) -> BaseChannelLayer:
+        """The layer, on the paths that run only when there is one."""
+        assert self.layer is not None
+        return self.layer
+
     async def join(self, channel_id: str, member: Member) -> None:
         """Seats ``member`` in the room; returns once group messages for it reach this process."""
         room = self._members.get(channel_id)
@@ -104,7 +110,7 @@ class LocalRooms:
                 raise ConnectionError("the channel layer's Redis is down")
             # A socket's join waits on this: bounded as a send is.
             await asyncio.wait_for(
-                self.layer.group_add(channel_group(channel_id), channel), GROUP_SEND_TIMEOUT
+                self._layer.group_add(channel_group(channel_id), channel), GROUP_SEND_TIMEOUT
             )
         except Exception as exc:
             if self._layer_up() and layer_is_shared():
@@ -137,7 +143,7 @@ class LocalRooms:
             if not self._layer_up():
                 continue
             try:
-                await self.layer.group_add(channel_group(channel_id), self._channel)
+                await self._layer.group_add(channel_group(channel_id), self._channel)
             except Exception:
                 continue
             await self._catch_up(channels=[channel_id])
@@ -170,7 +176,7 @@ class LocalRooms:
             return
         try:
             await asyncio.wait_for(
-                self.layer.group_discard(channel_group(channel_id), self._channel),
+                self._layer.group_discard(channel_group(channel_id), self._channel),
                 GROUP_SEND_TIMEOUT,
             )
         except Exception:
@@ -178,7 +184,7 @@ class LocalRooms:
 
     async def _listen(self) -> str:
         if self._channel is None:
-            self._channel = await self.layer.new_channel()
+            self._channel = await self._layer.new_channel()
             loop = asyncio.get_running_loop()
             self._tasks = [loop.create_task(self._pump()), loop.create_task(self._renew())]
         return self._channel
@@ -186,7 +192,7 @@ class LocalRooms:
     async def _pump(self) -> None:
         while True:
             try:
-                message = await self.layer.receive(self._channel)
+                message = await self._layer.receive(self._channel)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -214,7 +220,7 @@ class LocalRooms:
         if self._delivered.seen(event_id) or self._delivered_messages.seen(message_id):
             logger.debug("socket rooms: event %s (message %s) again, dropped", event_id, message_id)
             return
-        channel_id = message.get("channel")
+        channel_id = message.get("channel", "")
         if message.get("seq") and channel_id in self._members:
             self._handed_out(channel_id, message["seq"])
         members = tuple(self._members.get(channel_id, ()))
@@ -242,7 +248,7 @@ class LocalRooms:
         async with self._lock:
             for channel_id in list(self._members):
                 try:
-                    await self.layer.group_add(channel_group(channel_id), self._channel)
+                    await self._layer.group_add(channel_group(channel_id), self._channel)
                 except Exception:
                     logger.exception("socket rooms: renewing group %s failed", channel_id)
                     return False

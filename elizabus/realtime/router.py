@@ -164,6 +164,10 @@ class SocketRouter:
         "socket",
     )
 
+    # Set by ``consumers.open_session`` right after the router is made, since the socket and
+    # its router refer to each other.
+    socket: Socket
+
     def __init__(
         self, *, rooms: LocalRooms, api_key_header: str = "", client_address: str = ""
     ) -> None:
@@ -174,7 +178,6 @@ class SocketRouter:
         self._client_place: uuid.UUID | None = None
         # The channels this socket joined; None until the first join (most sockets join one).
         self._channels: set[str] | None = None
-        self.socket: Socket | None = None
         self.entity_id: uuid.UUID | None = None
         self._api_key_header = api_key_header
         self._resumes: dict[str, _Resume] | None = None
@@ -195,6 +198,7 @@ class SocketRouter:
             isinstance(presented, str) and constant_time_compare(presented, token)
         )
         self._api_key_header = ""
+        entity_id: uuid.UUID | None
         if app_settings.DATA_ISOLATION and not key_given:
             # The entity is the token's, whatever entityId says (docs/security.md, "Access");
             # the API key stays the operator's, who declares an entityId as before.

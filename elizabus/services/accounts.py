@@ -191,7 +191,9 @@ def account_access_refresh(*, family: uuid.UUID, subject: str) -> IssuedTokens:
         .filter(family=family, account__subject=subject, used_at__isnull=True)
         .first()
     )
-    refused = "Log-in revoked" if token is None else _live(token)
+    if token is None:
+        raise InvalidToken(details="Log-in revoked")
+    refused = _live(token)
     if refused:
         raise InvalidToken(details=refused)
     return _issue(token.account, family, with_refresh=False)
@@ -209,7 +211,8 @@ def account_logout(
             raise InvalidToken(details="Unknown refresh token")
         family, account_id = token.family, token.account_id
     else:
-        token = RefreshToken.objects.filter(family=family).first()
+        # With neither argument, ``family`` is None and no log-in matches.
+        token = RefreshToken.objects.filter(family=family).first()  # type: ignore[misc]
         if token is None:
             return 0
         account_id = token.account_id

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 from django.views.static import serve
@@ -122,9 +123,9 @@ def ui_app(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-def ui_file(request: HttpRequest, path: str) -> HttpResponse:
+def ui_file(request: HttpRequest, path: str) -> HttpResponseBase:
     """One of the UI's files (``assets/...``, icons, images)."""
-    response = serve(request, path, document_root=_ui_dist())
+    response = serve(request, path, document_root=str(_ui_dist()))
     response["Cache-Control"] = IMMUTABLE if path.startswith("assets/") else "public, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -12,7 +12,7 @@ from elizabus.models import (
 )
 
 # An outcome in the reference's run statuses: a message handled without failing "completed".
-RUN_STATUS = {
+RUN_STATUS: dict[str, str] = {
     RunOutcome.REPLIED: "completed",
     RunOutcome.SKIPPED: "completed",
     RunOutcome.FAILED: "error",

@@ -40,7 +40,8 @@ class RoomCreateIn(serializers.Serializer):
     type = serializers.ChoiceField(
         choices=[kind.value for kind in ChannelType], required=False, default=ChannelType.GROUP
     )
-    source = StrictCharField(required=False, max_length=100, default="client")
+    # DRF's metaclass takes a declared field off the class: it shadows no ``Field.source``.
+    source = StrictCharField(required=False, max_length=100, default="client")  # type: ignore[assignment]
     messageServerId = StrictUUIDField(required=False)
     worldId = StrictUUIDField(required=False)
     metadata = ObjectField(required=False)
@@ -57,5 +58,6 @@ class GroupCreateIn(serializers.Serializer):
     error_message = "agentIds must be a non-empty array"
     agentIds = serializers.ListField(child=StrictUUIDField(), min_length=1, max_length=100)
     name = StrictCharField(required=False, max_length=255)
-    source = StrictCharField(required=False, max_length=100, default="client")
+    # DRF's metaclass takes a declared field off the class: it shadows no ``Field.source``.
+    source = StrictCharField(required=False, max_length=100, default="client")  # type: ignore[assignment]
     metadata = ObjectField(required=False)

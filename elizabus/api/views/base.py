@@ -144,14 +144,16 @@ class ApiView(APIView):
         super().initial(request, *args, **kwargs)
         enforce_access(self, request, kwargs)
 
-    def finalize_response(
+    # DRF's stubs say a Response in and out; any HttpResponseBase passes through, and a plain
+    # HttpResponse comes out.
+    def finalize_response(  # type: ignore[override]
         self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
     ) -> HttpResponseBase:
         """Renders the response here, in the view's thread, and hands Django a plain
         ``HttpResponse``. Django's async handler renders a response that can still render
         through one more hop to the sync thread, and with the view's own hop, thread hops were
         a large share of a message post's CPU (bench/README.md)."""
-        response = super().finalize_response(request, response, *args, **kwargs)
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[arg-type]
         if not isinstance(response, SimpleTemplateResponse):
             return response
         response.render()
@@ -161,5 +163,5 @@ class ApiView(APIView):
         plain.cookies = response.cookies
         exchange = getattr(response, "agent_exchange", None)
         if exchange is not None:
-            plain.agent_exchange = exchange
+            plain.agent_exchange = exchange  # type: ignore[attr-defined]
         return plain

@@ -9,7 +9,8 @@ import uuid
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
@@ -92,7 +93,7 @@ class AgentUploadMediaApi(UploadMediaApi):
         return _uploaded(stored, stored.kind)
 
 
-def channel_media(request: HttpRequest, channel_id: str, filename: str) -> HttpResponse:
+def channel_media(request: HttpRequest, channel_id: str, filename: str) -> HttpResponseBase:
     """A stored file, with the type it was accepted as; only images, audio and video inline."""
     if not is_uuid(channel_id):
         raise Http404

@@ -180,7 +180,8 @@ class SessionMessagesApi(ApiView):
             answer = {"success": True, "userMessage": user_message, **extra}
             return Response({**answer, "data": dict(answer)}, status=status.HTTP_201_CREATED)
         response = Response(status=status.HTTP_201_CREATED)
-        response.agent_exchange = AgentExchange(
+        # An attribute of the response, read by the exchange (api/exchange.py).
+        response.agent_exchange = AgentExchange(  # type: ignore[attr-defined]
             waiter=waiter,
             transport=transport,
             user_message=user_message,

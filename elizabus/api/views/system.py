@@ -28,7 +28,7 @@ from elizabus.js import iso
 
 
 def server_version() -> str:
-    return settings.SPECTACULAR_SETTINGS.get("VERSION", "unknown")
+    return str(settings.SPECTACULAR_SETTINGS.get("VERSION", "unknown"))
 
 
 def health_body() -> tuple[dict[str, object], int]:
@@ -47,7 +47,7 @@ def health_answer(agents: int | None) -> tuple[dict[str, object], int]:
         down.append("database")
     dependencies = {"agents": "healthy" if agents else "no_agents"}
     dependencies.update(dict.fromkeys(down, "unavailable"))
-    body = {
+    body: dict[str, object] = {
         "status": "OK" if agents and not down else "DEGRADED",
         "version": server_version(),
         "timestamp": iso(timezone.now()),

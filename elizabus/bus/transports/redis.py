@@ -33,7 +33,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from django.conf import settings
@@ -47,6 +47,9 @@ from elizabus.bus.recent import RecentIds
 from elizabus.conf import app_settings
 
 from .base import Taken, Transport
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +298,7 @@ class RedisStreamTransport(Transport):
                     subscriber.close()
 
     @staticmethod
-    def entry(record: OutboxRecord) -> dict[str, str]:
+    def entry(record: OutboxRecord) -> dict[FieldT, EncodableT]:
         return {
             "id": str(record.id),
             "origin": record.origin,
@@ -310,10 +313,12 @@ class RedisStreamTransport(Transport):
         while not self._stopping.is_set():
             try:
                 if last_id is None:
-                    newest = self._client.xrevrange(self.stream, count=1)
+                    # Any: redis-py types each reply for RESP2 and RESP3 at once, and this
+                    # client speaks RESP2 (lists of entries).
+                    newest: Any = self._client.xrevrange(self.stream, count=1)
                     last_id = newest[0][0].decode() if newest else "0-0"
                     self._ready.set()
-                batches = self._client.xread(
+                batches: Any = self._client.xread(
                     {self.stream: last_id}, count=READ_BATCH, block=READ_BLOCK_MS
                 )
                 backoff.ok()
@@ -346,10 +351,10 @@ class RedisStreamTransport(Transport):
                     member.stop()
             try:
                 for name, membership in wanted.items():
-                    member = self._groups.get(name)
-                    if member is None:
-                        member = self._groups[name] = GroupMember(self, membership)
-                    member.keep_lease()
+                    current = self._groups.get(name)
+                    if current is None:
+                        current = self._groups[name] = GroupMember(self, membership)
+                    current.keep_lease()
                 backoff.ok()
             except redis.RedisError:
                 backoff.wait(self._stopping, "keeping the groups' leases")
@@ -472,7 +477,7 @@ class GroupMember:
                         prepared = True
                     # Our own unacknowledged entries first, in order: one that failed is retried
                     # before anything after it.
-                    entries = self._client.xreadgroup(
+                    entries: Any = self._client.xreadgroup(
                         self.name, me, {stream: "0"}, count=GROUP_BATCH
                     )
                     pending = entries[0][1] if entries else []

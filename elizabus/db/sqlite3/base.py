@@ -25,6 +25,8 @@ from .checkpoints import SAFETY_NET_PAGES, checkpointer
 _write_lock = threading.Lock()
 
 
+# The hooks below are Django's private ones, which django-stubs leaves out: the type checker
+# is told to ignore their super() calls.
 class DatabaseWrapper(base.DatabaseWrapper):
     _holds_write_lock = False
 
@@ -40,7 +42,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise OperationalError("database is locked")
         self._holds_write_lock = True
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]
         except BaseException:
             self._release_write_lock()
             raise
@@ -52,7 +54,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _commit(self) -> Any:
         try:
-            return super()._commit()
+            return super()._commit()  # type: ignore[misc]
         finally:
             self._release_write_lock()
             if not self.is_in_memory_db():
@@ -60,12 +62,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _rollback(self) -> Any:
         try:
-            return super()._rollback()
+            return super()._rollback()  # type: ignore[misc]
         finally:
             self._release_write_lock()
 
     def _close(self) -> Any:
         try:
-            return super()._close()
+            return super()._close()  # type: ignore[misc]
         finally:
             self._release_write_lock()
