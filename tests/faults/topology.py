@@ -89,6 +89,15 @@ class Topology(Processes):
         finally:
             self.redis.resume()
 
+    def pause_postgres(self, seconds: float) -> None:
+        """PostgreSQL unreachable: its postmaster and backends hold their connections and
+        answer nothing for ``seconds``."""
+        self.postgres.pause()
+        try:
+            time.sleep(seconds)
+        finally:
+            self.postgres.resume()
+
     def start_proxy(self) -> None:
         env = {
             "ELIZABUS_PROXY_BIND": f"127.0.0.1:{self.proxy_port}",
@@ -122,6 +131,12 @@ class Topology(Processes):
 
     def post(self, channel_id: str, text: str, transport: str = "websocket") -> str | None:
         """Posts over REST through the proxy; the message's id once the server answered."""
+        return self.post_answer(channel_id, text, transport)[0]
+
+    def post_answer(
+        self, channel_id: str, text: str, transport: str = "websocket"
+    ) -> tuple[str | None, int]:
+        """As :meth:`post`, with the HTTP status of the answer (0: none came)."""
         body = {
             "author_id": str(uuid.uuid4()),
             "content": text,
@@ -136,9 +151,11 @@ class Topology(Processes):
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read())["userMessage"]["id"]
+                return json.loads(response.read())["userMessage"]["id"], response.status
+        except urllib.error.HTTPError as refused:
+            return None, refused.code
         except (urllib.error.URLError, OSError, KeyError, ValueError):
-            return None
+            return None, 0
 
     def socket_users(self, node_modules: Path, **config: Any) -> subprocess.Popen[str]:
         """The socket users of ``node/load.cjs``; they stop when their stdin is closed."""

@@ -17,7 +17,7 @@ let running = true;
 function user(entityId, index) {
   const seen = {
     entityId, connects: 0, disconnects: [], acked: [], sent: 0, received: {}, receivedAt: {},
-    first: {}, timeline: [],
+    first: {}, timeline: [], sends: [], ackedAt: {},
   };
   // [epoch ms, what, detail]: connects (Engine.IO sid, transport), upgrades, disconnects.
   const note = (what, detail) => seen.timeline.push([Date.now(), what, detail]);
@@ -51,7 +51,10 @@ function user(entityId, index) {
     offset.seq = Math.max(offset.seq, joined.lastSeq);
     advance(offset);
   });
-  socket.on("messageError", (error) => (seen.errors ||= []).push(error));
+  socket.on("messageError", (error) => {
+    (seen.errors ||= []).push(error);
+    (seen.errorsAt ||= []).push(Date.now());
+  });
   socket.on("messageBroadcast", (data) => {
     const channel = data.channelId;
     (seen.received[channel] ||= []).push(data.id);
@@ -63,11 +66,17 @@ function user(entityId, index) {
       advance(offset);
     }
   });
-  socket.on("messageAck", (ack) => seen.acked.push(ack.messageId));
+  socket.on("messageAck", (ack) => {
+    seen.acked.push(ack.messageId);
+    seen.ackedAt[ack.clientMessageId] = Date.now();
+  });
   const timer = setInterval(() => {
     if (!running || !socket.connected) return;
     const channelId = config.channels[seen.sent % config.channels.length];
     seen.sent += 1;
+    const messageId = randomUUID();
+    // [client message id, epoch ms]: with ackedAt, each send's latency (availability).
+    seen.sends.push([messageId, Date.now()]);
     socket.emit("message", {
       type: 2,
       payload: {
@@ -76,7 +85,7 @@ function user(entityId, index) {
         senderName: `socket user ${index}`,
         message: `I need some help, that much seems certain (${index}.${seen.sent}).`,
         messageServerId: config.serverId,
-        messageId: randomUUID(),
+        messageId,
         source: "faults",
       },
     });
