@@ -7,6 +7,10 @@
  *   the top), then live `messageBroadcast`s, de-duplicated by message id.
  * - Sending goes over the socket (SEND_MESSAGE); "thinking…" shows until the channel's
  *   `messageComplete`, or a timeout.
+ * - An agent's reply grows as it streams (`messageStreamChunk`, keyed by the reply's id): one
+ *   bubble, replaced once by the stored reply's `messageBroadcast` with that id. A chunk with
+ *   `index` 0 for a bubble already growing starts it again (its agent's worker died and another
+ *   answers); `messageStreamError` drops the partial bubble (docs/realtime.md).
  * - API key: when the server wants one, it is asked for once and kept, as the elizaOS client
  *   does, in localStorage['eliza-api-key-<origin>'].
  *
@@ -116,6 +120,7 @@
     messages: new Map(), // id -> <li>, the channel on screen
     pending: new Map(), // client message id -> <li>, sent and not yet echoed
     mine: new Set(), // ids of our own stored messages, to recognise replies to them
+    streams: new Map(), // reply id -> {item, text}, replies growing on screen
     oldest: null, // created_at (ms) of the oldest message drawn, for "load older"
     thinking: new Map(), // channel id -> timeout id
     unread: new Map(), // channel id -> count
@@ -277,6 +282,20 @@
   }
 
   function receive(message) {
+    const stream = message.id && state.streams.get(message.id);
+    if (stream) {
+      // The stored reply ends its stream: it takes the growing bubble's place, once.
+      state.streams.delete(message.id);
+      state.messages.delete(message.id);
+      const item = messageItem(message);
+      item.dataset.id = message.id;
+      state.messages.set(message.id, item);
+      const follow = nearBottom();
+      stream.item.replaceWith(item);
+      if (follow) scrollToBottom();
+      if (state.mine.has(message.inReplyTo)) stopThinking(state.channel.id);
+      return;
+    }
     const clientId = message.clientId;
     const sent = clientId && state.pending.get(clientId);
     if (sent) {
@@ -293,7 +312,43 @@
     drawMessage(message);
   }
 
+  /** A piece of a reply: starts its bubble, grows it, or starts it again at index 0. */
+  function receiveChunk(data) {
+    const id = data.messageId;
+    let stream = state.streams.get(id);
+    if (!stream) {
+      // Late pieces of a reply already drawn (they came after it) change nothing.
+      if (state.messages.has(id)) return;
+      const item = drawMessage({
+        id,
+        senderId: data.agentId,
+        senderName: "",
+        text: "",
+        createdAt: Date.now(),
+        source: "agent_response",
+      });
+      if (!item) return;
+      item.classList.add("streaming");
+      stream = { item, text: "" };
+      state.streams.set(id, stream);
+    }
+    const follow = nearBottom();
+    stream.text = data.index === 0 ? data.chunk : stream.text + data.chunk;
+    stream.item.querySelector(".text").textContent = stream.text;
+    if (follow) scrollToBottom();
+  }
+
+  /** A stream that ended without its reply: its partial text goes (a reply may still come). */
+  function dropStream(messageId) {
+    const stream = state.streams.get(messageId);
+    if (!stream) return;
+    state.streams.delete(messageId);
+    state.messages.delete(messageId);
+    stream.item.remove();
+  }
+
   function clearMessages() {
+    state.streams.clear();
     state.messages.clear();
     state.pending.clear();
     state.mine.clear();
@@ -657,6 +712,17 @@
   });
 
   socket.on("messageComplete", (data) => stopThinking(channelOf(data)));
+
+  socket.on("messageStreamChunk", (data) => {
+    if (!data || !state.channel || channelOf(data) !== state.channel.id) return;
+    if (typeof data.messageId !== "string" || typeof data.chunk !== "string") return;
+    receiveChunk(data);
+  });
+
+  socket.on("messageStreamError", (data) => {
+    if (!data || !state.channel || channelOf(data) !== state.channel.id) return;
+    dropStream(data.messageId);
+  });
 
   socket.on("messageError", (data) => {
     const error = (data && data.error) || "unknown error";

@@ -18,6 +18,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID, Message
+from tests.fake_model import FakeModel, Script
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -215,3 +216,55 @@ async def test_the_page_asks_for_the_api_key_and_keeps_it(page, chat_server, con
     await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     await expect(dialog).to_be_hidden()
     await expect(page.locator("#messages li")).to_have_count(2)
+
+
+STORY = ["Once ", "upon ", "a ", "time ", "there ", "was ", "a ", "stream."]
+# Records the most agent bubbles the list ever held at once.
+WATCH_AGENT_BUBBLES = """() => {
+  const list = document.getElementById("messages");
+  window.mostAgentBubbles = 0;
+  new MutationObserver(() => {
+    const count = list.querySelectorAll("li.agent").length;
+    window.mostAgentBubbles = Math.max(window.mostAgentBubbles, count);
+  }).observe(list, {childList: true, subtree: true});
+}"""
+
+
+async def test_a_streamed_reply_grows_then_becomes_one_message(page, chat_server, console_log):
+    with FakeModel(Script(pieces=STORY, gap=0.05, pause_after=3)) as model:
+        created = await page.request.post(
+            f"{chat_server.url}/api/agents",
+            data={
+                "characterJson": {"name": "Teller", "bio": "Tells stories."},
+                "responder": "elizabus.agents.responders.openai.OpenAIChatResponder",
+                "responderOptions": {"base_url": model.base_url},
+            },
+        )
+        assert created.status == 201, await created.text()
+        agent = (await created.json())["data"]["id"]
+        await open_chat(page, chat_server.url)
+        await page.locator("#agent-list button", has_text="Teller").click()
+        await expect(page.locator("#channel-title")).to_have_text("Teller")
+        await page.evaluate(WATCH_AGENT_BUBBLES)
+        await say(page, "Tell me a story")
+
+        # The model has written three pieces and waits: they are on screen, nothing is stored.
+        growing = page.locator("#messages li.agent.streaming")
+        await expect(growing).to_have_count(1)
+        await expect(growing.locator(".text")).to_have_text("Once upon a ")
+        await expect(growing.locator(".author")).to_have_text("Teller")
+        stored = await sync_to_async(Message.objects.filter(author_id=agent).count)()
+        assert stored == 0
+        await screenshot(page, "chat-streaming")
+        model.resume()
+
+        reply = page.locator("#messages li.agent")
+        await expect(reply.locator(".text")).to_have_text("".join(STORY))
+        await expect(reply).not_to_have_class(re.compile(r"\bstreaming\b"))
+        stored_reply = await sync_to_async(Message.objects.get)(author_id=agent)
+        await expect(reply).to_have_attribute("data-id", str(stored_reply.id))
+    await asyncio.sleep(0.5)  # a late chunk or a second broadcast would show by now
+    await expect(reply).to_have_count(1)
+    assert await page.evaluate("window.mostAgentBubbles") == 1
+    await expect(page.locator("#thinking")).to_be_hidden()
+    assert page_errors(console_log) == []
