@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 
+from elizabus.ids import reply_id
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID
+from tests.fake_model import FakeModel, Script
 from tests.live import LiveServer, Processes
 
 pytestmark = pytest.mark.redis
@@ -196,3 +199,59 @@ def test_an_agent_registered_while_no_worker_runs_answers_once_one_does(
     while echo not in (texts := [r["content"] for r in deployment.replies_to(said)]):
         assert time.monotonic() < deadline, f"the agent never answered: {texts}"
         time.sleep(0.1)
+
+
+def test_a_worker_killed_mid_stream_leaves_the_reply_to_start_again_under_its_id(
+    deployment: Deployment,
+) -> None:
+    """The holder streams three pieces and is killed while the model waits; the other worker
+    answers the message again: its chunks start again from index 0 under the same reply id
+    (docs/agents.md, "Streamed replies"), and the reply is stored and sent once."""
+    pieces = ["Once ", "upon ", "a ", "time."]
+    with FakeModel(Script(pieces=pieces, pause_after=3)) as model:
+        deployment.server.start()
+        deployment.start_worker("worker-1")
+        body = {
+            "characterJson": {"name": "Teller", "bio": "Tells stories."},
+            "responder": "elizabus.agents.responders.openai.OpenAIChatResponder",
+            "responderOptions": {"base_url": model.base_url, "chunk_timeout": 60},
+        }
+        with httpx.Client(base_url=deployment.server.url, timeout=30) as api:
+            created = api.post("/api/agents", json=body)
+            assert created.status_code == 201, created.text
+            agent_id = created.json()["data"]["id"]
+            deployment.start_worker("worker-2")
+            holder = deployment.worker_holding(agent_id)
+            post = {
+                "author_id": str(uuid.uuid4()),
+                "content": "Tell me a story",
+                "message_server_id": str(DEFAULT_SERVER_ID),
+                "transport": "sse",
+                "metadata": {"targetAgentId": agent_id},
+            }
+            events: list[tuple[str, Any]] = []
+            started = time.monotonic()
+            url = f"/api/messaging/channels/{CENTRAL}/messages"
+            with api.stream("POST", url, json=post) as sse:
+                name = None
+                for line in sse.iter_lines():
+                    assert time.monotonic() - started < 45, events
+                    if line.startswith("event: "):
+                        name = line[len("event: ") :]
+                    elif line.startswith("data: "):
+                        events.append((name, json.loads(line[len("data: ") :])))
+                        if name == "chunk" and events[-1][1]["index"] == 2 and len(events) == 4:
+                            # Three pieces streamed; the model waits for resume().
+                            deployment.kill(holder)
+                            model.resume()
+    message_id = events[0][1]["id"]
+    expected = str(reply_id(uuid.UUID(agent_id), message_id))
+    chunks = [data for name, data in events if name == "chunk"]
+    assert [name for name, _ in events] == ["user_message", *["chunk"] * 7, "done"], events
+    assert [c["index"] for c in chunks] == [0, 1, 2, 0, 1, 2, 3]
+    assert "".join(c["chunk"] for c in chunks[3:]) == "".join(pieces)
+    assert {c["messageId"] for c in chunks} == {expected}
+    assert (events[-1][1]["id"], events[-1][1]["text"]) == (expected, "".join(pieces))
+    time.sleep(2.0)  # a second answer would have come by now
+    replies = deployment.replies_to(message_id)  # the demo ELIZA answers in central too
+    assert [r["id"] for r in replies if r["authorId"] == agent_id] == [expected]
