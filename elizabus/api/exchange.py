@@ -215,7 +215,17 @@ def stream_chunk(event: MessageStreamChunk) -> dict[str, Any]:
     return {"messageId": event.message_id, "chunk": event.chunk, "index": event.index}
 
 
+# The elizaOS web UI 1.7.2's sessions chat reads only the data lines, by their ``type``
+# (``chunk`` with its ``text``, ``complete``, ``error``); the reference's clients and the SDK read
+# the event names. The data carries both, so the stream shows in both.
+_UI_TYPES = {"chunk": "chunk", "done": "complete", "error": "error"}
+
+
 def sse_event(name: str, data: Any) -> str:
+    if name in _UI_TYPES and isinstance(data, dict):
+        data = {**data, "type": _UI_TYPES[name]}
+        if name == "chunk":
+            data["text"] = data["chunk"]
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 

@@ -613,7 +613,13 @@ def test_an_sse_post_gets_the_chunks_a_hosted_agent_streams_under_its_own_id(bus
             assert next(lines) == ""
             assert next(lines) == "event: chunk"
             chunk = json.loads(next(lines)[len("data: ") :])
-            assert chunk == {"messageId": reply_id, "chunk": piece, "index": index}
+            assert chunk == {
+                "messageId": reply_id,
+                "chunk": piece,
+                "index": index,
+                "type": "chunk",
+                "text": piece,
+            }
         assert bus.submit(agent_id, said, "Far away.", reply_id)[0] == 201
         instance.ack(delivery)
         rest = list(lines)

@@ -89,7 +89,8 @@ def assert_streamed(events: list[tuple[str, Any, float]], agent: str) -> None:
     assert [data["chunk"] for data, _ in chunks] == PIECES
     assert [data["index"] for data, _ in chunks] == list(range(len(PIECES)))
     assert {data["messageId"] for data, _ in chunks} == {done["id"]}
-    assert set(chunks[0][0]) == {"messageId", "chunk", "index"}
+    # The reference's fields, and the elizaOS web UI's (type, text).
+    assert set(chunks[0][0]) == {"messageId", "chunk", "index", "type", "text"}
     assert done["text"] == "".join(PIECES).strip()
     # Written as the model produced them: the first chunk came about the model's whole run
     # before the answer, and the chunks came over its gaps, not at once.
@@ -199,5 +200,5 @@ def test_sse_ends_with_an_error_when_the_message_goes_mid_stream(
     names = [name for name, _ in events]
     assert names[0] == "user_message" and names[-1] == "error", names
     assert set(names[1:-1]) == {"chunk"} and len(names) - 2 < len(PIECES)
-    assert events[-1][1] == {"error": "Stream cancelled: the message was deleted"}
+    assert events[-1][1] == {"error": "Stream cancelled: the message was deleted", "type": "error"}
     assert time.monotonic() - started < 5

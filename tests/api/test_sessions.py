@@ -512,6 +512,22 @@ async def test_sse_streams_the_answer(stage: Stage, async_client: AsyncClient) -
     names = [line[len("event: ") :] for line in raw.split("\n") if line.startswith("event: ")]
     assert names == ["user_message", "chunk", "done"]
     assert '"text":"echo: Men are all alike."' in raw
+    assert _as_the_web_ui_reads_it(raw) == ["echo: Men are all alike.", "echo: Men are all alike."]
+
+
+def _as_the_web_ui_reads_it(raw: str) -> list[str]:
+    """The elizaOS web UI 1.7.2's sessions chat (useSSEChat): it reads the data lines only, adds
+    each ``chunk``'s ``text`` and ends with ``complete``'s; returns the text it shows after the
+    chunks and at the end."""
+    shown, final = "", ""
+    for line in raw.split("\n"):
+        if line.startswith("data: "):
+            data = json.loads(line[len("data: ") :])
+            if data.get("type") == "chunk":
+                shown += data["text"]
+            elif data.get("type") == "complete":
+                final = data.get("text") or shown
+    return [shown, final]
 
 
 @AGENT_DB

@@ -157,7 +157,15 @@ async def test_sse_streams_user_message_chunk_and_done(
     assert [name for name, _ in events] == ["user_message", "chunk", "done"]
     (_, user_message), (_, chunk), (_, done) = events
     assert user_message["content"] == "I am sad."
-    assert chunk == {"messageId": done["id"], "chunk": "echo: I am sad.", "index": 0}
+    assert chunk == {
+        "messageId": done["id"],
+        "chunk": "echo: I am sad.",
+        "index": 0,
+        # What the elizaOS web UI reads of it.
+        "type": "chunk",
+        "text": "echo: I am sad.",
+    }
+    assert done["type"] == "complete"
     assert done["text"] == "echo: I am sad."
     assert done["actions"] == ["REPLY"]
 
@@ -165,9 +173,9 @@ async def test_sse_streams_user_message_chunk_and_done(
 @pytest.mark.parametrize(
     ("responder", "timeout", "last"),
     [
-        (SILENT, 5.0, ("done", {"text": "", "actions": ["IGNORE"]})),
-        (FAILING, 5.0, ("error", {"error": "RuntimeError: cannot answer 'boom'"})),
-        (SLOW, 0.1, ("error", {"error": "The agent did not answer in time"})),
+        (SILENT, 5.0, ("done", {"text": "", "actions": ["IGNORE"], "type": "complete"})),
+        (FAILING, 5.0, ("error", {"error": "RuntimeError: cannot answer 'boom'", "type": "error"})),
+        (SLOW, 0.1, ("error", {"error": "The agent did not answer in time", "type": "error"})),
     ],
     ids=["silent", "failing", "slow"],
 )
