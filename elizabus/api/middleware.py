@@ -130,9 +130,9 @@ def identify(request: HttpRequest, *, operator: bool) -> HttpResponse | None:
     return None
 
 
-class ApiGuardMiddleware:
-    """Answers 401 without the configured ``X-API-KEY``, 403 for what a foreign page could
-    forge, and 413 for an oversized body.
+class RefusingMiddleware:
+    """A middleware that answers some requests itself, before the view: ``refusal`` says with
+    what (None lets the request through).
 
     Sync and async capable, with no thread hop of its own on the async path: under ASGI the API
     runs with only async middleware (``API_MIDDLEWARE``, elizabus/asgi.py).
@@ -148,7 +148,7 @@ class ApiGuardMiddleware:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
-        refused = self._guard(request)
+        refused = self.refusal(request)
         if self.is_async:
             return self._async_call(request, refused)
         return refused or self.get_response(request)
@@ -156,7 +156,15 @@ class ApiGuardMiddleware:
     async def _async_call(self, request: HttpRequest, refused: HttpResponse | None) -> HttpResponse:
         return refused or await self.get_response(request)
 
-    def _guard(self, request: HttpRequest) -> HttpResponse | None:
+    def refusal(self, request: HttpRequest) -> HttpResponse | None:
+        raise NotImplementedError
+
+
+class ApiGuardMiddleware(RefusingMiddleware):
+    """Answers 401 without the configured ``X-API-KEY``, 403 for what a foreign page could
+    forge, and 413 for an oversized body."""
+
+    def refusal(self, request: HttpRequest) -> HttpResponse | None:
         path = request.path
         if path.startswith("/api/") or path == "/metrics":
             return self._refuse(request, path)
@@ -224,33 +232,13 @@ WITHOUT_DATABASE = frozenset(
 )
 
 
-class DependencyGuardMiddleware:
+class DependencyGuardMiddleware(RefusingMiddleware):
     """Answers 503 ``SERVICE_UNAVAILABLE`` with ``Retry-After`` at once, without the sync
     thread, to an ``/api`` request while the database's breaker is open (elizabus/breakers.py):
     a request that would wait behind a query the database never answers is refused in a
-    millisecond instead (docs/deployment.md, "When a dependency is down").
+    millisecond instead (docs/deployment.md, "When a dependency is down")."""
 
-    Sync and async capable, with no thread hop of its own on the async path."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        refused = self._refuse(request)
-        if self.is_async:
-            return self._async_call(request, refused)
-        return refused or self.get_response(request)
-
-    async def _async_call(self, request: HttpRequest, refused: HttpResponse | None) -> HttpResponse:
-        return refused or await self.get_response(request)
-
-    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
+    def refusal(self, request: HttpRequest) -> HttpResponse | None:
         if breakers.database.allow() or request.path in WITHOUT_DATABASE:
             return None
         if not request.path.startswith("/api/"):
