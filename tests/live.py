@@ -12,11 +12,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fake_model import FakeModel, Script
 from tests.private_services import free_port, wait_until_listening
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,3 +176,26 @@ class Processes:
     def stop_all(self) -> None:
         for name in reversed(list(self.running)):
             self.stop(name)
+
+
+def serve_agents_with_model(root: Path, script: Script) -> Iterator[tuple[str, FakeModel]]:
+    """``manage.py serve`` with agents in its process, on a SQLite file of its own under
+    ``root``, and a streaming fake model (``script``) its agents may talk to: the server's URL
+    and the model, until the generator is closed."""
+    env = {
+        "DATABASE_URL": "",
+        "REDIS_URL": "",
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "ELIZABUS_VAR_DIR": str(root),
+        "ELIZABUS_RUN_AGENTS": "1",
+        "ELIZABUS_API_RATE": "",
+    }
+    migrated = Processes(root, env).manage("migrate", "--noinput", "-v", "0")
+    assert migrated.returncode == 0, migrated.stderr
+    server = LiveServer(root, env)
+    with FakeModel(script) as model:
+        server.start()
+        try:
+            yield server.url, model
+        finally:
+            server.stop()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.fake_model import FakeModel, Script
-from tests.live import LiveServer, Processes
+from tests.live import serve_agents_with_model
 
 SERVER = "00000000-0000-0000-0000-000000000000"
 PIECES = ["Once ", "upon ", "a ", "time ", "there ", "was ", "a ", "stream."]
@@ -26,24 +26,9 @@ OPENAI = "elizabus.agents.responders.openai.OpenAIChatResponder"
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeModel]]:
     """``manage.py serve`` with agents in its process, on a SQLite file of its own, and the
     streaming fake model (``PIECES``, ``GAP`` seconds apart) its agents talk to."""
-    root = tmp_path_factory.mktemp("sse")
-    env = {
-        "DATABASE_URL": "",
-        "REDIS_URL": "",
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "ELIZABUS_VAR_DIR": str(root),
-        "ELIZABUS_RUN_AGENTS": "1",
-        "ELIZABUS_API_RATE": "",
-    }
-    migrated = Processes(root, env).manage("migrate", "--noinput", "-v", "0")
-    assert migrated.returncode == 0, migrated.stderr
-    server = LiveServer(root, env)
-    with FakeModel(Script(pieces=PIECES, gap=GAP)) as model:
-        server.start()
-        try:
-            yield server.url, model
-        finally:
-            server.stop()
+    yield from serve_agents_with_model(
+        tmp_path_factory.mktemp("sse"), Script(pieces=PIECES, gap=GAP)
+    )
 
 
 def read_sse(response: httpx.Response, limit: float = 30) -> list[tuple[str, Any, float]]:

@@ -15,7 +15,7 @@ import pytest
 from elizabus import services
 from elizabus.models import Message
 from tests.fake_model import FakeModel, Script
-from tests.live import LiveServer, Processes
+from tests.live import serve_agents_with_model
 
 pytestmark = [pytest.mark.node, pytest.mark.django_db(transaction=True)]
 
@@ -94,24 +94,9 @@ GAP = 0.15
 def streaming_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeModel]]:
     """``manage.py serve`` with agents in its process, on a SQLite file of its own, and the
     streaming fake model its agents may talk to."""
-    root = tmp_path_factory.mktemp("stream")
-    env = {
-        "DATABASE_URL": "",
-        "REDIS_URL": "",
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "ELIZABUS_VAR_DIR": str(root),
-        "ELIZABUS_RUN_AGENTS": "1",
-        "ELIZABUS_API_RATE": "",
-    }
-    migrated = Processes(root, env).manage("migrate", "--noinput", "-v", "0")
-    assert migrated.returncode == 0, migrated.stderr
-    server = LiveServer(root, env)
-    with FakeModel(Script(pieces=PIECES, gap=GAP)) as model:
-        server.start()
-        try:
-            yield server.url, model
-        finally:
-            server.stop()
+    yield from serve_agents_with_model(
+        tmp_path_factory.mktemp("stream"), Script(pieces=PIECES, gap=GAP)
+    )
 
 
 def test_the_npm_client_sees_a_reply_grow_then_its_stored_message(
