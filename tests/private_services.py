@@ -68,6 +68,15 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaped has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def _program(name: str, *directories: str) -> str:
     """``name`` from ``directories`` first, then from PATH."""
     path = shutil.which(name, path=os.pathsep.join([*directories, os.environ.get("PATH", "")]))
@@ -126,14 +135,21 @@ class PrivateService:
             )
         wait_until_listening(self.process, self.port, self.log_path, timeout)
 
-    def _signal(self, sig: int, *, children: bool = True) -> None:
-        """``sig`` to the server, then (``children``) to the descendants it has by then."""
+    def _signal(self, sig: int, *, children: bool = True) -> list[int]:
+        """``sig`` to the server, then (``children``) to its descendants: those it had before
+        (a server killed leaves them to init, out of its tree) and those it has by then (a
+        stopped one forks no more). Returns the pids signalled."""
         if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, sig)
-        for pid in process_tree(self.process.pid)[1:] if children else ():
+            return []
+        root = self.process.pid
+        before = process_tree(root)[1:] if children else []
+        os.kill(root, sig)
+        after = process_tree(root)[1:] if children else []
+        descendants = list(dict.fromkeys([*before, *after]))
+        for pid in descendants:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
+        return [root, *descendants]
 
     def pause(self) -> None:
         """Unreachable: it keeps its connections open and answers nothing until ``resume``."""
@@ -158,9 +174,13 @@ class PrivateService:
         """SIGKILL, it and its children: a crash, nothing written on the way out."""
         if self.process is None:
             return
-        self._signal(signal.SIGKILL)
+        killed = self._signal(signal.SIGKILL)
         self.process.wait(10)
         self.process = None
+        # A SIGKILL is delivered, not done, when kill() returns: wait for the children too.
+        deadline = time.monotonic() + 10
+        while any(map(process_alive, killed)) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def restart(self, timeout: float = 60) -> None:
         self.stop()

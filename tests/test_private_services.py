@@ -18,18 +18,10 @@ from tests.private_services import (
     PrivateRedis,
     PrivateService,
     ServiceUnavailable,
+    process_alive,
 )
 
 S = TypeVar("S", bound=PrivateService)
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie nobody reaped has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _children(pid: int) -> list[int]:
@@ -95,7 +87,7 @@ def test_postgres_serves_its_database_pauses_and_restarts(postgres: PrivatePostg
     first = postgres.pid
     postgres.restart()
     assert postgres.pid != first
-    assert not _running(first)
+    assert not process_alive(first)
     assert _select(postgres.url, "SELECT n FROM kept") == 7
 
 
@@ -109,7 +101,7 @@ def test_postgres_killed_takes_its_backends_and_cleanup_its_data(
         postmaster = postgres.pid
         assert postmaster is not None and backend in _children(postmaster)
         postgres.kill()
-    assert not _running(postmaster) and not _running(backend)
+    assert not process_alive(postmaster) and not process_alive(backend)
 
     postgres.start()  # recovers from the crash on the same port
     assert _select(postgres.url, "SELECT 1") == 1
@@ -118,7 +110,7 @@ def test_postgres_killed_takes_its_backends_and_cleanup_its_data(
     children = _children(postmaster)
     assert children  # its checkpointer, WAL writer, ...
     postgres.cleanup()
-    assert not any(map(_running, [postmaster, *children]))
+    assert not any(map(process_alive, [postmaster, *children]))
     assert not postgres.directory.exists()
 
 
@@ -150,10 +142,10 @@ def test_redis_restart_keeps_its_data_only_with_aof(
 
 def test_cleanup_ends_a_paused_redis_and_removes_its_data(redis_aof: PrivateRedis) -> None:
     pid = redis_aof.pid
-    assert pid is not None and _running(pid)
+    assert pid is not None and process_alive(pid)
     redis_aof.pause()
     redis_aof.cleanup()
-    assert not _running(pid)
+    assert not process_alive(pid)
     assert not redis_aof.directory.exists()
     assert redis_aof.pid is None
     redis_aof.cleanup()  # a second cleanup is a no-op
