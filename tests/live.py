@@ -14,12 +14,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from tests.fake_model import FakeModel, Script
-from tests.private_services import free_port, wait_until_listening
+from tests.private_services import (
+    PrivateService,
+    ServiceUnavailable,
+    free_port,
+    wait_until_listening,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -199,3 +204,21 @@ def serve_agents_with_model(root: Path, script: Script) -> Iterator[tuple[str, F
             yield server.url, model
         finally:
             server.stop()
+
+
+S = TypeVar("S", bound=PrivateService)
+
+
+def serve_private(kind: type[S], **options: Any) -> Iterator[S]:
+    """A private ``kind`` server (tests/private_services.py) started for a fixture and cleaned
+    up after it; skipped with the reason when its program is missing (failed under CI)."""
+    try:
+        service = kind(**options)
+    except ServiceUnavailable as missing:
+        skip_or_fail(str(missing))
+        raise
+    try:
+        service.start()
+        yield service
+    finally:
+        service.cleanup()

@@ -18,8 +18,8 @@ import pytest
 
 from elizabus import breakers
 from elizabus.models import CENTRAL_CHANNEL_ID, DEFAULT_SERVER_ID
-from tests.live import LiveServer, skip_or_fail
-from tests.private_services import PrivatePostgres, ServiceUnavailable
+from tests.live import LiveServer, serve_private
+from tests.private_services import PrivatePostgres
 
 
 def test_a_failure_opens_the_breaker_once_and_the_probe_closes_it() -> None:
@@ -73,16 +73,7 @@ def _request(url: str, method: str = "GET", body: dict | None = None) -> tuple[i
 
 @pytest.fixture
 def postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
-    try:
-        service = PrivatePostgres(log_dir=tmp_path)
-    except ServiceUnavailable as missing:
-        skip_or_fail(str(missing))
-        raise
-    try:
-        service.start()
-        yield service
-    finally:
-        service.cleanup()
+    yield from serve_private(PrivatePostgres, log_dir=tmp_path)
 
 
 @pytest.mark.postgres

@@ -6,22 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import psycopg
 import pytest
 import redis
 
-from tests.live import skip_or_fail
+from tests.live import serve_private
 from tests.private_services import (
     PrivatePostgres,
     PrivateRedis,
-    PrivateService,
-    ServiceUnavailable,
     process_alive,
 )
-
-S = TypeVar("S", bound=PrivateService)
 
 
 def _children(pid: int) -> list[int]:
@@ -36,32 +31,19 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _serve(kind: type[S], **options: Any) -> Iterator[S]:
-    try:
-        service = kind(**options)
-    except ServiceUnavailable as missing:
-        skip_or_fail(str(missing))
-        raise
-    try:
-        service.start()
-        yield service
-    finally:
-        service.cleanup()
-
-
 @pytest.fixture
 def postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
-    yield from _serve(PrivatePostgres, log_dir=tmp_path)
+    yield from serve_private(PrivatePostgres, log_dir=tmp_path)
 
 
 @pytest.fixture
 def redis_server() -> Iterator[PrivateRedis]:
-    yield from _serve(PrivateRedis)
+    yield from serve_private(PrivateRedis)
 
 
 @pytest.fixture
 def redis_aof() -> Iterator[PrivateRedis]:
-    yield from _serve(PrivateRedis, aof="always")
+    yield from serve_private(PrivateRedis, aof="always")
 
 
 def _select(url: str, sql: str) -> object:
