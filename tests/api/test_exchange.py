@@ -85,6 +85,20 @@ def assert_streamed(events: list[tuple[str, Any, float]], agent: str) -> None:
     assert events[0][1]["author_id"] != agent
 
 
+def _story_request(api: httpx.Client, alice: str, agent: str) -> tuple[str, dict[str, Any]]:
+    """Alice's DM with the agent, and the sse post that asks it for a story there."""
+    dm = api.get(
+        "/api/messaging/dm-channel", params={"currentUserId": alice, "targetUserId": agent}
+    )
+    body = {
+        "author_id": alice,
+        "content": "Tell me a story",
+        "message_server_id": SERVER,
+        "transport": "sse",
+    }
+    return dm.json()["data"]["id"], body
+
+
 def test_sse_on_a_channel_writes_each_chunk_as_the_model_produces_it(
     live: tuple[str, FakeModel],
 ) -> None:
@@ -92,16 +106,7 @@ def test_sse_on_a_channel_writes_each_chunk_as_the_model_produces_it(
     alice = str(uuid.uuid4())
     with httpx.Client(base_url=url, timeout=30) as api:
         agent = _agent(api, model, "Teller")
-        dm = api.get(
-            "/api/messaging/dm-channel", params={"currentUserId": alice, "targetUserId": agent}
-        )
-        channel = dm.json()["data"]["id"]
-        body = {
-            "author_id": alice,
-            "content": "Tell me a story",
-            "message_server_id": SERVER,
-            "transport": "sse",
-        }
+        channel, body = _story_request(api, alice, agent)
         with api.stream("POST", f"/api/messaging/channels/{channel}/messages", json=body) as sse:
             events = read_sse(sse)
     assert_streamed(events, agent)
@@ -158,16 +163,7 @@ def test_sse_ends_with_an_error_when_the_message_goes_mid_stream(
     alice = str(uuid.uuid4())
     with httpx.Client(base_url=url, timeout=30) as api:
         agent = _agent(api, model, "Interrupted")
-        dm = api.get(
-            "/api/messaging/dm-channel", params={"currentUserId": alice, "targetUserId": agent}
-        )
-        channel = dm.json()["data"]["id"]
-        body = {
-            "author_id": alice,
-            "content": "Tell me a story",
-            "message_server_id": SERVER,
-            "transport": "sse",
-        }
+        channel, body = _story_request(api, alice, agent)
         events: list[tuple[str, Any]] = []
         started = time.monotonic()
         with api.stream("POST", f"/api/messaging/channels/{channel}/messages", json=body) as sse:
